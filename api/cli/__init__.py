@@ -1,0 +1,1 @@
+"""The ``natid`` command line: one Typer app, one module per area."""

@@ -1,0 +1,120 @@
+"""``natid``: the operator's command line.
+
+Start with ``natid init`` (data directory, database, development key store, demo data) and
+``natid serve``. Every command takes ``--data-dir DIR`` or reads ``NATID_DATA_DIR``; every other
+setting is an ``NATID_*`` environment variable (see README.md). Errors print one line and exit
+non-zero.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Annotated
+
+import typer
+
+from api.cli import audit, keys, registry
+from api.cli.common import DataDirOption, cli_context, cli_settings, fail
+
+app = typer.Typer(
+    name="natid",
+    help=(
+        "NatID: national digital identity and trust services.\n\n"
+        "First run: `natid init`, then `natid serve` and open http://localhost:8000/readyz.\n"
+        "Settings come from NATID_* environment variables; --data-dir overrides NATID_DATA_DIR."
+    ),
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+db_app = typer.Typer(help="Database schema (Alembic migrations).", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+app.add_typer(keys.app, name="keys", help="Keys in the key backend (never shows key material).")
+app.add_typer(audit.app, name="audit", help="The audit ledger: verify, tail, checkpoint.")
+app.add_typer(registry.app, name="registry", help="The register of persons, entities, servants.")
+
+
+@app.command()
+def init(
+    data_dir: DataDirOption = None,
+    demo: Annotated[bool, typer.Option(help="Load the synthetic demo register.")] = True,
+) -> None:
+    """Create the data directory, database, development key store and demo data (idempotent)."""
+    with cli_context(data_dir) as ctx:
+        created = 0
+        if demo:
+            created = ctx.register.load_demo()
+        counts = ctx.register.counts()
+        typer.echo(f"data directory: {ctx.settings.data_dir.resolve()}")
+        typer.echo(f"database: {ctx.engine.url.render_as_string(hide_password=True)}")
+        typer.echo(f"key backend: {ctx.keys.name} ({len(ctx.keys.list())} keys)")
+        typer.echo(
+            "register: "
+            + ", ".join(f"{n} {kind}" for kind, n in counts.items())
+            + (f" ({created} demo records added)" if created else "")
+        )
+        typer.echo("NatID is initialised. Next: natid serve")
+
+
+@app.command()
+def serve(
+    data_dir: DataDirOption = None,
+    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="TCP port.")] = 8000,
+    workers: Annotated[int, typer.Option(min=1, max=64, help="Worker processes.")] = 1,
+) -> None:
+    """Run the NatID server (initialising the data directory first if needed)."""
+    import uvicorn
+
+    settings = cli_settings(data_dir)
+    if data_dir is not None:
+        # Workers are separate processes that read their settings from the environment.
+        os.environ["NATID_DATA_DIR"] = str(data_dir)
+    with cli_context(data_dir) as ctx:
+        if ctx.register.counts().get("persons", 0) == 0:
+            ctx.register.load_demo()
+    if settings.redis_url is None and workers > 1:
+        typer.echo(
+            "warning: several workers without NATID_REDIS_URL keep short-lived state per worker",
+            err=True,
+        )
+    uvicorn.run(
+        "api.app:create_app_from_env",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        log_config=None,
+        proxy_headers=True,
+    )
+
+
+@db_app.command("upgrade")
+def db_upgrade(data_dir: DataDirOption = None) -> None:
+    """Apply every pending migration."""
+    from core.db import make_engine
+    from migrations import upgrade
+
+    settings = cli_settings(data_dir)
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    engine = make_engine(settings.resolved_database_url)
+    try:
+        upgrade(engine)
+    except Exception as exc:  # noqa: BLE001 - one readable line for the operator
+        fail(f"migration failed: {type(exc).__name__}: {exc}")
+    finally:
+        engine.dispose()
+    typer.echo("database is at the newest revision")
+
+
+@app.command()
+def version() -> None:
+    """Print NatID's version."""
+    from importlib.metadata import version as pkg_version
+
+    typer.echo(pkg_version("natid"))
+
+
+def run() -> None:
+    """Console-script entry point."""
+    app()

@@ -1,0 +1,107 @@
+"""The composition root: builds every collaborator once from the settings.
+
+Both the HTTP app factory (``api.app``) and the CLI (``api.cli``) call :func:`build_context`;
+nothing else creates engines, key backends or ledgers (STYLE.md: no module-level globals).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from core.cache import Cache, InMemoryCache, RedisCache
+from core.clock import Clock, SystemClock
+from core.db import make_engine, make_session_factory
+from core.settings import Settings
+
+if TYPE_CHECKING:
+    from core.audit import AuditLedger
+    from hsm_adapters.base import KeyBackend
+    from registry.service import EmbeddedRegister
+
+__all__ = ["AUDIT_KEY_LABEL", "AppContext", "build_context"]
+
+log = logging.getLogger(__name__)
+
+#: The key-backend label of the audit ledger's checkpoint key.
+AUDIT_KEY_LABEL = "natid-audit-ledger"
+
+
+@dataclass
+class AppContext:
+    """Everything a request handler or a command needs, built once."""
+
+    settings: Settings
+    clock: Clock
+    engine: Engine
+    sessions: sessionmaker[Session]
+    cache: Cache
+    keys: KeyBackend
+    ledger: AuditLedger
+    register: EmbeddedRegister
+    _closed: bool = field(default=False, repr=False)
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        self.keys.close()
+        self.engine.dispose()
+
+
+def _ensure_data_dir(settings: Settings) -> None:
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+
+
+def build_context(
+    settings: Settings,
+    *,
+    clock: Clock | None = None,
+    migrate: bool = True,
+    create_audit_key: bool = True,
+) -> AppContext:
+    """Build the collaborators, migrating the database first unless told not to."""
+    from core.audit import AuditLedger
+    from hsm_adapters import KeyAlgorithm, KeyNotFound, make_key_backend
+    from migrations import upgrade
+    from registry.service import EmbeddedRegister
+
+    _ensure_data_dir(settings)
+    clock = clock or SystemClock()
+    engine = make_engine(settings.resolved_database_url)
+    if migrate:
+        upgrade(engine)
+    sessions = make_session_factory(engine)
+    cache: Cache = (
+        RedisCache.from_url(settings.redis_url) if settings.redis_url else InMemoryCache(clock=clock)
+    )
+    keys = make_key_backend(settings)
+    try:
+        audit_key = keys.load(AUDIT_KEY_LABEL)
+    except KeyNotFound:
+        if not create_audit_key:
+            raise
+        log.info("creating the audit ledger's checkpoint key", extra={"label": AUDIT_KEY_LABEL})
+        audit_key = keys.generate(AUDIT_KEY_LABEL, KeyAlgorithm.EC_P256)
+    ledger = AuditLedger(
+        sessions,
+        clock=clock,
+        signing_key=audit_key,
+        key_label=AUDIT_KEY_LABEL,
+        checkpoint_interval=settings.audit_checkpoint_interval,
+    )
+    register = EmbeddedRegister(sessions, clock=clock, ledger=ledger)
+    return AppContext(
+        settings=settings,
+        clock=clock,
+        engine=engine,
+        sessions=sessions,
+        cache=cache,
+        keys=keys,
+        ledger=ledger,
+        register=register,
+    )

@@ -1,0 +1,105 @@
+"""Domain errors to HTTP: RFC 9457 problem details (``application/problem+json``).
+
+Domain code raises :class:`core.errors.NatIDError` subclasses; this module is the one place that
+maps them to HTTP. The ``type`` URI names the stable error ``code``; ``detail`` is the error's
+message, which by the house rules never carries secrets or national ID numbers. Unexpected
+exceptions become a bare 500 with the request id, and the traceback goes to the log only.
+(OAuth endpoints answer in the OAuth wire format instead; they install their own handler.)
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from core.errors import NatIDError
+
+__all__ = ["PROBLEM_JSON", "install_error_handlers", "problem"]
+
+log = logging.getLogger(__name__)
+
+PROBLEM_JSON = "application/problem+json"
+_TYPE_BASE = "https://natid.example/problems/"
+
+
+def problem(
+    status: int,
+    title: str,
+    *,
+    code: str,
+    detail: str | None = None,
+    request: Request | None = None,
+    extra: dict[str, Any] | None = None,
+) -> JSONResponse:
+    body: dict[str, Any] = {"type": _TYPE_BASE + code, "title": title, "status": status, "code": code}
+    if detail:
+        body["detail"] = detail
+    if request is not None:
+        body["instance"] = request.url.path
+        request_id = getattr(request.state, "request_id", None)
+        if request_id:
+            body["request_id"] = request_id
+    if extra:
+        body.update(extra)
+    return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON)
+
+
+def _title(status: int) -> str:
+    from http import HTTPStatus
+
+    try:
+        return HTTPStatus(status).phrase
+    except ValueError:
+        return "Error"
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(NatIDError)
+    async def _natid_error(request: Request, exc: NatIDError) -> JSONResponse:
+        status = exc.http_status
+        if status >= 500:
+            log.warning("request failed: %s", exc.code, extra={"error_code": exc.code})
+        return problem(status, _title(status), code=exc.code, detail=exc.message, request=request)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
+        # Say where the input is wrong and what was expected, never echo the input itself.
+        errors = [
+            {"loc": [str(p) for p in err.get("loc", ())], "msg": err.get("msg", "")}
+            for err in exc.errors()
+        ]
+        return problem(
+            422,
+            "Unprocessable Content",
+            code="invalid_request",
+            detail="the request does not match the expected schema",
+            request=request,
+            extra={"errors": errors},
+        )
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
+        detail = exc.detail if isinstance(exc.detail, str) else None
+        response = problem(
+            exc.status_code, _title(exc.status_code), code=code, detail=detail, request=request
+        )
+        if exc.headers:
+            response.headers.update(exc.headers)
+        return response
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+        log.exception("unhandled error", extra={"path": request.url.path})
+        return problem(
+            500,
+            "Internal Server Error",
+            code="internal_error",
+            detail="an unexpected error occurred; quote the request id when reporting it",
+            request=request,
+        )

@@ -1,0 +1,3 @@
+"""ca: see its issue; nothing public yet."""
+
+__all__: list[str] = []

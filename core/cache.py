@@ -1,0 +1,184 @@
+"""Short-lived protocol state behind one small interface (ARCHITECTURE.md, "Storage").
+
+Authorization codes, PAR request URIs, DPoP ``jti`` values, rate-limit counters and cached
+OCSP responses all go through :class:`Cache`. :class:`InMemoryCache` is the single-process
+default; :class:`RedisCache` is for several workers or nodes. Both pass the same tests
+(``tests/core/test_cache.py``), including the atomicity that single-use values need:
+:meth:`Cache.add` succeeds for exactly one caller and :meth:`Cache.pop` hands a value to
+exactly one caller.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, Protocol
+
+from core.clock import Clock, SystemClock
+from core.errors import InfrastructureError, InvalidInput
+
+if TYPE_CHECKING:
+    import redis
+
+__all__ = ["Cache", "CacheError", "InMemoryCache", "RedisCache"]
+
+
+class CacheError(InfrastructureError):
+    """The cache could not be reached or answered wrongly."""
+
+    code = "cache_unavailable"
+
+
+def _check_ttl(ttl: float) -> None:
+    if ttl <= 0:
+        raise InvalidInput(f"a cache ttl must be positive seconds, got {ttl!r}")
+
+
+class Cache(Protocol):
+    """Key-value store for values that live seconds to hours. Keys and values are bytes-safe."""
+
+    def get(self, key: str) -> bytes | None: ...
+
+    def set(self, key: str, value: bytes, *, ttl: float) -> None: ...
+
+    def add(self, key: str, value: bytes, *, ttl: float) -> bool:
+        """Store only if absent; True for exactly one of several concurrent callers."""
+        ...
+
+    def pop(self, key: str) -> bytes | None:
+        """Get and delete atomically: a single-use value is handed out once."""
+        ...
+
+    def delete(self, key: str) -> None: ...
+
+    def incr(self, key: str, *, ttl: float) -> int:
+        """Increment a counter; the window (ttl) starts with the first increment."""
+        ...
+
+
+class InMemoryCache:
+    """The in-process cache: correct for one process, not shared between workers."""
+
+    def __init__(self, *, clock: Clock | None = None, max_entries: int = 100_000) -> None:
+        self._clock = clock or SystemClock()
+        self._data: dict[str, tuple[bytes, float]] = {}
+        self._lock = threading.Lock()
+        self._max_entries = max_entries
+
+    def _now(self) -> float:
+        return self._clock.now().timestamp()
+
+    def _live(self, key: str, now: float) -> bytes | None:
+        item = self._data.get(key)
+        if item is None:
+            return None
+        if item[1] <= now:
+            del self._data[key]
+            return None
+        return item[0]
+
+    def _store(self, key: str, value: bytes, expires: float, now: float) -> None:
+        if len(self._data) >= self._max_entries and key not in self._data:
+            for stale in [k for k, (_, exp) in self._data.items() if exp <= now]:
+                del self._data[stale]
+            if len(self._data) >= self._max_entries:
+                # Evict the entry closest to expiry rather than grow without bound.
+                del self._data[min(self._data, key=lambda k: self._data[k][1])]
+        self._data[key] = (value, expires)
+
+    def get(self, key: str) -> bytes | None:
+        with self._lock:
+            return self._live(key, self._now())
+
+    def set(self, key: str, value: bytes, *, ttl: float) -> None:
+        _check_ttl(ttl)
+        with self._lock:
+            now = self._now()
+            self._store(key, value, now + ttl, now)
+
+    def add(self, key: str, value: bytes, *, ttl: float) -> bool:
+        _check_ttl(ttl)
+        with self._lock:
+            now = self._now()
+            if self._live(key, now) is not None:
+                return False
+            self._store(key, value, now + ttl, now)
+            return True
+
+    def pop(self, key: str) -> bytes | None:
+        with self._lock:
+            value = self._live(key, self._now())
+            self._data.pop(key, None)
+            return value
+
+    def delete(self, key: str) -> None:
+        with self._lock:
+            self._data.pop(key, None)
+
+    def incr(self, key: str, *, ttl: float) -> int:
+        _check_ttl(ttl)
+        with self._lock:
+            now = self._now()
+            current = self._live(key, now)
+            if current is None:
+                self._store(key, b"1", now + ttl, now)
+                return 1
+            count = int(current) + 1
+            self._data[key] = (str(count).encode(), self._data[key][1])
+            return count
+
+
+class RedisCache:
+    """The shared cache for several workers or nodes (``NATID_REDIS_URL``)."""
+
+    def __init__(self, client: redis.Redis, *, prefix: str = "natid:") -> None:
+        self._r = client
+        self._prefix = prefix
+
+    @classmethod
+    def from_url(cls, url: str, *, prefix: str = "natid:") -> RedisCache:
+        import redis as redis_lib
+
+        return cls(redis_lib.Redis.from_url(url, socket_timeout=5), prefix=prefix)
+
+    def _k(self, key: str) -> str:
+        return self._prefix + key
+
+    def _call(self, fn: Callable[..., Any], *args: object, **kwargs: object) -> Any:
+        import redis as redis_lib
+
+        try:
+            return fn(*args, **kwargs)
+        except redis_lib.RedisError as exc:
+            raise CacheError(f"the Redis cache failed: {type(exc).__name__}") from exc
+
+    def get(self, key: str) -> bytes | None:
+        value: bytes | None = self._call(self._r.get, self._k(key))
+        return value
+
+    def set(self, key: str, value: bytes, *, ttl: float) -> None:
+        _check_ttl(ttl)
+        self._call(self._r.set, self._k(key), value, px=max(1, int(ttl * 1000)))
+
+    def add(self, key: str, value: bytes, *, ttl: float) -> bool:
+        _check_ttl(ttl)
+        result = self._call(self._r.set, self._k(key), value, px=max(1, int(ttl * 1000)), nx=True)
+        return bool(result)
+
+    def pop(self, key: str) -> bytes | None:
+        value: bytes | None = self._call(self._r.getdel, self._k(key))
+        return value
+
+    def delete(self, key: str) -> None:
+        self._call(self._r.delete, self._k(key))
+
+    def incr(self, key: str, *, ttl: float) -> int:
+        _check_ttl(ttl)
+        pipe = self._r.pipeline(transaction=True)
+        pipe.incr(self._k(key))
+        pipe.pexpire(self._k(key), max(1, int(ttl * 1000)), nx=True)
+        result = self._call(pipe.execute)
+        return int(result[0])
+
+    def ping(self) -> None:
+        self._call(self._r.ping)

@@ -1,0 +1,139 @@
+"""Configuration from the environment (ARCHITECTURE.md, "Configuration").
+
+Every setting is read once, with the ``NATID_`` prefix, by :func:`load_settings` in the app
+factory or the CLI, and passed down; nothing reads the environment deep inside domain code.
+Secrets are ``SecretStr`` so they never print. In production mode the settings refuse the
+development passphrase and, unless explicitly allowed, the soft key backend.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from pathlib import Path
+from typing import Self
+
+from pydantic import Field, SecretStr, ValidationError, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from core.errors import CoreError
+
+__all__ = [
+    "DEV_SOFT_PASSPHRASE",
+    "KeyBackendKind",
+    "Settings",
+    "SettingsError",
+    "load_settings",
+]
+
+#: The development key-store passphrase. Refused in production mode.
+DEV_SOFT_PASSPHRASE = "natid-development-only-passphrase"  # noqa: S105 - a documented dev default
+
+
+class SettingsError(CoreError):
+    """The configuration is invalid or unsafe for the selected mode."""
+
+    code = "settings_error"
+
+
+class KeyBackendKind(StrEnum):
+    SOFT = "soft"
+    PKCS11 = "pkcs11"
+
+
+class Settings(BaseSettings):
+    """NatID's settings. Each field is ``NATID_<FIELD NAME>`` in the environment."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="NATID_", extra="forbid", frozen=True, validate_default=True
+    )
+
+    data_dir: Path = Field(default=Path("var"), description="Where the database and key store live.")
+    database_url: str | None = Field(
+        default=None,
+        description="SQLAlchemy URL; default is SQLite at DATA_DIR/natid.db (WAL mode).",
+    )
+    redis_url: str | None = Field(
+        default=None, description="Redis for shared short-lived state; default is in-process."
+    )
+    public_base_url: str = Field(
+        default="http://localhost:8000",
+        description="The URL certificates and discovery documents name.",
+    )
+    production: bool = Field(default=False, description="Refuse development secrets and keys.")
+    allow_soft_keys_in_production: bool = Field(
+        default=False, description="Let production mode run on the soft key backend anyway."
+    )
+    key_backend: KeyBackendKind = KeyBackendKind.SOFT
+    soft_key_dir: Path | None = Field(
+        default=None, description="Soft key store directory; default DATA_DIR/keys."
+    )
+    soft_key_passphrase: SecretStr = SecretStr(DEV_SOFT_PASSPHRASE)
+    pkcs11_module: Path | None = None
+    pkcs11_token_label: str | None = None
+    pkcs11_pin: SecretStr | None = None
+    pkcs11_pool_size: int = Field(default=4, ge=1, le=64)
+    audit_checkpoint_interval: int = Field(
+        default=100, ge=1, description="Sign a ledger checkpoint every N entries."
+    )
+    log_level: str = "INFO"
+    log_json: bool = True
+
+    @model_validator(mode="after")
+    def _check_backend(self) -> Self:
+        if self.key_backend is KeyBackendKind.PKCS11:
+            missing = [
+                name
+                for name, value in (
+                    ("NATID_PKCS11_MODULE", self.pkcs11_module),
+                    ("NATID_PKCS11_TOKEN_LABEL", self.pkcs11_token_label),
+                    ("NATID_PKCS11_PIN", self.pkcs11_pin),
+                )
+                if value is None
+            ]
+            if missing:
+                raise ValueError(f"the pkcs11 key backend needs {', '.join(missing)}")
+        if self.production:
+            if self.soft_key_passphrase.get_secret_value() == DEV_SOFT_PASSPHRASE:
+                if self.key_backend is KeyBackendKind.SOFT:
+                    raise ValueError(
+                        "production mode refuses the development key-store passphrase; "
+                        "set NATID_SOFT_KEY_PASSPHRASE"
+                    )
+            if self.key_backend is KeyBackendKind.SOFT and not self.allow_soft_keys_in_production:
+                raise ValueError(
+                    "production mode refuses the soft key backend; use NATID_KEY_BACKEND=pkcs11 "
+                    "or set NATID_ALLOW_SOFT_KEYS_IN_PRODUCTION=true"
+                )
+            if not self.public_base_url.startswith("https://"):
+                raise ValueError("production mode needs an https:// NATID_PUBLIC_BASE_URL")
+        return self
+
+    @property
+    def resolved_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.data_dir / 'natid.db').resolve()}"
+
+    @property
+    def resolved_soft_key_dir(self) -> Path:
+        return self.soft_key_dir if self.soft_key_dir is not None else self.data_dir / "keys"
+
+    @property
+    def base_url(self) -> str:
+        """The public base URL without a trailing slash."""
+        return self.public_base_url.rstrip("/")
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Read the settings from the environment, with ``overrides`` taking precedence.
+
+    Raises :class:`SettingsError` with the validation messages (never the secret values).
+    """
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc']) or 'settings'}: {err['msg']}"
+            for err in exc.errors(include_input=False)
+        )
+        raise SettingsError(f"invalid configuration: {problems}") from exc

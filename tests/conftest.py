@@ -1,0 +1,127 @@
+"""Shared fixtures: databases on SQLite and PostgreSQL, clocks, and required-tool checks.
+
+Every test that takes ``engine`` or ``session_factory`` runs twice: on SQLite (always) and on
+PostgreSQL (``NATID_TEST_DATABASE_URL``; CI sets it). Each database is built by the Alembic
+migrations, so the migrations are tested with everything else.
+
+A test that needs an outside tool (SoftHSM2, PostgreSQL, Redis, openssl, ...) calls
+:func:`require` or uses a fixture that does: on a developer machine a missing tool skips with
+the reason; under ``CI=true`` it fails, so a missing install step can never pass silently.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import shutil
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.orm import Session, sessionmaker
+
+from core.clock import FixedClock
+from core.db import make_engine, make_session_factory
+from migrations import target_metadata, upgrade
+
+IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
+
+
+def require(condition: bool, what: str) -> None:
+    """Skip (developer machine) or fail (CI) when a needed tool or service is missing."""
+    if condition:
+        return
+    if IN_CI:
+        pytest.fail(f"CI=true and {what} is missing: install it (make install) or fix CI")
+    pytest.skip(f"{what} is missing")
+
+
+def require_command(name: str) -> str:
+    path = shutil.which(name)
+    require(path is not None, f"the command {name!r}")
+    assert path is not None
+    return path
+
+
+@pytest.fixture
+def clock() -> FixedClock:
+    return FixedClock(dt.datetime(2026, 11, 1, 9, 0, tzinfo=dt.UTC))
+
+
+# --- databases -------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def _sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One migrated SQLite file; each test gets a copy (much faster than migrating again)."""
+    path = tmp_path_factory.mktemp("sqlite-template") / "natid.db"
+    engine = make_engine(f"sqlite:///{path}")
+    upgrade(engine)
+    # Closing the last connection checkpoints the WAL into the main file, so a plain copy of
+    # natid.db is the whole database.
+    engine.dispose()
+    assert not path.with_name("natid.db-wal").exists()
+    return path
+
+
+@pytest.fixture(scope="session")
+def _postgres_url() -> Iterator[str]:
+    """A fresh PostgreSQL database for this test session (and xdist worker), migrated once."""
+    base = os.environ.get("NATID_TEST_DATABASE_URL")
+    require(bool(base), "PostgreSQL (set NATID_TEST_DATABASE_URL)")
+    assert base is not None
+    name = f"natid_test_{uuid.uuid4().hex[:12]}"
+    admin = make_engine(base)
+    with admin.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    url = make_url(base).set(database=name).render_as_string(hide_password=False)
+    engine = make_engine(url)
+    upgrade(engine)
+    engine.dispose()
+    try:
+        yield url
+    finally:
+        with admin.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+def _truncate_all(engine: Engine) -> None:
+    tables = [t.name for t in target_metadata().sorted_tables]
+    if not tables:
+        return
+    with engine.begin() as conn:
+        quoted = ", ".join(f'"{t}"' for t in tables)
+        conn.execute(text(f"TRUNCATE {quoted} RESTART IDENTITY CASCADE"))
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    if request.param == "sqlite":
+        template: Path = request.getfixturevalue("_sqlite_template")
+        target = tmp_path / "natid.db"
+        shutil.copyfile(template, target)
+        yield f"sqlite:///{target}"
+        return
+    url: str = request.getfixturevalue("_postgres_url")
+    engine = make_engine(url)
+    _truncate_all(engine)
+    engine.dispose()
+    yield url
+
+
+@pytest.fixture
+def engine(db_url: str) -> Iterator[Engine]:
+    eng = make_engine(db_url)
+    try:
+        yield eng
+    finally:
+        eng.dispose()
+
+
+@pytest.fixture
+def session_factory(engine: Engine) -> sessionmaker[Session]:
+    return make_session_factory(engine)

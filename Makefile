@@ -60,7 +60,7 @@ test-all: install
 lint: deps-python
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
-	$(VENV)/bin/mypy core hsm_adapters registry api
+	$(VENV)/bin/mypy core hsm_adapters registry ca idp signing kyc vaccine_cert api
 	$(VENV)/bin/lint-imports
 	@tmp=$$(mktemp -d); NATID_DATA_DIR=$$tmp $(VENV)/bin/natid db upgrade >/dev/null && \
 	  NATID_DATA_DIR=$$tmp $(VENV)/bin/alembic check; rc=$$?; rm -rf $$tmp; exit $$rc

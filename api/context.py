@@ -77,7 +77,9 @@ def build_context(
         upgrade(engine)
     sessions = make_session_factory(engine)
     cache: Cache = (
-        RedisCache.from_url(settings.redis_url) if settings.redis_url else InMemoryCache(clock=clock)
+        RedisCache.from_url(settings.redis_url)
+        if settings.redis_url
+        else InMemoryCache(clock=clock)
     )
     keys = make_key_backend(settings)
     try:

@@ -36,7 +36,12 @@ def problem(
     request: Request | None = None,
     extra: dict[str, Any] | None = None,
 ) -> JSONResponse:
-    body: dict[str, Any] = {"type": _TYPE_BASE + code, "title": title, "status": status, "code": code}
+    body: dict[str, Any] = {
+        "type": _TYPE_BASE + code,
+        "title": title,
+        "status": status,
+        "code": code,
+    }
     if detail:
         body["detail"] = detail
     if request is not None:
@@ -95,7 +100,7 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
-        log.exception("unhandled error", extra={"path": request.url.path})
+        log.error("unhandled error", exc_info=exc, extra={"path": request.url.path})
         return problem(
             500,
             "Internal Server Error",

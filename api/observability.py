@@ -3,8 +3,9 @@
 Every request gets an id (the caller's ``X-Request-ID`` if it is a sane token, else a new
 random one), echoed in the response and attached to every log line written while the request
 runs. Logs are one JSON object per line. Metrics are exposed at ``/metrics`` in the Prometheus
-text format; the path label uses the route template (``/registry/persons/{id}``), never the
-concrete path, so ids do not end up in metric labels.
+text format, summed over all workers when ``natid serve --workers N`` runs several. The path
+label is the route template (``/registry/persons/{id}``), never the concrete path, so ids do
+not end up in metric labels.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import contextvars
 import datetime as dt
 import json
 import logging
+import os
 import re
 import secrets
 import sys
@@ -21,8 +23,13 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from fastapi import FastAPI, Request, Response
-from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
-from prometheus_client import CONTENT_TYPE_LATEST
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Histogram,
+    generate_latest,
+)
 
 __all__ = ["JsonFormatter", "configure_logging", "install_observability", "request_id_var"]
 
@@ -43,12 +50,14 @@ class JsonFormatter(logging.Formatter):
             "logger": record.name,
             "message": record.getMessage(),
         }
-        request_id = request_id_var.get()
+        request_id = getattr(record, "request_id", None) or request_id_var.get()
         if request_id:
             entry["request_id"] = request_id
         for key, value in record.__dict__.items():
             if key not in _STD_ATTRS and not key.startswith("_"):
-                entry[key] = value if isinstance(value, (str, int, float, bool, type(None))) else str(value)
+                entry[key] = (
+                    value if isinstance(value, (str, int, float, bool, type(None))) else str(value)
+                )
         if record.exc_info:
             entry["exc_info"] = self.formatException(record.exc_info)
         return json.dumps(entry, ensure_ascii=False)
@@ -70,7 +79,10 @@ def configure_logging(level: str = "INFO", *, json_lines: bool = True) -> None:
 def install_observability(app: FastAPI) -> CollectorRegistry:
     registry = CollectorRegistry()
     requests = Counter(
-        "natid_http_requests_total", "HTTP requests", ["method", "route", "status"], registry=registry
+        "natid_http_requests_total",
+        "HTTP requests",
+        ["method", "route", "status"],
+        registry=registry,
     )
     latency = Histogram(
         "natid_http_request_duration_seconds",
@@ -105,6 +117,7 @@ def install_observability(app: FastAPI) -> CollectorRegistry:
             log.info(
                 "request",
                 extra={
+                    "request_id": request_id,
                     "method": request.method,
                     "route": template,
                     "status": status,
@@ -115,6 +128,14 @@ def install_observability(app: FastAPI) -> CollectorRegistry:
 
     @app.get("/metrics", include_in_schema=False)
     def metrics() -> Response:
+        if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+            # Several workers (`natid serve --workers N`): each writes its samples to files in
+            # that directory and any worker answers a scrape with the sum of all of them.
+            from prometheus_client import multiprocess
+
+            merged = CollectorRegistry()
+            multiprocess.MultiProcessCollector(merged)  # type: ignore[no-untyped-call]
+            return Response(generate_latest(merged), media_type=CONTENT_TYPE_LATEST)
         return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
 
     return registry

@@ -3,6 +3,19 @@
 ``core`` imports no other NatID package (ARCHITECTURE.md, "Which way imports go").
 """
 
+from core.audit import (
+    AuditEntry,
+    AuditError,
+    AuditLedger,
+    AuditLedgerBroken,
+    AuditUnavailable,
+    Checkpoint,
+    InvalidAuditEntry,
+    LedgerHead,
+    LedgerReport,
+    NoCheckpointPossible,
+    verify_chain,
+)
 from core.cache import Cache, CacheError, InMemoryCache, RedisCache
 from core.clock import Clock, FixedClock, SystemClock, require_aware
 from core.db import Base, UTCDateTime, make_engine, make_session_factory, transaction
@@ -19,18 +32,28 @@ from core.errors import (
 from core.settings import KeyBackendKind, Settings, SettingsError, load_settings
 
 __all__ = [
+    "AuditEntry",
+    "AuditError",
+    "AuditLedger",
+    "AuditLedgerBroken",
+    "AuditUnavailable",
     "Base",
     "Cache",
     "CacheError",
+    "Checkpoint",
     "Clock",
     "Conflict",
     "CoreError",
     "FixedClock",
     "InMemoryCache",
     "InfrastructureError",
+    "InvalidAuditEntry",
     "InvalidInput",
     "KeyBackendKind",
+    "LedgerHead",
+    "LedgerReport",
     "NatIDError",
+    "NoCheckpointPossible",
     "NotFound",
     "PermissionDenied",
     "RedisCache",
@@ -44,4 +67,5 @@ __all__ = [
     "make_session_factory",
     "require_aware",
     "transaction",
+    "verify_chain",
 ]

@@ -131,7 +131,7 @@ class InMemoryCache:
 class RedisCache:
     """The shared cache for several workers or nodes (``NATID_REDIS_URL``)."""
 
-    def __init__(self, client: redis.Redis, *, prefix: str = "natid:") -> None:
+    def __init__(self, client: redis.Redis[bytes], *, prefix: str = "natid:") -> None:
         self._r = client
         self._prefix = prefix
 

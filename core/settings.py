@@ -47,7 +47,9 @@ class Settings(BaseSettings):
         env_prefix="NATID_", extra="forbid", frozen=True, validate_default=True
     )
 
-    data_dir: Path = Field(default=Path("var"), description="Where the database and key store live.")
+    data_dir: Path = Field(
+        default=Path("var"), description="Where the database and key store live."
+    )
     database_url: str | None = Field(
         default=None,
         description="SQLAlchemy URL; default is SQLite at DATA_DIR/natid.db (WAL mode).",
@@ -93,12 +95,12 @@ class Settings(BaseSettings):
             if missing:
                 raise ValueError(f"the pkcs11 key backend needs {', '.join(missing)}")
         if self.production:
-            if self.soft_key_passphrase.get_secret_value() == DEV_SOFT_PASSPHRASE:
-                if self.key_backend is KeyBackendKind.SOFT:
-                    raise ValueError(
-                        "production mode refuses the development key-store passphrase; "
-                        "set NATID_SOFT_KEY_PASSPHRASE"
-                    )
+            dev_passphrase = self.soft_key_passphrase.get_secret_value() == DEV_SOFT_PASSPHRASE
+            if dev_passphrase and self.key_backend is KeyBackendKind.SOFT:
+                raise ValueError(
+                    "production mode refuses the development key-store passphrase; "
+                    "set NATID_SOFT_KEY_PASSPHRASE"
+                )
             if self.key_backend is KeyBackendKind.SOFT and not self.allow_soft_keys_in_production:
                 raise ValueError(
                     "production mode refuses the soft key backend; use NATID_KEY_BACKEND=pkcs11 "

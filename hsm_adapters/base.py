@@ -6,18 +6,36 @@ ledger never leave a backend (ARCHITECTURE.md, "Keys"). A backend hands keys out
 ``rsa.RSAPrivateKey`` or ``ed25519.Ed25519PrivateKey``) whose ``sign()`` runs inside the
 backend, so cryptography's certificate, CRL, CSR and OCSP builders take them directly.
 Such keys refuse ``private_bytes()`` and ``private_numbers()``.
+
+Labels are plain names (:data:`LABEL_PATTERN`): the soft backend makes them file names and a
+PKCS#11 token stores them in ``CKA_LABEL`` (PKCS#11 v2.40 §4.4), so one rule keeps both safe.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import re
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Protocol, runtime_checkable
 
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 
-__all__ = ["BackendPrivateKey", "BackendPublicKey", "KeyAlgorithm", "KeyBackend", "KeyInfo"]
+from hsm_adapters.errors import InvalidKeyLabel
+
+__all__ = [
+    "LABEL_PATTERN",
+    "BackendPrivateKey",
+    "BackendPublicKey",
+    "KeyAlgorithm",
+    "KeyBackend",
+    "KeyInfo",
+    "check_label",
+]
+
+#: What a key label may look like: a letter or digit, then up to 127 letters, digits, ``.``,
+#: ``_`` or ``-``. No path separators, no leading dot, nothing a shell or a token would mangle.
+LABEL_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
 
 BackendPrivateKey = ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey | ed25519.Ed25519PrivateKey
 BackendPublicKey = ec.EllipticCurvePublicKey | rsa.RSAPublicKey | ed25519.Ed25519PublicKey
@@ -32,6 +50,17 @@ class KeyAlgorithm(StrEnum):
     RSA_3072 = "rsa-3072"
     RSA_4096 = "rsa-4096"
     ED25519 = "ed25519"
+
+
+def check_label(label: str) -> str:
+    """Return ``label`` if it matches :data:`LABEL_PATTERN`; raise ``InvalidKeyLabel`` if not."""
+    if not isinstance(label, str) or LABEL_PATTERN.fullmatch(label) is None:
+        shown = repr(label)[:60] if isinstance(label, str) else type(label).__name__
+        raise InvalidKeyLabel(
+            f"invalid key label {shown}: expected 1-128 characters of A-Z a-z 0-9 . _ -, "
+            "starting with a letter or digit"
+        )
+    return label
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,3 +1,5 @@
 """idp: see its issue; nothing public yet."""
 
-__all__: list[str] = []
+from idp.errors import IdPError
+
+__all__ = ["IdPError"]

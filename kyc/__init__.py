@@ -1,3 +1,5 @@
 """kyc: see its issue; nothing public yet."""
 
-__all__: list[str] = []
+from kyc.errors import KYCError
+
+__all__ = ["KYCError"]

@@ -1,3 +1,5 @@
 """signing: see its issue; nothing public yet."""
 
-__all__: list[str] = []
+from signing.errors import SigningError
+
+__all__ = ["SigningError"]

@@ -68,8 +68,12 @@ def _sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def _postgres_url() -> Iterator[str]:
-    """A fresh PostgreSQL database for this test session (and xdist worker), migrated once."""
+def _postgres_db() -> Iterator[tuple[str, dict[str, list[dict[str, object]]]]]:
+    """A fresh PostgreSQL database for this test session (and xdist worker), migrated once.
+
+    Yields its URL and the rows the migrations themselves seeded (the ledger's head row, the
+    transparency log's head row), so tests can start from exactly a freshly migrated state.
+    """
     base = os.environ.get("NATID_TEST_DATABASE_URL")
     require(bool(base), "PostgreSQL (set NATID_TEST_DATABASE_URL)")
     assert base is not None
@@ -80,22 +84,30 @@ def _postgres_url() -> Iterator[str]:
     url = make_url(base).set(database=name).render_as_string(hide_password=False)
     engine = make_engine(url)
     upgrade(engine)
+    seeded: dict[str, list[dict[str, object]]] = {}
+    with engine.connect() as conn:
+        for table in target_metadata().sorted_tables:
+            rows = [dict(r._mapping) for r in conn.execute(table.select())]
+            if rows:
+                seeded[table.name] = rows
     engine.dispose()
     try:
-        yield url
+        yield url, seeded
     finally:
         with admin.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
             conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         admin.dispose()
 
 
-def _truncate_all(engine: Engine) -> None:
-    tables = [t.name for t in target_metadata().sorted_tables]
-    if not tables:
-        return
+def _reset_to_migrated(engine: Engine, seeded: dict[str, list[dict[str, object]]]) -> None:
+    """Empty every table, then put back the rows the migrations seed."""
+    metadata = target_metadata()
+    tables = [t.name for t in metadata.sorted_tables]
     with engine.begin() as conn:
         quoted = ", ".join(f'"{t}"' for t in tables)
         conn.execute(text(f"TRUNCATE {quoted} RESTART IDENTITY CASCADE"))
+        for name, rows in seeded.items():
+            conn.execute(metadata.tables[name].insert(), rows)
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
@@ -106,9 +118,9 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
         shutil.copyfile(template, target)
         yield f"sqlite:///{target}"
         return
-    url: str = request.getfixturevalue("_postgres_url")
+    url, seeded = request.getfixturevalue("_postgres_db")
     engine = make_engine(url)
-    _truncate_all(engine)
+    _reset_to_migrated(engine, seeded)
     engine.dispose()
     yield url
 

@@ -1,3 +1,5 @@
 """vaccine_cert: see its issue; nothing public yet."""
 
-__all__: list[str] = []
+from vaccine_cert.errors import HealthCertError
+
+__all__ = ["HealthCertError"]

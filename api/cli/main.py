@@ -30,7 +30,9 @@ app = typer.Typer(
 db_app = typer.Typer(help="Database schema (Alembic migrations).", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(keys.app, name="keys", help="Keys in the key backend (never shows key material).")
-app.add_typer(audit.app, name="audit", help="The audit ledger: verify, tail, checkpoint.")
+app.add_typer(
+    audit.app, name="audit", help="The audit ledger: verify, tail, head, checkpoint, export-key."
+)
 app.add_typer(registry.app, name="registry", help="The register of persons, entities, servants.")
 
 
@@ -44,6 +46,9 @@ def init(
         created = 0
         if demo:
             created = ctx.register.load_demo()
+        # Sign the ledger's state at the end of every init, so even a fresh installation has
+        # a checkpoint that `natid audit verify` checks against the key backend.
+        checkpoint = ctx.ledger.checkpoint()
         counts = ctx.register.counts()
         typer.echo(f"data directory: {ctx.settings.data_dir.resolve()}")
         typer.echo(f"database: {ctx.engine.url.render_as_string(hide_password=True)}")
@@ -51,8 +56,9 @@ def init(
         typer.echo(
             "register: "
             + ", ".join(f"{n} {kind}" for kind, n in counts.items())
-            + (f" ({created} demo records added)" if created else "")
+            + (" (synthetic demo data loaded)" if created else "")
         )
+        typer.echo(f"audit ledger: {checkpoint.seq} entries, checkpoint signed")
         typer.echo("NatID is initialised. Next: natid serve")
 
 
@@ -73,6 +79,15 @@ def serve(
     with cli_context(data_dir) as ctx:
         if ctx.register.counts().get("persons", 0) == 0:
             ctx.register.load_demo()
+    if workers > 1:
+        # prometheus_client picks its multiprocess mode from this variable when it is imported,
+        # so it must be set before uvicorn spawns the workers; stale files would skew counts.
+        import shutil
+
+        metrics_dir = (settings.data_dir / "run" / "prometheus").resolve()
+        shutil.rmtree(metrics_dir, ignore_errors=True)
+        metrics_dir.mkdir(parents=True)
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(metrics_dir)
     if settings.redis_url is None and workers > 1:
         typer.echo(
             "warning: several workers without NATID_REDIS_URL keep short-lived state per worker",

@@ -32,7 +32,7 @@ def readyz(ctx: Ctx) -> JSONResponse:
         with ctx.engine.connect() as conn:
             conn.execute(text("SELECT 1"))
         checks["database"] = "ok"
-    except Exception:  # noqa: BLE001 - any failure means not ready; details go to the log
+    except Exception:  # any failure means not ready; the details go to the log only
         log.exception("readiness: database check failed")
         checks["database"] = "fail"
     try:

@@ -12,7 +12,7 @@ from core.errors import InvalidInput
 
 def test_naive_datetime_rejected() -> None:
     with pytest.raises(InvalidInput, match="timezone-aware"):
-        require_aware(dt.datetime(2026, 1, 1))  # noqa: DTZ001 - the point of the test
+        require_aware(dt.datetime(2026, 1, 1))
 
 
 def test_aware_datetime_converted_to_utc() -> None:

@@ -32,7 +32,7 @@ def test_timestamps_round_trip_as_aware_utc(engine: Engine) -> None:
 
 def test_naive_timestamp_cannot_be_stored(engine: Engine) -> None:
     with pytest.raises(InvalidInput, match="naive"):
-        UTCDateTime().process_bind_param(dt.datetime(2026, 1, 1), engine.dialect)  # noqa: DTZ001
+        UTCDateTime().process_bind_param(dt.datetime(2026, 1, 1), engine.dialect)
 
 
 def test_migrations_reach_head(engine: Engine) -> None:

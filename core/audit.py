@@ -1,0 +1,421 @@
+"""The audit ledger: append-only, hash-chained, with signed checkpoints (ARCHITECTURE.md, "Audit").
+
+Every security-relevant event (issuance, revocation, login, consent, KYC access, signature, key
+use, admin action) is appended here as an :class:`AuditEntry`. Entries carry identifiers, never
+names or national ID numbers: actors and subjects must be printable-ASCII ids, and ``data`` is a
+small JSON object (at most 16 KiB).
+
+* Format - the byte-exact encodings (Canonical JSON per RFC 8785, SHA-256 entry hashes with a
+  domain prefix, checkpoint signatures) are specified in :mod:`core.audit_format`; that
+  docstring is what an auditor needs to re-implement the verifier.
+* Verification - :func:`core.audit_verify.verify_chain` is pure (no I/O) and lists what it can
+  and cannot detect; :meth:`AuditLedger.verify` is the thin loader that streams the rows into it.
+* Concurrency - an append locks the one-row ``audit_head`` table (``SELECT ... FOR UPDATE`` on
+  PostgreSQL; SQLite writers are serialised by ``BEGIN IMMEDIATE``, see :mod:`core.db`), takes
+  the time, inserts entry ``last_seq + 1`` chained to ``last_hash`` and moves the head, all in
+  one transaction. The primary key on ``seq`` is the last line of defence: two writers can
+  never both store entry N, so the chain cannot fork and no committed entry is lost.
+* Transactions - with ``session=`` an append joins the caller's transaction, so a business
+  write and its audit entry commit or roll back together; without it, it commits on its own.
+* Checkpoints - once ``checkpoint_interval`` entries follow the last checkpoint, the append
+  also signs one with the ledger key (the key backend's ``sign()``, possibly in an HSM).
+  If the backend fails, the entry is still recorded, a warning is logged and the next append
+  tries again: the ledger keeps recording while the HSM is down, and the unsigned stretch is
+  reported by ``natid audit verify`` until a checkpoint covers it.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from typing import Any
+
+from cryptography.hazmat.primitives import serialization
+from sqlalchemy import Connection, bindparam, insert, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import Session, sessionmaker
+
+from core.audit_format import (
+    GENESIS_HASH,
+    AuditEntry,
+    AuditError,
+    AuditLedgerBroken,
+    AuditUnavailable,
+    Checkpoint,
+    CheckpointAlgorithm,
+    InvalidAuditEntry,
+    LedgerHead,
+    NoCheckpointPossible,
+    PrivateKey,
+    PublicKey,
+    algorithm_for,
+    canonical_data,
+    check_event,
+    check_identifier,
+    checkpoint_message,
+    compute_entry_hash,
+    sign_checkpoint,
+)
+from core.audit_verify import LedgerReport, verify_chain
+from core.clock import Clock, require_aware
+from core.db import Base, transaction
+from core.errors import NatIDError
+from core.models import AuditCheckpointRow, AuditEntryRow, AuditHeadRow
+
+__all__ = [
+    "AuditEntry",
+    "AuditError",
+    "AuditLedger",
+    "AuditLedgerBroken",
+    "AuditUnavailable",
+    "Checkpoint",
+    "CheckpointAlgorithm",
+    "InvalidAuditEntry",
+    "LedgerHead",
+    "LedgerReport",
+    "NoCheckpointPossible",
+    "verify_chain",
+]
+
+log = logging.getLogger(__name__)
+
+_HEAD_ID = 1
+_MAX_TAIL = 10_000
+_ENTRY_COLUMNS = (
+    AuditEntryRow.seq,
+    AuditEntryRow.at,
+    AuditEntryRow.event,
+    AuditEntryRow.actor,
+    AuditEntryRow.subject,
+    AuditEntryRow.data,
+    AuditEntryRow.prev_hash,
+    AuditEntryRow.entry_hash,
+)
+_CHECKPOINT_COLUMNS = (
+    AuditCheckpointRow.seq,
+    AuditCheckpointRow.entry_hash,
+    AuditCheckpointRow.at,
+    AuditCheckpointRow.key_label,
+    AuditCheckpointRow.algorithm,
+    AuditCheckpointRow.signature,
+    AuditCheckpointRow.public_key,
+)
+
+
+# The append path runs prebuilt Core statements on the session's connection: building and
+# ORM-routing a statement per call cost more than the database work itself (bench_audit.py).
+_ENTRIES = Base.metadata.tables[AuditEntryRow.__tablename__]
+_HEAD = Base.metadata.tables[AuditHeadRow.__tablename__]
+_LOCK_HEAD = (
+    select(_HEAD.c.last_seq, _HEAD.c.last_hash, _HEAD.c.checkpoint_seq)
+    .where(_HEAD.c.id == _HEAD_ID)
+    .with_for_update()
+)
+_INSERT_ENTRY = insert(_ENTRIES)
+_MOVE_HEAD = (
+    update(_HEAD)
+    .where(_HEAD.c.id == _HEAD_ID)
+    .values(
+        last_seq=bindparam("new_seq"),
+        last_hash=bindparam("new_hash"),
+        checkpoint_seq=bindparam("new_checkpoint_seq"),
+    )
+)
+
+
+@contextmanager
+def _storage_errors() -> Iterator[None]:
+    # The database failing is our infrastructure's fault; say so with a stable code.
+    try:
+        yield
+    except SQLAlchemyError as exc:
+        raise AuditUnavailable(
+            f"the audit ledger's database failed ({type(exc).__name__}); is it migrated?"
+        ) from exc
+
+
+class AuditLedger:
+    """Appends to, checkpoints, reads and verifies the audit ledger."""
+
+    def __init__(
+        self,
+        sessions: sessionmaker[Session],
+        *,
+        clock: Clock,
+        signing_key: PrivateKey | None = None,
+        key_label: str | None = None,
+        checkpoint_interval: int = 100,
+    ) -> None:
+        if checkpoint_interval < 1:
+            raise InvalidAuditEntry("checkpoint_interval must be at least 1")
+        if signing_key is not None and check_identifier(key_label, "key label") is None:
+            raise InvalidAuditEntry("a signing key needs its key label")
+        self._sessions = sessions
+        self._clock = clock
+        self._key = signing_key
+        self._label = key_label
+        self._interval = checkpoint_interval
+        self._algorithm: CheckpointAlgorithm | None = None
+        self._spki = b""
+        if signing_key is not None:
+            self._algorithm = algorithm_for(signing_key)
+            self._spki = signing_key.public_key().public_bytes(
+                serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+            )
+
+    @property
+    def key_label(self) -> str | None:
+        return self._label
+
+    # --- writing ---------------------------------------------------------------------------
+
+    def append(
+        self,
+        event: str,
+        *,
+        actor: str | None = None,
+        subject: str | None = None,
+        data: Mapping[str, Any] | None = None,
+        session: Session | None = None,
+    ) -> AuditEntry:
+        """Record ``event`` and return the stored entry.
+
+        ``event`` is a dotted lowercase name (``registry.person.added``); ``actor`` and
+        ``subject`` are identifiers; ``data`` a JSON object without floats, at most 16 KiB.
+        With ``session``, the entry is part of the caller's transaction (and exists only if it
+        commits); otherwise it is committed before this returns. Joining a transaction holds
+        the ledger's lock until that transaction ends and every other append waits for it, so
+        append last, just before the commit, and keep such transactions short.
+        """
+        check_event(event)
+        check_identifier(actor, "actor")
+        check_identifier(subject, "subject")
+        data_json = canonical_data(data)
+        with _storage_errors():
+            if session is not None:
+                return self._append(session, event, actor, subject, data_json)
+            with transaction(self._sessions) as own:
+                return self._append(own, event, actor, subject, data_json)
+
+    def _append(
+        self,
+        session: Session,
+        event: str,
+        actor: str | None,
+        subject: str | None,
+        data_json: str,
+    ) -> AuditEntry:
+        conn = session.connection()
+        last_seq, last_hash, checkpoint_seq = self._lock_head(conn)
+        # The time is taken under the lock, so times never run backwards along the chain.
+        at = require_aware(self._clock.now(), "the clock's time")
+        seq = last_seq + 1
+        entry_hash = compute_entry_hash(
+            seq=seq,
+            at=at,
+            event=event,
+            actor=actor,
+            subject=subject,
+            data_json=data_json,
+            prev_hash=last_hash,
+        )
+        entry = AuditEntry(seq, at, event, actor, subject, data_json, last_hash, entry_hash)
+        conn.execute(
+            _INSERT_ENTRY,
+            {
+                "seq": seq,
+                "at": at,
+                "event": event,
+                "actor": actor,
+                "subject": subject,
+                "data": data_json,
+                "prev_hash": last_hash,
+                "entry_hash": entry_hash,
+            },
+        )
+        if self._key is not None and seq - checkpoint_seq >= self._interval:
+            try:
+                self._write_checkpoint(conn, LedgerHead(seq, entry_hash))
+            except NatIDError as exc:
+                log.warning(
+                    "audit checkpoint not signed; the next append retries",
+                    extra={"seq": seq, "error_code": exc.code},
+                )
+            else:
+                checkpoint_seq = seq
+        conn.execute(
+            _MOVE_HEAD,
+            {"new_seq": seq, "new_hash": entry_hash, "new_checkpoint_seq": checkpoint_seq},
+        )
+        return entry
+
+    def _lock_head(self, conn: Connection) -> tuple[int, str, int]:
+        row = conn.execute(_LOCK_HEAD).one_or_none()
+        if row is None:
+            # The migration inserts the head row. It can only be missing from an emptied
+            # database (TRUNCATE in tests, a restored empty schema); re-seed it then, but never
+            # over existing entries: that would let anyone restart the chain. Concurrent
+            # writers may race here: the insert is a no-op for all but one, and the entry
+            # check runs only once the (possibly someone else's) row is locked, so a writer
+            # that committed in between is not mistaken for tampering.
+            conn.execute(self._seed_head_statement(conn.dialect.name))
+            row = conn.execute(_LOCK_HEAD).one()
+            if row[0] == 0 and conn.execute(select(_ENTRIES.c.seq).limit(1)).first():
+                raise AuditLedgerBroken(
+                    "the audit head row is missing but entries exist; run `natid audit verify`"
+                )
+        return int(row[0]), str(row[1]), int(row[2])
+
+    @staticmethod
+    def _seed_head_statement(dialect: str) -> Any:
+        values = {"id": _HEAD_ID, "last_seq": 0, "last_hash": GENESIS_HASH, "checkpoint_seq": 0}
+        if dialect == "postgresql":
+            return postgresql.insert(AuditHeadRow).values(values).on_conflict_do_nothing()
+        if dialect == "sqlite":
+            return sqlite.insert(AuditHeadRow).values(values).on_conflict_do_nothing()
+        return insert(AuditHeadRow).values(values)
+
+    def _write_checkpoint(self, conn: Connection, head: LedgerHead) -> Checkpoint:
+        assert self._key is not None
+        assert self._label is not None
+        assert self._algorithm is not None
+        at = require_aware(self._clock.now(), "the clock's time")
+        message = checkpoint_message(
+            seq=head.seq,
+            entry_hash=head.entry_hash,
+            at=at,
+            key_label=self._label,
+            algorithm=self._algorithm,
+        )
+        checkpoint = Checkpoint(
+            seq=head.seq,
+            entry_hash=head.entry_hash,
+            at=at,
+            key_label=self._label,
+            algorithm=self._algorithm,
+            signature=sign_checkpoint(self._key, message),
+            public_key=self._spki,
+        )
+        conn.execute(
+            insert(AuditCheckpointRow).values(
+                seq=checkpoint.seq,
+                entry_hash=checkpoint.entry_hash,
+                at=checkpoint.at,
+                key_label=checkpoint.key_label,
+                algorithm=str(checkpoint.algorithm),
+                signature=checkpoint.signature,
+                public_key=checkpoint.public_key,
+            )
+        )
+        return checkpoint
+
+    def checkpoint(self) -> Checkpoint:
+        """Sign a checkpoint over the newest entry now (``natid audit checkpoint``).
+
+        Returns the existing checkpoint if the newest entry already has one.
+        """
+        if self._key is None:
+            raise NoCheckpointPossible("the audit ledger has no signing key configured")
+        with _storage_errors(), transaction(self._sessions) as session:
+            conn = session.connection()
+            last_seq, last_hash, _ = self._lock_head(conn)
+            if last_seq == 0:
+                raise NoCheckpointPossible("the audit ledger is empty; there is nothing to sign")
+            existing = conn.execute(
+                select(*_CHECKPOINT_COLUMNS).where(AuditCheckpointRow.seq == last_seq)
+            ).one_or_none()
+            if existing is not None:
+                return Checkpoint(*existing)
+            checkpoint = self._write_checkpoint(conn, LedgerHead(last_seq, last_hash))
+            conn.execute(
+                update(_HEAD).where(_HEAD.c.id == _HEAD_ID).values(checkpoint_seq=last_seq)
+            )
+            return checkpoint
+
+    # --- reading ---------------------------------------------------------------------------
+
+    @contextmanager
+    def _reading(self) -> Iterator[Session]:
+        """A read-only snapshot that does not block writers.
+
+        SQLite: a deferred ``BEGIN`` (no write lock; WAL gives a snapshot at the first read).
+        PostgreSQL: ``REPEATABLE READ``, so the head, checkpoints and entries come from one
+        snapshot even while appends continue.
+        """
+        with _storage_errors(), self._sessions() as session:
+            options: dict[str, Any] = {"sqlite_deferred": True}
+            if session.get_bind().dialect.name == "postgresql":
+                options["isolation_level"] = "REPEATABLE READ"
+            session.connection(execution_options=options)
+            yield session
+
+    def head(self) -> LedgerHead:
+        """The newest entry's seq and hash, for export as a trusted head (``SEQ:HASH``)."""
+        with self._reading() as session:
+            return self._read_head(session) or LedgerHead(0, GENESIS_HASH)
+
+    @staticmethod
+    def _read_head(session: Session) -> LedgerHead | None:
+        row = session.execute(
+            select(AuditHeadRow.last_seq, AuditHeadRow.last_hash).where(AuditHeadRow.id == _HEAD_ID)
+        ).one_or_none()
+        return None if row is None else LedgerHead(int(row[0]), str(row[1]))
+
+    def tail(self, n: int = 20) -> list[AuditEntry]:
+        """The newest ``n`` entries, oldest first."""
+        if not 1 <= n <= _MAX_TAIL:
+            raise InvalidAuditEntry(f"n must be between 1 and {_MAX_TAIL}, got {n}")
+        with self._reading() as session:
+            rows = session.execute(
+                select(*_ENTRY_COLUMNS).order_by(AuditEntryRow.seq.desc()).limit(n)
+            ).all()
+        return [AuditEntry(*row) for row in reversed(rows)]
+
+    def checkpoints(self) -> list[Checkpoint]:
+        """Every stored checkpoint, oldest first."""
+        with self._reading() as session:
+            rows = session.execute(
+                select(*_CHECKPOINT_COLUMNS).order_by(AuditCheckpointRow.seq)
+            ).all()
+        return [Checkpoint(*row) for row in rows]
+
+    def trusted_keys(self) -> dict[str, PublicKey]:
+        """This ledger's own key as the only trusted key (empty without a signing key).
+
+        An offline verifier should not use this: it should trust a key exported earlier.
+        """
+        if self._key is None or self._label is None:
+            return {}
+        return {self._label: self._key.public_key()}
+
+    def verify(
+        self,
+        trusted_keys: Mapping[str, PublicKey] | None = None,
+        *,
+        expect_head: LedgerHead | None = None,
+        batch_size: int = 1000,
+    ) -> LedgerReport:
+        """Load the ledger from one snapshot and verify it with :func:`verify_chain`.
+
+        Entries are streamed ``batch_size`` rows at a time, so memory stays flat however long
+        the ledger is. ``trusted_keys`` defaults to :meth:`trusted_keys`. A missing head row
+        counts as an empty ledger's head (that is how :meth:`append` treats it too).
+        """
+        keys = self.trusted_keys() if trusted_keys is None else trusted_keys
+        with self._reading() as session:
+            head = self._read_head(session) or LedgerHead(0, GENESIS_HASH)
+            checkpoints = [
+                Checkpoint(*row)
+                for row in session.execute(
+                    select(*_CHECKPOINT_COLUMNS).order_by(AuditCheckpointRow.seq)
+                )
+            ]
+            rows = session.execute(
+                select(*_ENTRY_COLUMNS)
+                .order_by(AuditEntryRow.seq)
+                .execution_options(yield_per=batch_size)
+            )
+            entries = (AuditEntry(*row) for row in rows)
+            return verify_chain(entries, checkpoints, keys, head=head, expect_head=expect_head)

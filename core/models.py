@@ -1,0 +1,83 @@
+"""ORM tables of the shared kernel: the audit ledger (ARCHITECTURE.md, "Audit").
+
+Three tables, written only by :class:`core.audit.AuditLedger`:
+
+* ``audit_entries`` - one row per event, hash-chained to the row before it (``prev_hash``);
+  ``seq`` counts from 1 without gaps. The hashes are lowercase hex SHA-256 digests and ``data``
+  is the entry's canonical JSON text (the encoding is defined in :mod:`core.audit_format`).
+* ``audit_checkpoints`` - signed statements "entry ``seq`` has hash ``entry_hash``", one per
+  covered entry. ``public_key`` (SubjectPublicKeyInfo DER) is stored for information only: a
+  verifier trusts the key it is given, never the one stored next to the signature.
+* ``audit_head`` - exactly one row (``id = 1``) naming the newest entry and checkpoint. Every
+  append locks it (``SELECT ... FOR UPDATE`` on PostgreSQL; SQLite serialises writers with
+  ``BEGIN IMMEDIATE``), so appends from any number of workers form one chain without forks.
+  The migration ``0002_audit_ledger`` inserts the row at ``last_seq = 0`` with the genesis
+  hash (64 ``0`` hex digits).
+
+The schema is owned by Alembic (``migrations/versions/0002_audit_ledger.py``); keep the two in
+step (``alembic check``).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlalchemy import BigInteger, CheckConstraint, Integer, LargeBinary, String, Text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from core.db import Base, UTCDateTime
+
+__all__ = ["AuditCheckpointRow", "AuditEntryRow", "AuditHeadRow"]
+
+#: A sequence number: 64-bit on PostgreSQL, and SQLite's INTEGER so the column is the rowid.
+SEQ_TYPE = BigInteger().with_variant(Integer(), "sqlite")
+
+#: Length of a lowercase hex SHA-256 digest.
+HASH_HEX_LENGTH = 64
+#: Longest event name, actor, subject and key label.
+NAME_LENGTH = 200
+
+
+class AuditEntryRow(Base):
+    """One ledger entry as stored; :class:`core.audit_format.AuditEntry` is its value form."""
+
+    __tablename__ = "audit_entries"
+    __table_args__ = (CheckConstraint("seq >= 1", name="seq_positive"),)
+
+    seq: Mapped[int] = mapped_column(SEQ_TYPE, primary_key=True, autoincrement=False)
+    at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    event: Mapped[str] = mapped_column(String(NAME_LENGTH))
+    actor: Mapped[str | None] = mapped_column(String(NAME_LENGTH))
+    subject: Mapped[str | None] = mapped_column(String(NAME_LENGTH))
+    data: Mapped[str] = mapped_column(Text())
+    prev_hash: Mapped[str] = mapped_column(String(HASH_HEX_LENGTH))
+    entry_hash: Mapped[str] = mapped_column(String(HASH_HEX_LENGTH))
+
+
+class AuditCheckpointRow(Base):
+    """A signature over (seq, entry_hash, at, key_label, algorithm) by the ledger key."""
+
+    __tablename__ = "audit_checkpoints"
+    __table_args__ = (CheckConstraint("seq >= 1", name="seq_positive"),)
+
+    seq: Mapped[int] = mapped_column(SEQ_TYPE, primary_key=True, autoincrement=False)
+    entry_hash: Mapped[str] = mapped_column(String(HASH_HEX_LENGTH))
+    at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    key_label: Mapped[str] = mapped_column(String(NAME_LENGTH))
+    algorithm: Mapped[str] = mapped_column(String(32))
+    signature: Mapped[bytes] = mapped_column(LargeBinary())
+    public_key: Mapped[bytes] = mapped_column(LargeBinary())
+
+
+class AuditHeadRow(Base):
+    """The newest entry's seq and hash; the row every append locks."""
+
+    __tablename__ = "audit_head"
+    __table_args__ = (CheckConstraint("id = 1", name="single_row"),)
+
+    id: Mapped[int] = mapped_column(Integer(), primary_key=True, autoincrement=False)
+    last_seq: Mapped[int] = mapped_column(SEQ_TYPE)
+    last_hash: Mapped[str] = mapped_column(String(HASH_HEX_LENGTH))
+    #: The newest checkpoint's seq: an append signs one once ``interval`` entries follow it,
+    #: so a checkpoint skipped while the key backend was down is made up at the next append.
+    checkpoint_seq: Mapped[int] = mapped_column(SEQ_TYPE)

@@ -1,0 +1,144 @@
+"""The HTTP shell every service shares: health, readiness, errors, request ids, metrics."""
+
+from __future__ import annotations
+
+import json
+import logging
+
+import pytest
+from fastapi import APIRouter
+from fastapi.testclient import TestClient
+
+from api.app import create_app
+from api.context import AppContext
+from api.observability import JsonFormatter
+from core.errors import Conflict, InvalidInput
+from hsm_adapters import KeyBackendUnavailable
+
+
+def test_healthz_answers_while_process_runs(client: TestClient) -> None:
+    r = client.get("/healthz")
+    assert r.status_code == 200
+    assert r.json() == {"status": "ok"}
+
+
+def test_readyz_checks_database_and_key_backend(client: TestClient) -> None:
+    r = client.get("/readyz")
+    assert r.status_code == 200
+    assert r.json() == {"status": "ok", "checks": {"database": "ok", "key_backend": "ok"}}
+
+
+def test_readyz_is_503_when_key_backend_fails(
+    app_ctx: AppContext, client: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def broken() -> None:
+        raise KeyBackendUnavailable("token not present")
+
+    monkeypatch.setattr(app_ctx.keys, "health_check", broken)
+    r = client.get("/readyz")
+    assert r.status_code == 503
+    assert r.json()["checks"] == {"database": "ok", "key_backend": "fail"}
+    assert "token not present" not in r.text
+
+
+def test_readyz_is_503_when_database_is_gone(app_ctx: AppContext, client: TestClient) -> None:
+    from core.db import make_engine
+
+    app_ctx.engine = make_engine("sqlite:////nonexistent-dir/natid.db")
+    r = client.get("/readyz")
+    assert r.status_code == 503
+    assert r.json()["checks"]["database"] == "fail"
+    assert "nonexistent-dir" not in r.text
+
+
+def test_unknown_path_is_problem_json(client: TestClient) -> None:
+    r = client.get("/no/such/thing")
+    assert r.status_code == 404
+    assert r.headers["content-type"] == "application/problem+json"
+    body = r.json()
+    assert body["status"] == 404
+    assert body["title"] == "Not Found"
+    assert body["type"].endswith("/not_found")
+    assert body["instance"] == "/no/such/thing"
+
+
+def _app_with_failing_routes(ctx: AppContext) -> TestClient:
+    app = create_app(ctx)
+    router = APIRouter()
+
+    @router.get("/boom/invalid")
+    def invalid() -> None:
+        raise InvalidInput("birthdate: expected YYYY-MM-DD, got a value in the future")
+
+    @router.get("/boom/conflict")
+    def conflict() -> None:
+        raise Conflict("a person with this national ID already exists", code="duplicate_person")
+
+    @router.get("/boom/crash")
+    def crash() -> None:
+        raise RuntimeError("secret connection string postgres://admin:hunter2@db")
+
+    app.include_router(router)
+    return TestClient(app, raise_server_exceptions=False)
+
+
+def test_domain_errors_map_to_status_and_stable_code(app_ctx: AppContext) -> None:
+    c = _app_with_failing_routes(app_ctx)
+    r = c.get("/boom/invalid")
+    assert r.status_code == 400
+    assert r.json()["code"] == "invalid_input"
+    assert "expected YYYY-MM-DD" in r.json()["detail"]
+    r = c.get("/boom/conflict")
+    assert r.status_code == 409
+    assert r.json()["type"].endswith("/duplicate_person")
+
+
+def test_unexpected_error_leaks_nothing(app_ctx: AppContext) -> None:
+    c = _app_with_failing_routes(app_ctx)
+    r = c.get("/boom/crash", headers={"X-Request-ID": "req-12345678"})
+    assert r.status_code == 500
+    assert r.headers["content-type"] == "application/problem+json"
+    assert "hunter2" not in r.text
+    assert "postgres://" not in r.text
+    assert r.json()["request_id"] == "req-12345678"
+
+
+def test_request_id_echoed_or_generated(client: TestClient) -> None:
+    r = client.get("/healthz", headers={"X-Request-ID": "abc-12345678"})
+    assert r.headers["X-Request-ID"] == "abc-12345678"
+    generated = client.get("/healthz").headers["X-Request-ID"]
+    assert len(generated) == 16
+
+
+def test_hostile_request_id_replaced(client: TestClient) -> None:
+    r = client.get("/healthz", headers={"X-Request-ID": 'x" onload=alert(1) ' + "A" * 300})
+    assert r.headers["X-Request-ID"] != "x"
+    assert len(r.headers["X-Request-ID"]) == 16
+
+
+def test_metrics_use_route_templates(client: TestClient) -> None:
+    client.get("/healthz")
+    client.get("/no/such/secret-path-12345")
+    text = client.get("/metrics").text
+    assert 'natid_http_requests_total{method="GET",route="/healthz",status="200"}' in text
+    assert "secret-path-12345" not in text
+
+
+def test_openapi_document_lists_endpoints(client: TestClient) -> None:
+    doc = client.get("/openapi.json").json()
+    assert doc["info"]["title"] == "NatID"
+    assert "/readyz" in doc["paths"]
+
+
+def test_logs_are_json_lines_with_request_id(
+    client: TestClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="natid.http")
+    client.get("/healthz", headers={"X-Request-ID": "trace-12345678"})
+    records = [r for r in caplog.records if r.name == "natid.http"]
+    assert records
+    line = json.loads(JsonFormatter().format(records[-1]))
+    assert line["route"] == "/healthz"
+    assert line["status"] == 200
+    assert line["level"] == "info"
+    assert line["request_id"] == "trace-12345678"

@@ -37,7 +37,14 @@ request_id_var: contextvars.ContextVar[str | None] = contextvars.ContextVar(
     "natid_request_id", default=None
 )
 _SANE_ID = re.compile(r"^[A-Za-z0-9._-]{8,64}$")
-_STD_ATTRS = set(logging.makeLogRecord({}).__dict__) | {"message", "asctime", "taskName"}
+# Record attributes that are not extra fields (uvicorn's "color_message" is its message with
+# terminal colour codes, useless in a JSON line).
+_STD_ATTRS = set(logging.makeLogRecord({}).__dict__) | {
+    "message",
+    "asctime",
+    "taskName",
+    "color_message",
+}
 
 
 class JsonFormatter(logging.Formatter):

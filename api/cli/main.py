@@ -15,6 +15,7 @@ import typer
 
 from api.cli import audit, keys, registry
 from api.cli.common import DataDirOption, cli_context, cli_settings, fail
+from api.context import AppContext
 
 app = typer.Typer(
     name="natid",
@@ -36,6 +37,20 @@ app.add_typer(
 app.add_typer(registry.app, name="registry", help="The register of persons, entities, servants.")
 
 
+def _initialise(ctx: AppContext, *, demo: bool) -> tuple[int, int | None]:
+    """The idempotent part of `natid init` (also run by `natid serve` on an empty directory).
+
+    Returns how many demo records were added and the ledger sequence number that the final
+    checkpoint covers (None for an empty ledger, which has nothing to sign).
+    """
+    created = ctx.register.load_demo() if demo else 0
+    if ctx.ledger.head().seq == 0:
+        return created, None
+    # Sign the ledger's state at the end of every init, so even a fresh installation has a
+    # checkpoint that `natid audit verify` checks against the key backend.
+    return created, ctx.ledger.checkpoint().seq
+
+
 @app.command()
 def init(
     data_dir: DataDirOption = None,
@@ -43,12 +58,7 @@ def init(
 ) -> None:
     """Create the data directory, database, development key store and demo data (idempotent)."""
     with cli_context(data_dir) as ctx:
-        created = 0
-        if demo:
-            created = ctx.register.load_demo()
-        # Sign the ledger's state at the end of every init, so even a fresh installation has
-        # a checkpoint that `natid audit verify` checks against the key backend.
-        checkpoint = ctx.ledger.checkpoint()
+        created, signed_seq = _initialise(ctx, demo=demo)
         counts = ctx.register.counts()
         typer.echo(f"data directory: {ctx.settings.data_dir.resolve()}")
         typer.echo(f"database: {ctx.engine.url.render_as_string(hide_password=True)}")
@@ -58,7 +68,8 @@ def init(
             + ", ".join(f"{n} {kind}" for kind, n in counts.items())
             + (" (synthetic demo data loaded)" if created else "")
         )
-        typer.echo(f"audit ledger: {checkpoint.seq} entries, checkpoint signed")
+        if signed_seq is not None:
+            typer.echo(f"audit ledger: {signed_seq} entries, checkpoint signed")
         typer.echo("NatID is initialised. Next: natid serve")
 
 
@@ -78,7 +89,9 @@ def serve(
         os.environ["NATID_DATA_DIR"] = str(data_dir)
     with cli_context(data_dir) as ctx:
         if ctx.register.counts().get("persons", 0) == 0:
-            ctx.register.load_demo()
+            typer.echo(f"initialising {ctx.settings.data_dir.resolve()} (demo register)", err=True)
+            _initialise(ctx, demo=True)
+    typer.echo(f"NatID serving on http://{host}:{port}/ (readiness: /readyz)", err=True)
     if workers > 1:
         # prometheus_client picks its multiprocess mode from this variable when it is imported,
         # so it must be set before uvicorn spawns the workers; stale files would skew counts.

@@ -1,0 +1,74 @@
+"""`natid init`, `natid db upgrade` and `--help`: the first commands a newcomer types."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from api.cli.main import app
+
+runner = CliRunner()
+
+
+@pytest.fixture(autouse=True)
+def _no_natid_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    import os
+
+    for key in list(os.environ):
+        if key.startswith("NATID_"):
+            monkeypatch.delenv(key)
+
+
+def test_help_names_the_first_steps() -> None:
+    result = runner.invoke(app, ["--help"])
+    assert result.exit_code == 0
+    assert "natid init" in result.output
+    for command in ("init", "serve", "db", "keys", "audit", "registry"):
+        assert command in result.output
+
+
+def test_init_is_idempotent_and_leaves_a_verifiable_ledger(tmp_path: Path) -> None:
+    data = tmp_path / "var"
+    first = runner.invoke(app, ["init", "--data-dir", str(data)])
+    assert first.exit_code == 0, first.output
+    assert "1000 persons, 25 entities, 50 servants (synthetic demo data loaded)" in first.output
+    assert "checkpoint signed" in first.output
+    second = runner.invoke(app, ["init", "--data-dir", str(data)])
+    assert second.exit_code == 0, second.output
+    assert "1000 persons, 25 entities, 50 servants" in second.output
+    assert "demo data loaded" not in second.output
+    keys = runner.invoke(app, ["keys", "list", "--data-dir", str(data)])
+    assert keys.output.count("natid-audit-ledger") == 1
+    verify = runner.invoke(app, ["audit", "verify", "--data-dir", str(data)])
+    assert verify.exit_code == 0, verify.output
+    assert "audit ledger OK" in verify.output
+
+
+def test_init_reads_data_dir_from_environment(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("NATID_DATA_DIR", str(tmp_path / "env-var"))
+    result = runner.invoke(app, ["init", "--no-demo"])
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "env-var" / "natid.db").exists()
+    assert "0 persons" in result.output
+
+
+def test_db_upgrade_creates_schema(tmp_path: Path) -> None:
+    result = runner.invoke(app, ["db", "upgrade", "--data-dir", str(tmp_path / "d")])
+    assert result.exit_code == 0, result.output
+    assert "newest revision" in result.output
+
+
+def test_bad_setting_is_one_line_not_a_traceback(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("NATID_KEY_BACKEND", "pkcs11")
+    monkeypatch.setenv("NATID_PKCS11_PIN", "123456-secret")
+    result = runner.invoke(app, ["init", "--data-dir", str(tmp_path)])
+    assert result.exit_code == 2
+    assert "NATID_PKCS11_MODULE" in result.output
+    assert "123456-secret" not in result.output
+    assert "Traceback" not in result.output

@@ -1,0 +1,1 @@
+"""Implementation details of vaccine_cert; nothing here is public."""

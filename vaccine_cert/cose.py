@@ -1,0 +1,254 @@
+"""COSE_Sign1 as HCERT uses it (RFC 9052 §4.2, §4.4; RFC 9053 §2.1; RFC 8230 §2), over
+bounded CBOR (RFC 8949).
+
+* Bounded CBOR - :func:`loads_bounded` decodes with cbor2 under limits a hostile QR code cannot
+  get past: nesting at most :data:`MAX_DEPTH` levels (cbor2 counts tags too), no duplicate map
+  keys (RFC 8949 §5.6: a decoder may reject them, and two readings of one header are how
+  signature-bypass bugs start), and only the semantic tags the caller allows. cbor2 would
+  otherwise interpret dozens of tags (dates, big numbers, regular expressions, shared and so
+  cyclic references, ...); :class:`_TagPolicy` answers cbor2's look-up for *every* tag number,
+  so a tag that is not allowed fails the decoding instead of reaching a built-in decoder. The
+  size of the input is bounded by the caller (the zlib layer of :mod:`vaccine_cert.hcert`), and
+  cbor2 reads lengths lazily, so an array header claiming 2^64 items costs nothing.
+* COSE_Sign1 (RFC 9052 §4.2) - ``[protected: bstr, unprotected: map, payload: bstr, signature:
+  bstr]``, optionally tagged 18, and in HCERT optionally inside the CWT tag 61 (RFC 8392 §6).
+  An empty protected bstr is an empty map (§3). :class:`CoseSign1` keeps the protected header's
+  bytes as received, because the signature covers those bytes, not a re-encoding.
+* Signature (RFC 9052 §4.4) - ``Sig_structure = ["Signature1", body_protected, external_aad =
+  b"", payload]``. ES256 (-7): ECDSA P-256 with SHA-256, the signature is ``r || s``, 32 bytes
+  each (RFC 9053 §2.1), converted to DER for cryptography. PS256 (-37): RSASSA-PSS with SHA-256,
+  MGF1-SHA-256 and a salt of 32 bytes, the hash length (RFC 8230 §2).
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from enum import IntEnum
+from types import MappingProxyType
+from typing import Any
+
+import cbor2
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
+from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
+
+from vaccine_cert.errors import DecodeStage, HcertDecodeError
+
+__all__ = [
+    "MAX_DEPTH",
+    "CoseAlgorithm",
+    "CoseSign1",
+    "TagDecoder",
+    "loads_bounded",
+    "parse_cose_sign1",
+    "sig_structure",
+    "verify_signature",
+]
+
+#: Deepest nesting of arrays, maps and tags accepted. A DCC nests 5 levels below the COSE array
+#: (claims -> hcert -> DCC -> v -> entry); 16 leaves room and refuses stack-exhaustion attempts.
+MAX_DEPTH = 16
+
+#: COSE header labels (RFC 9052 §3.1).
+HEADER_ALG = 1
+HEADER_CRIT = 2
+HEADER_KID = 4
+
+#: CBOR tags (RFC 9052 §2, RFC 8392 §6).
+TAG_COSE_SIGN1 = 18
+TAG_CWT = 61
+
+#: A decoder for an allowed tag: receives the tagged item and cbor2's "immutable" flag.
+TagDecoder = Callable[[Any, bool], Any]
+
+
+_ECDSA_SHA256 = ec.ECDSA(hashes.SHA256())
+_PSS_SHA256 = padding.PSS(mgf=padding.MGF1(hashes.SHA256()), salt_length=32)
+
+
+class CoseAlgorithm(IntEnum):
+    """The algorithms HCERT allows (HCERT spec, "Signature Algorithm"), with their COSE ids."""
+
+    ES256 = -7
+    PS256 = -37
+
+
+class _TagPolicy(Mapping[int, TagDecoder]):
+    """cbor2's ``semantic_decoders``, answering for every tag: allowed ones or a refusal."""
+
+    __slots__ = ("_allowed",)
+
+    def __init__(self, allowed: Mapping[int, TagDecoder]) -> None:
+        self._allowed = dict(allowed)
+
+    def __getitem__(self, tag: int) -> TagDecoder:
+        decoder = self._allowed.get(tag)
+        if decoder is not None:
+            return decoder
+
+        def refuse(_value: Any, _immutable: bool) -> Any:
+            raise ValueError(f"CBOR tag {tag} is not allowed here")
+
+        return refuse
+
+    def __contains__(self, tag: object) -> bool:
+        return True
+
+    def __iter__(self) -> Iterator[int]:
+        return iter(self._allowed)
+
+    def __len__(self) -> int:
+        return len(self._allowed)
+
+
+def _keep_tag(tag: int) -> TagDecoder:
+    return lambda value, _immutable: cbor2.CBORTag(tag, value)
+
+
+_ENVELOPE_TAGS = _TagPolicy(
+    {TAG_COSE_SIGN1: _keep_tag(TAG_COSE_SIGN1), TAG_CWT: _keep_tag(TAG_CWT)}
+)
+_NO_TAGS = _TagPolicy({})
+
+
+def loads_bounded(data: bytes, *, tags: Mapping[int, TagDecoder], stage: DecodeStage) -> Any:
+    """Decode one CBOR item under NatID's limits (module docstring); raise at ``stage``."""
+    try:
+        return cbor2.loads(
+            data,
+            max_depth=MAX_DEPTH,
+            allow_duplicate_keys=False,
+            semantic_decoders=tags if isinstance(tags, _TagPolicy) else _TagPolicy(tags),
+        )
+    except (cbor2.CBORError, ValueError, TypeError, OverflowError, RecursionError) as exc:
+        # cbor2 chains the ValueError of a refused tag; say what was wrong, not where in Rust.
+        cause = exc.__cause__ or exc
+        raise HcertDecodeError(stage, f"invalid CBOR: {cause}") from exc
+
+
+@dataclass(frozen=True, slots=True)
+class CoseSign1:
+    """A parsed COSE_Sign1 message; nothing about it is verified yet."""
+
+    protected_bytes: bytes
+    protected: Mapping[Any, Any]
+    unprotected: Mapping[Any, Any]
+    payload: bytes
+    signature: bytes
+
+    def header(self, label: int) -> Any:
+        """A header parameter, from the protected bucket if it is there, else the unprotected.
+
+        The HCERT spec puts ``alg`` and ``kid`` in the protected header, and of the kid says
+        "it MAY also be placed in an unprotected header ... Verifiers MUST accept both options"
+        ("Key Identifier"). The public test vectors fix the precedence (CO19-CO23): a value in
+        the protected header wins even when it is wrong, the unprotected one is only a fallback,
+        and that holds for ``alg`` too (CO20 has both in the unprotected header and is valid;
+        the key type of the trusted signer still has to match the algorithm).
+        """
+        if label in self.protected:
+            return self.protected[label]
+        return self.unprotected.get(label)
+
+
+def parse_cose_sign1(data: bytes) -> CoseSign1:
+    """Parse a (possibly tagged) COSE_Sign1 message; raise :class:`HcertDecodeError`."""
+    item = loads_bounded(data, tags=_ENVELOPE_TAGS, stage=DecodeStage.CBOR)
+    # Untagged, COSE_Sign1-tagged, or CWT-tagged around a COSE_Sign1-tagged message (CO28).
+    if isinstance(item, cbor2.CBORTag) and item.tag == TAG_CWT:
+        item = item.value
+        if not (isinstance(item, cbor2.CBORTag) and item.tag == TAG_COSE_SIGN1):
+            raise HcertDecodeError(DecodeStage.COSE, "CWT tag 61 must wrap a COSE_Sign1 tag 18")
+    if isinstance(item, cbor2.CBORTag):
+        if item.tag != TAG_COSE_SIGN1:
+            raise HcertDecodeError(
+                DecodeStage.COSE, f"expected COSE_Sign1 (tag 18), got tag {item.tag}"
+            )
+        item = item.value
+    if not isinstance(item, list | tuple) or len(item) != 4:
+        raise HcertDecodeError(DecodeStage.COSE, "COSE_Sign1 must be an array of 4 items")
+    protected_bytes, unprotected, payload, signature = item
+    if not isinstance(protected_bytes, bytes):
+        raise HcertDecodeError(DecodeStage.COSE, "protected header must be a byte string")
+    if not isinstance(unprotected, Mapping):
+        raise HcertDecodeError(DecodeStage.COSE, "unprotected header must be a map")
+    if not isinstance(payload, bytes):
+        raise HcertDecodeError(DecodeStage.COSE, "payload must be a byte string (not detached)")
+    if not isinstance(signature, bytes):
+        raise HcertDecodeError(DecodeStage.COSE, "signature must be a byte string")
+    # Real protected headers are about a dozen bytes (alg and an 8-byte kid); only such small
+    # ones are remembered, so the cache can never hold more than 256 x 64 bytes.
+    if len(protected_bytes) <= 64:
+        protected = _remembered_protected_header(protected_bytes)
+    else:
+        protected = _protected_header(protected_bytes)
+    return CoseSign1(protected_bytes, protected, unprotected, payload, signature)
+
+
+def _protected_header(protected_bytes: bytes) -> Mapping[Any, Any]:
+    """Parse and check a protected header (read-only result)."""
+    # RFC 9052 §3: a zero-length protected bstr stands for an empty map.
+    if not protected_bytes:
+        return MappingProxyType({})
+    protected = loads_bounded(protected_bytes, tags=_NO_TAGS, stage=DecodeStage.COSE)
+    if not isinstance(protected, dict):
+        raise HcertDecodeError(DecodeStage.COSE, "protected header must encode a map")
+    # RFC 9052 §3.1: a recipient must reject critical parameters it does not understand; HCERT
+    # defines none, so any "crit" is one we do not understand.
+    if HEADER_CRIT in protected:
+        raise HcertDecodeError(DecodeStage.COSE, "critical header parameters are not supported")
+    return MappingProxyType(protected)
+
+
+# One signer's protected headers are identical, so parsing each once saves a CBOR decoding per
+# credential. A header that fails raises and is not remembered; results are read-only.
+_remembered_protected_header = functools.lru_cache(maxsize=256)(_protected_header)
+
+
+def sig_structure(message: CoseSign1) -> bytes:
+    """The bytes that were signed (RFC 9052 §4.4), with empty external_aad."""
+    return cbor2.dumps(["Signature1", message.protected_bytes, b"", message.payload])
+
+
+def verify_signature(
+    message: CoseSign1,
+    algorithm: CoseAlgorithm,
+    key: ec.EllipticCurvePublicKey | rsa.RSAPublicKey,
+) -> str | None:
+    """Check the signature under ``key``; return None if it verifies, else why not."""
+    if algorithm is CoseAlgorithm.ES256:
+        if not (isinstance(key, ec.EllipticCurvePublicKey) and key.curve.name == "secp256r1"):
+            return "algorithm ES256 needs a P-256 signer key"
+        return _verify_es256(message, key)
+    if not isinstance(key, rsa.RSAPublicKey):
+        return "algorithm PS256 needs an RSA signer key"
+    return _verify_ps256(message, key)
+
+
+def _verify_es256(message: CoseSign1, key: ec.EllipticCurvePublicKey) -> str | None:
+    # RFC 9053 §2.1: the signature is r and s as 32-byte big-endian integers, concatenated.
+    if len(message.signature) != 64:
+        return f"an ES256 signature is 64 bytes (r || s), got {len(message.signature)}"
+    r = int.from_bytes(message.signature[:32], "big")
+    s = int.from_bytes(message.signature[32:], "big")
+    try:
+        key.verify(encode_dss_signature(r, s), sig_structure(message), _ECDSA_SHA256)
+    except InvalidSignature:
+        return "signature does not verify"
+    return None
+
+
+def _verify_ps256(message: CoseSign1, key: rsa.RSAPublicKey) -> str | None:
+    # RFC 8230 §2: RSASSA-PSS, SHA-256, MGF1 with SHA-256, salt as long as the hash (32 bytes).
+    size = math.ceil(key.key_size / 8)
+    if len(message.signature) != size:
+        return f"a PS256 signature is {size} bytes for this key, got {len(message.signature)}"
+    try:
+        key.verify(message.signature, sig_structure(message), _PSS_SHA256, hashes.SHA256())
+    except InvalidSignature:
+        return "signature does not verify"
+    return None

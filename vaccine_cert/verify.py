@@ -1,0 +1,325 @@
+"""The HCERT verifier: pure, offline, and total - every payload gets a report, none an exception.
+
+:func:`verify` takes the ``HC1:`` text, the trusted document signer certificates and the
+moment ``at``, and runs the checks of the health-credentials issue in this order (each
+outcome ``pass``, ``fail`` or ``skipped``):
+
+1. ``decode`` - :func:`vaccine_cert.hcert.decode_hc1`: prefix, Base45, zlib, CBOR, COSE_Sign1,
+   CWT claims and the DCC. If it fails, every other check is ``skipped``.
+2. ``signature`` (HCERT spec, "Signature Algorithm", "Key Identifier") - the ``kid`` header
+   (protected first, see
+   :meth:`vaccine_cert.cose.CoseSign1.header`) must be 8 bytes and name at least one trusted
+   DSC; ``alg`` must be ES256 or PS256; the signature must verify under one of the DSCs with
+   that ``kid`` (the spec: "a verifier MUST check all DSCs with that KID"); and that DSC's
+   purpose OIDs, if it has any, must allow the kind of certificate (vaccination, test,
+   recovery) in the DCC (HCERT Appendix A, "Key Usage Policy Identifiers").
+3. ``expiry`` (RFC 8392 §3.1.4, §3.1.6; HCERT "Expiration Time", "Issued At") -
+   ``iat <= at <= exp``, both claims required, and ``at`` inside the signer DSC's validity
+   period: a credential cannot be more valid than its signer (the spec has the issuer keep
+   iat and exp inside it; the public vectors CO16 and CO17, which expect the expiration check
+   to fail, have DSCs that are not valid at their validation clock either).
+4. ``schema`` - the DCC against the DCC JSON schema (:class:`vaccine_cert.schema.DccSchema`).
+5. ``revocation`` - a later slice supplies the revocation list. The ``revocation`` hook, when
+   given, decides; without it the check is ``skipped`` (does not apply) and a finding says the
+   credential was not checked against a revocation list.
+
+Checks 3-5 run only once the signature passed: the HCERT spec ("Input Data Validation")
+has the signature verified before the contents are processed, and a forged credential's
+expiry or schema means nothing. They are ``skipped`` otherwise.
+
+The credential is valid exactly when checks 1-4 pass and revocation passed or was not asked
+for; only then does the report carry a :class:`~vaccine_cert.report.VerifiedCredential`. What
+else the report carries (holder, dates, the DCC) is as read from the credential, trustworthy
+only when it is valid. :func:`verify` raises only for the caller's own mistakes - a naive
+``at`` (:class:`~core.errors.InvalidInput`), an unusable trusted certificate
+(:class:`~vaccine_cert.errors.InvalidTrustedCertificate`) - and whatever the revocation hook
+itself raises.
+
+HCERT spec: eHealth Network, "Electronic Health Certificate Specification", v1.0.5.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable
+from types import MappingProxyType
+from typing import Any
+
+from cryptography import x509
+
+from core.clock import require_aware
+from vaccine_cert.cose import HEADER_ALG, HEADER_KID, CoseAlgorithm, verify_signature
+from vaccine_cert.errors import HcertDecodeError
+from vaccine_cert.hcert import DecodedHcert, decode_hc1
+from vaccine_cert.report import (
+    _MINTED,
+    Check,
+    Finding,
+    Holder,
+    Outcome,
+    ReasonCode,
+    RevocationCheck,
+    RevocationQuery,
+    VerificationReport,
+    VerifiedCredential,
+)
+from vaccine_cert.schema import DccSchema
+from vaccine_cert.trust import CertificateType, TrustedSigner, TrustedSigners, kid_b64
+
+__all__ = ["KID_LENGTH", "verify"]
+
+#: HCERT spec, Appendix A, "The Key Identifier": the first 8 bytes of the DSC's SHA-256 hash.
+KID_LENGTH = 8
+
+# Iterating an Enum class is slow; these run once per verification.
+_CHECKS = tuple(Check)
+_REQUIRED = (Check.DECODE, Check.SIGNATURE, Check.EXPIRY, Check.SCHEMA)
+_ALL_PASS = [Outcome.PASS] * len(_REQUIRED)
+_TYPES = tuple((kind, kind.value) for kind in CertificateType)
+_REVOCATION_NOT_CHECKED = Finding(
+    Check.REVOCATION, ReasonCode.NOT_CHECKED, "not checked: no revocation list given"
+)
+
+
+def verify(
+    payload: str,
+    *,
+    trusted: TrustedSigners | Iterable[x509.Certificate],
+    at: dt.datetime,
+    schema: DccSchema | None = None,
+    revocation: RevocationCheck | None = None,
+) -> VerificationReport:
+    """Verify one ``HC1:`` payload at ``at`` against ``trusted`` (see the module docstring).
+
+    ``trusted`` is best a prebuilt :class:`~vaccine_cert.trust.TrustedSigners` when verifying
+    many credentials; ``schema`` defaults to the schema NatID ships.
+    """
+    at = require_aware(at)
+    signers = (
+        trusted
+        if isinstance(trusted, TrustedSigners)
+        else TrustedSigners.from_certificates(trusted)
+    )
+    schema = schema if schema is not None else DccSchema.bundled()
+    outcomes = dict.fromkeys(_CHECKS, Outcome.SKIPPED)
+    findings: list[Finding] = []
+
+    # 1. decode
+    try:
+        decoded = decode_hc1(payload)
+    except HcertDecodeError as exc:
+        outcomes[Check.DECODE] = Outcome.FAIL
+        findings.append(Finding(Check.DECODE, ReasonCode.DECODE_FAILED, str(exc)))
+        return VerificationReport(
+            checks=MappingProxyType(outcomes), findings=tuple(findings), failed_stage=exc.stage
+        )
+    outcomes[Check.DECODE] = Outcome.PASS
+    types = [kind for kind, key in _TYPES if key in decoded.dcc]
+
+    # 2. signature
+    kid = decoded.cose.header(HEADER_KID)
+    checked = _check_signature(decoded, kid, signers, types)
+    signer = checked if isinstance(checked, TrustedSigner) else None
+    if isinstance(checked, Finding):
+        findings.append(checked)
+    outcomes[Check.SIGNATURE] = Outcome.PASS if signer is not None else Outcome.FAIL
+
+    # HCERT spec, "Input Data Validation": the signature is verified before the contents are
+    # processed. Without a trusted signature, the remaining checks are skipped.
+    kind = types[0] if len(types) == 1 else None
+    uvci = _uvci(decoded.dcc, kind)
+    if signer is not None:
+        # 3. expiry
+        expiry_ok = _check_expiry(decoded, signer, at, findings)
+        outcomes[Check.EXPIRY] = Outcome.PASS if expiry_ok else Outcome.FAIL
+
+        # 4. schema
+        problems = schema.errors(decoded.dcc)
+        outcomes[Check.SCHEMA] = Outcome.FAIL if problems else Outcome.PASS
+        findings.extend(
+            Finding(Check.SCHEMA, ReasonCode.SCHEMA_INVALID, f"DCC schema {schema.version}: {p}")
+            for p in problems
+        )
+
+        # 5. revocation
+        if revocation is None:
+            findings.append(_REVOCATION_NOT_CHECKED)
+        else:
+            query = RevocationQuery(
+                kid=signer.kid,
+                issuer_country=decoded.issuer,
+                uvci=uvci,
+                certificate_type=kind,
+                signature=decoded.cose.signature,
+            )
+            revoked = revocation(query)
+            outcomes[Check.REVOCATION] = Outcome.PASS if revoked is None else Outcome.FAIL
+            if revoked is not None:
+                findings.append(Finding(Check.REVOCATION, ReasonCode.REVOKED, revoked))
+
+    issued_at = _datetime(decoded.issued_at)
+    expires_at = _datetime(decoded.expires_at)
+    holder = Holder.from_dcc(decoded.dcc)
+    credential = None
+    passed = [outcomes[check] for check in _REQUIRED] == _ALL_PASS
+    revocation_ok = outcomes[Check.REVOCATION] is Outcome.PASS or revocation is None
+    if passed and revocation_ok and signer and kind and issued_at and expires_at:
+        credential = VerifiedCredential(
+            certificate_type=kind,
+            holder=holder,
+            issuer_country=decoded.issuer,
+            uvci=uvci,
+            issued_at=issued_at,
+            expires_at=expires_at,
+            signer=signer,
+            dcc_json=decoded.dcc_json,
+            _minted=_MINTED,
+        )
+    return VerificationReport(
+        checks=MappingProxyType(outcomes),
+        findings=tuple(findings),
+        credential=credential,
+        kid=kid if isinstance(kid, bytes) else None,
+        holder=holder,
+        issuer_country=decoded.issuer,
+        issued_at=issued_at,
+        expires_at=expires_at,
+        dcc_json=decoded.dcc_json,
+    )
+
+
+def _check_signature(
+    decoded: DecodedHcert, kid: Any, signers: TrustedSigners, types: list[CertificateType]
+) -> TrustedSigner | Finding:
+    """Step 2 of the module docstring: the signer, or the finding that says why there is none."""
+    headers = _signature_headers(kid, decoded.cose.header(HEADER_ALG))
+    if isinstance(headers, Finding):
+        return headers
+    kid_bytes, algorithm = headers
+    kid_text = kid_b64(kid_bytes)
+    candidates = signers.with_kid(kid_bytes)
+    if not candidates:
+        return _signature_finding(
+            ReasonCode.SIGNER_UNKNOWN, f"no trusted signer with kid {kid_text}"
+        )
+    problems = []
+    for candidate in candidates:
+        problem = verify_signature(decoded.cose, algorithm, candidate.public_key)
+        if problem is None:
+            return _authorised(candidate, types, kid_text)
+        problems.append(problem)
+    return _signature_finding(
+        ReasonCode.SIGNATURE_INVALID,
+        f"{algorithm.name} signature rejected by the {len(candidates)} trusted signer(s) with kid "
+        f"{kid_text}: " + "; ".join(sorted(set(problems))),
+    )
+
+
+def _signature_headers(kid: Any, alg: Any) -> tuple[bytes, CoseAlgorithm] | Finding:
+    if kid is None:
+        return _signature_finding(
+            ReasonCode.KID_MISSING, "no kid in the protected or unprotected header"
+        )
+    if not isinstance(kid, bytes) or len(kid) != KID_LENGTH:
+        size = f"{len(kid)} bytes" if isinstance(kid, bytes) else type(kid).__name__
+        return _signature_finding(
+            ReasonCode.KID_MALFORMED, f"kid must be {KID_LENGTH} bytes, got {size}"
+        )
+    algorithm = _algorithm(alg)
+    if algorithm is None:
+        supported = ", ".join(f"{a.name} ({a.value})" for a in CoseAlgorithm)
+        return _signature_finding(
+            ReasonCode.ALGORITHM_UNSUPPORTED, f"algorithm {alg!r} is not supported ({supported})"
+        )
+    return kid, algorithm
+
+
+def _authorised(
+    signer: TrustedSigner, types: list[CertificateType], kid_text: str
+) -> TrustedSigner | Finding:
+    """HCERT spec §5.1.1: the DSC's purpose OIDs, if any, must allow the DCC's kind."""
+    refused = [kind for kind in types if kind not in signer.allowed_types]
+    if not refused:
+        return signer
+    kinds = ", ".join(_TYPE_NAMES[kind] for kind in refused)
+    return _signature_finding(
+        ReasonCode.SIGNER_PURPOSE,
+        f"the signer with kid {kid_text} is not authorised to sign {kinds} certificates "
+        "(extended key usage)",
+    )
+
+
+def _signature_finding(code: ReasonCode, message: str) -> Finding:
+    return Finding(Check.SIGNATURE, code, message)
+
+
+_TYPE_NAMES = {
+    CertificateType.VACCINATION: "vaccination",
+    CertificateType.TEST: "test",
+    CertificateType.RECOVERY: "recovery",
+}
+
+
+def _algorithm(alg: Any) -> CoseAlgorithm | None:
+    if isinstance(alg, bool) or not isinstance(alg, int):
+        return None
+    try:
+        return CoseAlgorithm(alg)
+    except ValueError:
+        return None
+
+
+def _check_expiry(
+    decoded: DecodedHcert, signer: TrustedSigner | None, at: dt.datetime, findings: list[Finding]
+) -> bool:
+    """Step 3 of the module docstring."""
+    before = len(findings)
+
+    def fail(code: ReasonCode, message: str) -> None:
+        findings.append(Finding(Check.EXPIRY, code, message))
+
+    now = at.timestamp()
+    iat, exp = decoded.issued_at, decoded.expires_at
+    if iat is None:
+        fail(ReasonCode.CLAIM_MISSING, "no iat (issued at) claim")
+    elif _datetime(iat) is None:
+        fail(ReasonCode.CLAIM_INVALID, f"iat {iat} is not a time NatID can represent")
+    elif now < iat:
+        fail(ReasonCode.NOT_YET_VALID, f"issued at {_show(iat)}, after {at.isoformat()}")
+    if exp is None:
+        fail(ReasonCode.CLAIM_MISSING, "no exp (expiry) claim")
+    elif _datetime(exp) is None:
+        fail(ReasonCode.CLAIM_INVALID, f"exp {exp} is not a time NatID can represent")
+    elif now > exp:
+        fail(ReasonCode.EXPIRED, f"expired at {_show(exp)}, before {at.isoformat()}")
+    if signer is not None and not signer.not_before <= at <= signer.not_after:
+        fail(
+            ReasonCode.SIGNER_CERTIFICATE_NOT_VALID,
+            f"the signer certificate is valid from {signer.not_before.isoformat()} "
+            f"to {signer.not_after.isoformat()}, not at {at.isoformat()}",
+        )
+    return len(findings) == before
+
+
+def _datetime(value: float | None) -> dt.datetime | None:
+    if value is None:
+        return None
+    try:
+        return dt.datetime.fromtimestamp(value, dt.UTC)
+    except (OverflowError, OSError, ValueError):
+        return None
+
+
+def _show(value: float) -> str:
+    moment = _datetime(value)
+    return moment.isoformat() if moment is not None else f"{value} (seconds since 1970)"
+
+
+def _uvci(dcc: dict[str, Any], kind: CertificateType | None) -> str | None:
+    if kind is None:
+        return None
+    group = dcc.get(kind.value)
+    if isinstance(group, list) and group and isinstance(group[0], dict):
+        ci = group[0].get("ci")
+        return ci if isinstance(ci, str) else None
+    return None

@@ -10,25 +10,37 @@ import logging
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from cryptography.hazmat.primitives.asymmetric import ec
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from core.cache import Cache, InMemoryCache, RedisCache
 from core.clock import Clock, SystemClock
 from core.db import make_engine, make_session_factory
+from core.errors import InfrastructureError
 from core.settings import Settings
 
 if TYPE_CHECKING:
+    from ca.service import CAService
     from core.audit import AuditLedger
     from hsm_adapters.base import KeyBackend
     from registry.service import EmbeddedRegister
 
-__all__ = ["AUDIT_KEY_LABEL", "AppContext", "build_context"]
+__all__ = ["AUDIT_KEY_LABEL", "LOG_KEY_LABEL", "AppContext", "build_context"]
 
 log = logging.getLogger(__name__)
 
+
+class KeyPurposeMismatch(InfrastructureError):
+    """A key the platform needs exists under its label but is of the wrong kind."""
+
+    code = "key_purpose_mismatch"
+
+
 #: The key-backend label of the audit ledger's checkpoint key.
 AUDIT_KEY_LABEL = "natid-audit-ledger"
+#: The key-backend label of the transparency log's tree-head key.
+LOG_KEY_LABEL = "natid-transparency-log"
 
 
 @dataclass
@@ -44,6 +56,35 @@ class AppContext:
     ledger: AuditLedger
     register: EmbeddedRegister
     _closed: bool = field(default=False, repr=False)
+    _ca: CAService | None = field(default=None, repr=False)
+
+    def ca(self) -> CAService:
+        """The certificate authority's service, built on first use.
+
+        The transparency log signs tree heads with ``natid-transparency-log`` (ECDSA P-256),
+        generated in the key backend the first time it is needed.
+        """
+        if self._ca is None:
+            from ca.service import CAService
+            from ca.transparency import TransparencyLog
+            from ca.urls import PkiUrls
+
+            log = TransparencyLog(
+                self.sessions,
+                clock=self.clock,
+                signing_key=_load_or_generate_ec(self.keys, LOG_KEY_LABEL),
+                key_label=LOG_KEY_LABEL,
+            )
+            self._ca = CAService(
+                self.sessions,
+                keys=self.keys,
+                register=self.register,
+                ledger=self.ledger,
+                log=log,
+                clock=self.clock,
+                urls=PkiUrls(self.settings.public_base_url),
+            )
+        return self._ca
 
     def close(self) -> None:
         if self._closed:
@@ -51,6 +92,22 @@ class AppContext:
         self._closed = True
         self.keys.close()
         self.engine.dispose()
+
+
+def _load_or_generate_ec(keys: KeyBackend, label: str) -> ec.EllipticCurvePrivateKey:
+    """The EC key under ``label``, made (P-256) on first use; safe against a racing process."""
+    from hsm_adapters import KeyAlgorithm, KeyExists, KeyNotFound
+
+    try:
+        key = keys.load(label)
+    except KeyNotFound:
+        try:
+            key = keys.generate(label, KeyAlgorithm.EC_P256)
+        except KeyExists:
+            key = keys.load(label)
+    if not isinstance(key, ec.EllipticCurvePrivateKey):
+        raise KeyPurposeMismatch(f"the key {label} must be an EC key, found {type(key).__name__}")
+    return key
 
 
 def _ensure_data_dir(settings: Settings) -> None:

@@ -19,7 +19,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from core.errors import NatIDError
 
-__all__ = ["PROBLEM_JSON", "install_error_handlers", "problem"]
+__all__ = ["PROBLEM_JSON", "ProblemHTTPException", "install_error_handlers", "problem"]
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +52,16 @@ def problem(
     if extra:
         body.update(extra)
     return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON)
+
+
+class ProblemHTTPException(StarletteHTTPException):
+    """An HTTP error with a stable code and headers (``WWW-Authenticate``, ``Retry-After``)."""
+
+    def __init__(
+        self, status_code: int, *, code: str, detail: str, headers: dict[str, str] | None = None
+    ) -> None:
+        super().__init__(status_code, detail=detail, headers=headers)
+        self.code = code
 
 
 def _title(status: int) -> str:
@@ -89,7 +99,9 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
+        code = getattr(exc, "code", None) or {404: "not_found", 405: "method_not_allowed"}.get(
+            exc.status_code, "http_error"
+        )
         detail = exc.detail if isinstance(exc.detail, str) else None
         response = problem(
             exc.status_code, _title(exc.status_code), code=code, detail=detail, request=request

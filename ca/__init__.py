@@ -65,6 +65,49 @@ from ca.transparency import (
 )
 from ca.tsa import FailureInfo, RsaPadding, TimeStampAuthority
 
+# isort: split
+from ca.crl import CrlPlan, CrlSchedule, PublishedCrl, build_crl, delta_entries, entries_of
+from ca.errors import (
+    InvalidCRLRequest,
+    InvalidOCSPConfiguration,
+    InvalidRevocationReason,
+    InvalidRevocationStatus,
+    MalformedOCSPRequest,
+    UnsupportedOCSPRequest,
+)
+from ca.ocsp import (
+    OCSPQuery,
+    OCSPResponder,
+    decode_get_path,
+    http_cache_headers,
+    parse_request,
+    status_lookup_from,
+)
+from ca.revocation import CertStatus, RevocationReason, RevocationStatus, RevokedEntry
+
+# isort: split
+from ca.bulk import BulkFailure, BulkIssued, BulkReport, BulkRequest
+from ca.csr import MAX_CSR_BYTES, CertificateRequest, parse_csr, spki_sha256
+from ca.errors import (
+    CAStorageUnavailable,
+    CertificateNotFound,
+    CertificateNotRenewable,
+    HierarchyIncomplete,
+    HierarchyNotInitialised,
+    InvalidBulkRequest,
+    InvalidSerialNumber,
+    KeyAlreadyCertified,
+    ProofOfPossessionFailed,
+    SubjectNotEligible,
+    UnknownSubject,
+    WeakKey,
+)
+from ca.issuance import ISSUABLE_PROFILES, SubjectSource
+from ca.keypolicy import check_subject_key, fermat_factor, has_roca_fingerprint
+from ca.models import AuthorityStatus, CertificateStatus
+from ca.service import CAService
+from ca.store import Authority, IssuedCertificate, normalize_serial, serial_hex
+
 __all__ = ["CAError"]
 
 # Profiles, names, certificate building and the development hierarchy (issue 3, first slice).
@@ -128,4 +171,66 @@ __all__ += [
     "verify_inclusion",
     "verify_log",
     "verify_tree_head",
+]
+
+# Revocation vocabulary, CRLs and OCSP (RFC 5280 §5, RFC 6960 / RFC 5019) (issue 3).
+__all__ += [
+    "CertStatus",
+    "CrlPlan",
+    "CrlSchedule",
+    "InvalidCRLRequest",
+    "InvalidOCSPConfiguration",
+    "InvalidRevocationReason",
+    "InvalidRevocationStatus",
+    "MalformedOCSPRequest",
+    "OCSPQuery",
+    "OCSPResponder",
+    "PublishedCrl",
+    "RevocationReason",
+    "RevocationStatus",
+    "RevokedEntry",
+    "UnsupportedOCSPRequest",
+    "build_crl",
+    "decode_get_path",
+    "delta_entries",
+    "entries_of",
+    "http_cache_headers",
+    "parse_request",
+    "status_lookup_from",
+]
+
+# Issuance: CSRs, key policy, storage, the CA service (issue 3, second slice).
+__all__ += [
+    "ISSUABLE_PROFILES",
+    "MAX_CSR_BYTES",
+    "Authority",
+    "AuthorityStatus",
+    "BulkFailure",
+    "BulkIssued",
+    "BulkReport",
+    "BulkRequest",
+    "CAService",
+    "CAStorageUnavailable",
+    "CertificateNotFound",
+    "CertificateNotRenewable",
+    "CertificateRequest",
+    "CertificateStatus",
+    "HierarchyIncomplete",
+    "HierarchyNotInitialised",
+    "InvalidBulkRequest",
+    "InvalidSerialNumber",
+    "IssuedCertificate",
+    "KeyAlreadyCertified",
+    "ProofOfPossessionFailed",
+    "SubjectNotEligible",
+    "SubjectSource",
+    "UnknownSubject",
+    "WeakKey",
+    "check_subject_key",
+    "fermat_factor",
+    "has_roca_fingerprint",
+    "normalize_serial",
+    "parse_csr",
+    "serial_hex",
+    "spki_sha256",
 ]

@@ -1,5 +1,24 @@
 """ORM tables of the certificate authority.
 
+CA core (migration ``0005_ca_core``), written only through :mod:`ca.store` by
+:class:`ca.service.CAService`:
+
+* ``ca_authorities`` - one row per CA of the hierarchy (``root``, ``citizen``, ``entity``,
+  ``government``, ``health``): its key label in the key backend, its certificate, its parent.
+* ``ca_certificates`` - every certificate the CA made, CA and service certificates (issuing
+  CAs, OCSP responders, the TSA; ``subject_id`` NULL) included. The primary key is the serial
+  number in the form ``openssl x509 -serial`` prints it (upper-case hex, two digits per octet;
+  :func:`ca.store.normalize_serial`), unique across all issuers: that is stricter than RFC 5280
+  §4.1.2.2's "unique per issuer" and lets operators name a certificate by its serial alone.
+  ``spki_sha256`` (lowercase hex SHA-256 of the SubjectPublicKeyInfo DER) is indexed. Status
+  columns are ready for revocation: ``status`` good / revoked / on_hold, ``revoked_at``,
+  ``revocation_reason`` (RFC 5280 §5.3.1 CRLReason names), ``invalidity_date`` (§5.3.2); a CHECK
+  keeps them consistent. ``renewed_from`` / ``replaced_by`` link renewals and re-keys.
+* ``ca_key_bindings`` - one row per public key ever certified, naming the one subject it is
+  bound to. Its primary key makes "the same public key is never certified for two subjects"
+  hold even for two concurrent requests on PostgreSQL (the service checks first, for a clear
+  message; the key is the last line of defence).
+
 Transparency log (RFC 9162-style Merkle log), written only by
 :class:`ca.transparency.TransparencyLog`:
 
@@ -22,10 +41,14 @@ Hashes are raw 32-byte SHA-256 digests. The schema is owned by Alembic
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterable
+from enum import StrEnum
 
 from sqlalchemy import (
     BigInteger,
     CheckConstraint,
+    ForeignKey,
+    Index,
     Integer,
     LargeBinary,
     SmallInteger,
@@ -34,9 +57,21 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
+from ca.profiles import ProfileName
+from ca.revocation import RevocationReason
 from core.db import Base, UTCDateTime
 
-__all__ = ["CTLogEntryRow", "CTLogHeadRow", "CTLogNodeRow", "CTTreeHeadRow"]
+__all__ = [
+    "AuthorityStatus",
+    "CAAuthorityRow",
+    "CACertificateRow",
+    "CAKeyBindingRow",
+    "CTLogEntryRow",
+    "CTLogHeadRow",
+    "CTLogNodeRow",
+    "CTTreeHeadRow",
+    "CertificateStatus",
+]
 
 #: An index or size: 64-bit on PostgreSQL, SQLite's INTEGER (the rowid where it is the key).
 INDEX_TYPE = BigInteger().with_variant(Integer(), "sqlite")
@@ -99,3 +134,130 @@ class CTTreeHeadRow(Base):
     key_label: Mapped[str] = mapped_column(String(ID_LENGTH))
     algorithm: Mapped[str] = mapped_column(String(32))
     signature: Mapped[bytes] = mapped_column(LargeBinary())
+
+
+# --- CA core: authorities, issued certificates, key bindings (migration 0005_ca_core) ----------
+
+#: Longest CA name (``ca.urls.CA_NAME_PATTERN``) and profile name.
+CA_NAME_LENGTH = 32
+#: Longest key label (``hsm_adapters.base.LABEL_PATTERN``).
+KEY_LABEL_LENGTH = 128
+#: Lowercase hex SHA-256.
+SHA256_HEX_LENGTH = 64
+
+
+class CertificateStatus(StrEnum):
+    """What the CA's records say of a certificate (the OCSP slice maps it to RFC 6960 status).
+
+    ``on_hold`` is a suspension: revoked with reason ``certificateHold`` (RFC 5280 §5.3.1),
+    which can be released back to ``good``.
+    """
+
+    GOOD = "good"
+    REVOKED = "revoked"
+    ON_HOLD = "on_hold"
+
+
+class AuthorityStatus(StrEnum):
+    """Whether a CA still issues: ``retired`` CAs keep signing CRLs and OCSP, nothing else."""
+
+    ACTIVE = "active"
+    RETIRED = "retired"
+
+
+def _one_of(column: str, codes: Iterable[str]) -> CheckConstraint:
+    values = ", ".join(f"'{code}'" for code in codes)
+    return CheckConstraint(f"{column} IN ({values})", name=column)
+
+
+class CAAuthorityRow(Base):
+    """One certification authority of the hierarchy and where its key lives."""
+
+    __tablename__ = "ca_authorities"
+    __table_args__ = (_one_of("status", AuthorityStatus),)
+
+    name: Mapped[str] = mapped_column(String(CA_NAME_LENGTH), primary_key=True)
+    #: The CA that certified this one; NULL for the (self-signed) root.
+    parent: Mapped[str | None] = mapped_column(
+        String(CA_NAME_LENGTH), ForeignKey("ca_authorities.name")
+    )
+    key_label: Mapped[str] = mapped_column(String(KEY_LABEL_LENGTH))
+    serial_hex: Mapped[str] = mapped_column(String(SERIAL_HEX_LENGTH))
+    subject_dn: Mapped[str] = mapped_column(Text())
+    not_before: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    not_after: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    certificate: Mapped[bytes] = mapped_column(LargeBinary())
+    status: Mapped[str] = mapped_column(String(16))
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+
+
+class CACertificateRow(Base):
+    """One certificate this CA signed (end-entity, service or CA certificate)."""
+
+    __tablename__ = "ca_certificates"
+    __table_args__ = (
+        _one_of("profile", ProfileName),
+        _one_of("status", CertificateStatus),
+        _one_of("revocation_reason", RevocationReason),
+        # The revocation columns say the same as the status: nothing when good; a time and a
+        # reason when revoked (never certificateHold / removeFromCRL); certificateHold on hold.
+        CheckConstraint(
+            "(status = 'good' AND revoked_at IS NULL AND revocation_reason IS NULL"
+            " AND invalidity_date IS NULL)"
+            " OR (status = 'revoked' AND revoked_at IS NOT NULL"
+            " AND revocation_reason IS NOT NULL"
+            " AND revocation_reason NOT IN ('certificateHold', 'removeFromCRL'))"
+            " OR (status = 'on_hold' AND revoked_at IS NOT NULL"
+            " AND revocation_reason = 'certificateHold')",
+            name="revocation_consistent",
+        ),
+        CheckConstraint("not_after > not_before", name="validity_positive"),
+        # CRL generation reads "everything of this issuer that is not good".
+        Index("ix_ca_certificates_issuer_status", "issuer", "status"),
+    )
+
+    serial_hex: Mapped[str] = mapped_column(String(SERIAL_HEX_LENGTH), primary_key=True)
+    issuer: Mapped[str] = mapped_column(String(CA_NAME_LENGTH), ForeignKey("ca_authorities.name"))
+    profile: Mapped[str] = mapped_column(String(CA_NAME_LENGTH))
+    #: The register's internal id (person, civil servant or legal entity); NULL for CA and
+    #: service certificates of the hierarchy. Never a national ID number.
+    subject_id: Mapped[str | None] = mapped_column(String(ID_LENGTH), index=True)
+    #: RFC 4514 string of the subject DN (it holds the semantics identifier; never log it).
+    subject_dn: Mapped[str] = mapped_column(Text())
+    spki_sha256: Mapped[str] = mapped_column(String(SHA256_HEX_LENGTH), index=True)
+    key_algorithm: Mapped[str] = mapped_column(String(16))
+    #: The key's label in the key backend when the CA generated it (server-side keys).
+    key_label: Mapped[str | None] = mapped_column(String(KEY_LABEL_LENGTH))
+    not_before: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    not_after: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    certificate: Mapped[bytes] = mapped_column(LargeBinary())
+    status: Mapped[str] = mapped_column(String(16))
+    revoked_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+    revocation_reason: Mapped[str | None] = mapped_column(String(32))
+    invalidity_date: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+    renewed_from: Mapped[str | None] = mapped_column(
+        String(SERIAL_HEX_LENGTH), ForeignKey("ca_certificates.serial_hex")
+    )
+    replaced_by: Mapped[str | None] = mapped_column(
+        String(SERIAL_HEX_LENGTH), ForeignKey("ca_certificates.serial_hex")
+    )
+    issued_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    requested_by: Mapped[str | None] = mapped_column(String(ID_LENGTH))
+
+    def __repr__(self) -> str:
+        # Never the subject DN: it carries the national ID number (IDCKH-...).
+        return f"CACertificateRow(serial_hex={self.serial_hex!r}, profile={self.profile!r})"
+
+
+class CAKeyBindingRow(Base):
+    """A certified public key and the one subject it belongs to."""
+
+    __tablename__ = "ca_key_bindings"
+
+    spki_sha256: Mapped[str] = mapped_column(String(SHA256_HEX_LENGTH), primary_key=True)
+    #: NULL for keys of the hierarchy (CAs, OCSP responders, the TSA).
+    subject_id: Mapped[str | None] = mapped_column(String(ID_LENGTH))
+    first_serial: Mapped[str] = mapped_column(
+        String(SERIAL_HEX_LENGTH), ForeignKey("ca_certificates.serial_hex")
+    )
+    bound_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())

@@ -32,7 +32,7 @@ from typing import Any
 
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
-from sqlalchemy import insert, select, tuple_, update
+from sqlalchemy import bindparam, insert, select, tuple_, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
@@ -66,7 +66,7 @@ from ca.merkle import (
 )
 from ca.models import CTLogEntryRow, CTLogHeadRow, CTLogNodeRow, CTTreeHeadRow
 from core.clock import Clock, require_aware
-from core.db import transaction
+from core.db import Base, transaction
 
 __all__ = [
     "ConsistencyProof",
@@ -78,6 +78,25 @@ __all__ = [
 ]
 
 _HEAD_ID = 1
+
+# The append path runs prebuilt Core statements on the session's connection: building an
+# ORM-routed statement per call cost more than the database work (bench/bench_issuance.py).
+_ENTRIES = Base.metadata.tables[CTLogEntryRow.__tablename__]
+_NODES = Base.metadata.tables[CTLogNodeRow.__tablename__]
+_HEADS = Base.metadata.tables[CTLogHeadRow.__tablename__]
+_LOCK_HEAD = (
+    select(_HEADS.c.tree_size, _HEADS.c.frontier).where(_HEADS.c.id == _HEAD_ID).with_for_update()
+)
+_FIND_BY_HASH = select(_ENTRIES.c.leaf_index, _ENTRIES.c.subject_id).where(
+    _ENTRIES.c.cert_sha256 == bindparam("b_cert_sha256")
+)
+_INSERT_ENTRY = insert(_ENTRIES)
+_INSERT_NODE = insert(_NODES)
+_MOVE_HEAD = (
+    update(_HEADS)
+    .where(_HEADS.c.id == _HEAD_ID)
+    .values(tree_size=bindparam("b_tree_size"), frontier=bindparam("b_frontier"))
+)
 _ID_RE = re.compile(r"[\x21-\x7e]{1,200}")
 _MAX_SERIAL_HEX = 64
 _MISSING_SHOWN = 5
@@ -233,10 +252,9 @@ class TransparencyLog:
 
     def _append(self, session: Session, values: dict[str, Any]) -> int:
         tree_size, frontier = self._lock_head(session)
-        existing = session.execute(
-            select(CTLogEntryRow.leaf_index, CTLogEntryRow.subject_id).where(
-                CTLogEntryRow.cert_sha256 == values["cert_sha256"]
-            )
+        conn = session.connection()
+        existing = conn.execute(
+            _FIND_BY_HASH, {"b_cert_sha256": values["cert_sha256"]}
         ).one_or_none()
         if existing is not None:
             if existing.subject_id != values["subject_id"]:
@@ -246,9 +264,7 @@ class TransparencyLog:
             return int(existing.leaf_index)
         # The time is taken under the lock, so logged_at never runs backwards along the log.
         logged_at = require_aware(self._clock.now(), "the clock's time")
-        session.execute(
-            insert(CTLogEntryRow).values(leaf_index=tree_size, logged_at=logged_at, **values)
-        )
+        conn.execute(_INSERT_ENTRY, {"leaf_index": tree_size, "logged_at": logged_at, **values})
         # Binary increment on the right edge: each complete subtree the new leaf closes is
         # merged with its left sibling (the frontier's last hash) and stored.
         current, level, position = values["leaf_hash"], 0, tree_size
@@ -259,21 +275,12 @@ class TransparencyLog:
             nodes.append({"level": level, "node_index": position, "subtree_hash": current})
         frontier.append(current)
         if nodes:
-            session.execute(insert(CTLogNodeRow), nodes)
-        session.execute(
-            update(CTLogHeadRow)
-            .where(CTLogHeadRow.id == _HEAD_ID)
-            .values(tree_size=tree_size + 1, frontier=b"".join(frontier))
-        )
+            conn.execute(_INSERT_NODE, nodes)
+        conn.execute(_MOVE_HEAD, {"b_tree_size": tree_size + 1, "b_frontier": b"".join(frontier)})
         return tree_size
 
     def _lock_head(self, session: Session) -> tuple[int, list[bytes]]:
-        query = (
-            select(CTLogHeadRow.tree_size, CTLogHeadRow.frontier)
-            .where(CTLogHeadRow.id == _HEAD_ID)
-            .with_for_update()
-        )
-        row = session.execute(query).one_or_none()
+        row = session.connection().execute(_LOCK_HEAD).one_or_none()
         if row is None:
             # The migration inserts the head row; it can only be missing from an emptied
             # database (TRUNCATE in tests, a restored empty schema). Re-seed it then, but never
@@ -281,7 +288,7 @@ class TransparencyLog:
             if session.execute(select(CTLogEntryRow.leaf_index).limit(1)).first() is not None:
                 raise TransparencyLogBroken("the log head row is missing but entries exist")
             session.execute(_seed_head(session))
-            row = session.execute(query).one()
+            row = session.connection().execute(_LOCK_HEAD).one()
         size = int(row.tree_size)
         return size, _split_frontier(size, bytes(row.frontier))
 

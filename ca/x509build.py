@@ -23,6 +23,7 @@ on request, PKCS#1 v1.5 with SHA-256, and Ed25519 (RFC 8410) without a separate 
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import re
 import secrets
 from collections.abc import Collection, Sequence
@@ -42,6 +43,7 @@ from ca.profiles import (
     KeyUsageBit,
     SubjectKind,
 )
+from ca.qcstatements import QcStatements
 from ca.urls import PkiUrls
 from core.clock import require_aware
 from core.errors import InvalidInput
@@ -422,8 +424,15 @@ def _extensions(
         exts.append((x509.OCSPNoCheck(), False))
     if profile.qc_statements is not None:
         # EN 319 412-5 QCS-4.1-02: never critical.
-        exts.append((profile.qc_statements.extension(), False))
+        exts.append((_qc_extension(profile.qc_statements), False))
     return exts
+
+
+@functools.lru_cache(maxsize=64)
+def _qc_extension(statements: QcStatements) -> x509.UnrecognizedExtension:
+    # A profile's statements never change, and encoding them (asn1crypto) cost a third of
+    # building a certificate (bench/bench_issuance.py): encode each value once.
+    return statements.extension()
 
 
 def _access(method: x509.ObjectIdentifier, url: str) -> x509.AccessDescription:

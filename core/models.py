@@ -1,6 +1,7 @@
-"""ORM tables of the shared kernel: the audit ledger (ARCHITECTURE.md, "Audit").
+"""ORM tables of the shared kernel: the audit ledger and operator credentials.
 
-Three tables, written only by :class:`core.audit.AuditLedger`:
+The audit ledger (ARCHITECTURE.md, "Audit") has three tables, written only by
+:class:`core.audit.AuditLedger`:
 
 * ``audit_entries`` - one row per event, hash-chained to the row before it (``prev_hash``);
   ``seq`` counts from 1 without gaps. The hashes are lowercase hex SHA-256 digests and ``data``
@@ -14,20 +15,44 @@ Three tables, written only by :class:`core.audit.AuditLedger`:
   The migration ``0002_audit_ledger`` inserts the row at ``last_seq = 0`` with the genesis
   hash (64 ``0`` hex digits).
 
-The schema is owned by Alembic (``migrations/versions/0002_audit_ledger.py``); keep the two in
-step (``alembic check``).
+Operators (written only by :class:`core.operators.OperatorService`; migration
+``0006_operators``):
+
+* ``operators`` - one row per operator: a random UUID, a unique login-like name, the granted
+  roles (space-separated :class:`core.operators.OperatorRole` values, sorted), ``active`` or
+  ``disabled``. Rows are never deleted, so audit entries naming an operator id stay resolvable.
+* ``operator_tokens`` - the operator's API tokens: the 16-hex-digit token id (the public
+  lookup part of the token, in clear) and the SHA-256 of the whole token; never the token.
+
+The schema is owned by Alembic (``migrations/versions/``); keep the two in step
+(``alembic check``).
 """
 
 from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import BigInteger, CheckConstraint, Integer, LargeBinary, String, Text
+from sqlalchemy import (
+    BigInteger,
+    CheckConstraint,
+    ForeignKey,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+    Uuid,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from core.db import Base, UTCDateTime
 
-__all__ = ["AuditCheckpointRow", "AuditEntryRow", "AuditHeadRow"]
+__all__ = [
+    "AuditCheckpointRow",
+    "AuditEntryRow",
+    "AuditHeadRow",
+    "OperatorRow",
+    "OperatorTokenRow",
+]
 
 #: A sequence number: 64-bit on PostgreSQL, and SQLite's INTEGER so the column is the rowid.
 SEQ_TYPE = BigInteger().with_variant(Integer(), "sqlite")
@@ -81,3 +106,43 @@ class AuditHeadRow(Base):
     #: The newest checkpoint's seq: an append signs one once ``interval`` entries follow it,
     #: so a checkpoint skipped while the key backend was down is made up at the next append.
     checkpoint_seq: Mapped[int] = mapped_column(SEQ_TYPE)
+
+
+# --- operators -------------------------------------------------------------------------------
+
+#: Longest operator name (a login-like name such as ``alice.ra``).
+OPERATOR_NAME_LENGTH = 64
+#: Length of a token id: 8 random bytes as lowercase hex.
+TOKEN_ID_LENGTH = 16
+
+
+class OperatorRow(Base):
+    """An operator of the admin and RA APIs; :class:`core.operators.Operator` is its value."""
+
+    __tablename__ = "operators"
+    __table_args__ = (CheckConstraint("status IN ('active', 'disabled')", name="status"),)
+
+    id: Mapped[str] = mapped_column(Uuid(as_uuid=False), primary_key=True)
+    name: Mapped[str] = mapped_column(String(OPERATOR_NAME_LENGTH), unique=True)
+    #: Space-separated role codes, sorted; unknown codes are ignored on read (fail closed).
+    roles: Mapped[str] = mapped_column(String(NAME_LENGTH))
+    status: Mapped[str] = mapped_column(String(16))
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    disabled_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+    last_used_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+
+
+class OperatorTokenRow(Base):
+    """One API token of an operator: its public id and the SHA-256 of the token, never it."""
+
+    __tablename__ = "operator_tokens"
+
+    id: Mapped[str] = mapped_column(String(TOKEN_ID_LENGTH), primary_key=True)
+    operator_id: Mapped[str] = mapped_column(
+        Uuid(as_uuid=False), ForeignKey("operators.id"), index=True
+    )
+    token_sha256: Mapped[str] = mapped_column(String(HASH_HEX_LENGTH))
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    expires_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    revoked_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+    last_used_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())

@@ -210,9 +210,16 @@ class EmbeddedRegister:
             return tuple(row.to_record() for row in session.scalars(query.order_by(ProofingRow.at)))
 
     def current_proofing(self, person_id: str) -> ProofingRecord | None:
-        if self.get_person(person_id).status is not PersonStatus.ACTIVE:
-            return None
-        return newest_highest(self.proofing_records(person_id))
+        key = _id(person_id, "person_id")
+        # One read for the person and their records: issuance asks this for every certificate.
+        with self._read() as session:
+            person = session.get(PersonRow, key)
+            if person is None:
+                raise SubjectNotFound(f"no person with id {key}")
+            if person.status != PersonStatus.ACTIVE.value:
+                return None
+            query = select(ProofingRow).where(ProofingRow.person_id == key)
+            return newest_highest(tuple(row.to_record() for row in session.scalars(query)))
 
     def proofing_level(self, person_id: str) -> AssuranceLevel | None:
         record = self.current_proofing(person_id)

@@ -13,7 +13,7 @@ from typing import Annotated
 
 import typer
 
-from api.cli import audit, keys, registry
+from api.cli import audit, ca, keys, operator, registry
 from api.cli.common import DataDirOption, cli_context, cli_settings, fail
 from api.context import AppContext
 
@@ -34,6 +34,10 @@ app.add_typer(keys.app, name="keys", help="Keys in the key backend (never shows 
 app.add_typer(
     audit.app, name="audit", help="The audit ledger: verify, tail, head, checkpoint, export-key."
 )
+app.add_typer(ca.app, name="ca", help="The certificate authority: hierarchy, issuance, listing.")
+app.add_typer(
+    operator.app, name="operator", help="Operators of the admin and RA APIs and their tokens."
+)
 app.add_typer(registry.app, name="registry", help="The register of persons, entities, servants.")
 
 
@@ -44,6 +48,7 @@ def _initialise(ctx: AppContext, *, demo: bool) -> tuple[int, int | None]:
     checkpoint covers (None for an empty ledger, which has nothing to sign).
     """
     created = ctx.register.load_demo() if demo else 0
+    ctx.ca().ensure_hierarchy(actor="natid-init")
     if ctx.ledger.head().seq == 0:
         return created, None
     # Sign the ledger's state at the end of every init, so even a fresh installation has a
@@ -63,6 +68,8 @@ def init(
         typer.echo(f"data directory: {ctx.settings.data_dir.resolve()}")
         typer.echo(f"database: {ctx.engine.url.render_as_string(hide_password=True)}")
         typer.echo(f"key backend: {ctx.keys.name} ({len(ctx.keys.list())} keys)")
+        authorities = ", ".join(a.name for a in ctx.ca().authorities())
+        typer.echo(f"certificate authorities: {authorities}")
         typer.echo(
             "register: "
             + ", ".join(f"{n} {kind}" for kind, n in counts.items())
@@ -88,8 +95,8 @@ def serve(
         # Workers are separate processes that read their settings from the environment.
         os.environ["NATID_DATA_DIR"] = str(data_dir)
     with cli_context(data_dir) as ctx:
-        if ctx.register.counts().get("persons", 0) == 0:
-            typer.echo(f"initialising {ctx.settings.data_dir.resolve()} (demo register)", err=True)
+        if ctx.register.counts().get("persons", 0) == 0 or not ctx.ca().authorities():
+            typer.echo(f"initialising {ctx.settings.data_dir.resolve()}", err=True)
             _initialise(ctx, demo=True)
     typer.echo(f"NatID serving on http://{host}:{port}/ (readiness: /readyz)", err=True)
     if workers > 1:

@@ -216,10 +216,6 @@ def test_public_key_file_that_is_not_a_key_is_refused(data_dir: Path) -> None:
 def test_checkpoint_export_key_and_verify_with_the_key_backend(
     tmp_path: Path, clock: FixedClock, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import hsm_adapters
-
-    if not hasattr(hsm_adapters, "make_key_backend"):
-        pytest.skip("hsm_adapters.make_key_backend is not written yet (parallel work)")
     from api.context import build_context
     from core.settings import load_settings
 

@@ -15,7 +15,7 @@ from fastapi import FastAPI
 from api.context import AppContext, build_context
 from api.errors import install_error_handlers
 from api.observability import configure_logging, install_observability
-from api.routers import admin, health
+from api.routers import admin, health, pki
 from core.settings import load_settings
 
 __all__ = ["create_app", "create_app_from_env"]
@@ -41,6 +41,7 @@ def create_app(ctx: AppContext, *, close_context: bool = False) -> FastAPI:
     install_observability(app)
     app.include_router(health.router)
     app.include_router(admin.router)
+    app.include_router(pki.router)
     return app
 
 

@@ -112,8 +112,9 @@ def test_request_id_echoed_or_generated(client: TestClient) -> None:
 
 def test_hostile_request_id_replaced(client: TestClient) -> None:
     r = client.get("/healthz", headers={"X-Request-ID": 'x" onload=alert(1) ' + "A" * 300})
-    assert r.headers["X-Request-ID"] != "x"
-    assert len(r.headers["X-Request-ID"]) == 16
+    replaced = r.headers["X-Request-ID"]
+    assert len(replaced) == 16
+    assert all(c in "0123456789abcdef" for c in replaced)
 
 
 def test_metrics_use_route_templates(client: TestClient) -> None:

@@ -14,7 +14,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 UV ?= $(shell command -v uv 2>/dev/null || echo $(HOME)/.local/bin/uv)
 # Debian packages the tests drive as outside tools.
-DEB_PACKAGES := softhsm2 opensc openssl sqlite3
+DEB_PACKAGES := softhsm2 opensc openssl sqlite3 curl poppler-utils fonts-khmeros fonts-dejavu-core chromium libnss3-tools
 PYTEST_ARGS ?=
 HOST ?= 127.0.0.1
 PORT ?= 8000

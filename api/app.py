@@ -15,7 +15,18 @@ from fastapi import FastAPI
 from api.context import AppContext, build_context
 from api.errors import install_error_handlers
 from api.observability import configure_logging, install_observability
-from api.routers import admin, health, pki
+from api.ocsp_fastpath import OCSPFastPath
+from api.routers import (
+    admin,
+    border,
+    crl,
+    health,
+    health_certs,
+    ocsp,
+    pki,
+    ra,
+    transparency,
+)
 from core.settings import load_settings
 
 __all__ = ["create_app", "create_app_from_env"]
@@ -39,9 +50,19 @@ def create_app(ctx: AppContext, *, close_context: bool = False) -> FastAPI:
     app.state.ctx = ctx
     install_error_handlers(app)
     install_observability(app)
+    # Outermost of our middleware: answers most OCSP requests before FastAPI's routing and the
+    # observability middleware, counted and logged like every other request
+    # (api/ocsp_fastpath.py).
+    app.add_middleware(OCSPFastPath)
     app.include_router(health.router)
     app.include_router(admin.router)
     app.include_router(pki.router)
+    app.include_router(crl.router)
+    app.include_router(ocsp.router)
+    app.include_router(transparency.router)
+    app.include_router(ra.router)
+    app.include_router(health_certs.router)
+    app.include_router(border.router)
     return app
 
 

@@ -6,6 +6,7 @@ nothing else creates engines, key backends or ledgers (STYLE.md: no module-level
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -25,6 +26,8 @@ if TYPE_CHECKING:
     from core.audit import AuditLedger
     from hsm_adapters.base import KeyBackend
     from registry.service import EmbeddedRegister
+    from signing.service import SigningService
+    from vaccine_cert.service import HealthService
 
 __all__ = ["AUDIT_KEY_LABEL", "LOG_KEY_LABEL", "AppContext", "build_context"]
 
@@ -57,6 +60,8 @@ class AppContext:
     register: EmbeddedRegister
     _closed: bool = field(default=False, repr=False)
     _ca: CAService | None = field(default=None, repr=False)
+    _health: HealthService | None = field(default=None, repr=False)
+    _signing: SigningService | None = field(default=None, repr=False)
 
     def ca(self) -> CAService:
         """The certificate authority's service, built on first use.
@@ -65,6 +70,7 @@ class AppContext:
         generated in the key backend the first time it is needed.
         """
         if self._ca is None:
+            from ca.crl import CrlSchedule
             from ca.service import CAService
             from ca.transparency import TransparencyLog
             from ca.urls import PkiUrls
@@ -83,8 +89,50 @@ class AppContext:
                 log=log,
                 clock=self.clock,
                 urls=PkiUrls(self.settings.public_base_url),
+                policy_arc=self.settings.certificate_policy_arc,
+                crl_schedule=CrlSchedule(
+                    full_min_interval=dt.timedelta(
+                        seconds=self.settings.crl_full_min_interval_seconds
+                    )
+                ),
+                org_name=self.settings.ca_organization,
             )
         return self._ca
+
+    def health(self) -> HealthService:
+        """The health-credential service (issuing, trust and revocation lists), built once."""
+        if self._health is None:
+            from vaccine_cert.service import HealthService
+
+            self._health = HealthService(
+                self.sessions,
+                ca=self.ca(),
+                register=self.register,
+                keys=self.keys,
+                ledger=self.ledger,
+                clock=self.clock,
+                entity_id=self.settings.health_entity_id,
+                issuer_name=self.settings.health_issuer_name,
+            )
+        return self._health
+
+    def signing(self) -> SigningService:
+        """PDF signing, sealing and validation over the CA's keys, TSA, OCSP and CRLs."""
+        if self._signing is None:
+            from signing.service import SigningService
+
+            self._signing = SigningService(
+                self.sessions,
+                ca=self.ca(),
+                keys=self.keys,
+                ledger=self.ledger,
+                clock=self.clock,
+                register=self.register,
+                public_base_url=self.settings.public_base_url,
+                cache=self.cache,
+                font_path=self.settings.khmer_font,
+            )
+        return self._signing
 
     def close(self) -> None:
         if self._closed:

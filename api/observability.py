@@ -31,7 +31,14 @@ from prometheus_client import (
     generate_latest,
 )
 
-__all__ = ["JsonFormatter", "configure_logging", "install_observability", "request_id_var"]
+__all__ = [
+    "HttpMetrics",
+    "JsonFormatter",
+    "configure_logging",
+    "install_observability",
+    "new_request_id",
+    "request_id_var",
+]
 
 request_id_var: contextvars.ContextVar[str | None] = contextvars.ContextVar(
     "natid_request_id", default=None
@@ -83,6 +90,49 @@ def configure_logging(level: str = "INFO", *, json_lines: bool = True) -> None:
     logging.getLogger("uvicorn.access").disabled = True
 
 
+def new_request_id(incoming: str) -> str:
+    """The caller's ``X-Request-ID`` if it is a sane token, else a new random one."""
+    return incoming if _SANE_ID.match(incoming) else secrets.token_hex(8)
+
+
+class HttpMetrics:
+    """What every request leaves behind: a counter, a latency sample and a JSON access line.
+
+    Shared by the middleware below and by handlers mounted ahead of it (api/ocsp_fastpath.py),
+    so a request is counted the same whichever way it was answered.
+    """
+
+    def __init__(self, requests: Counter, latency: Histogram, log: logging.Logger) -> None:
+        self._requests = requests
+        self._latency = latency
+        self._log = log
+        self._children: dict[tuple[str, str, str], tuple[Any, Any]] = {}
+
+    def record(self, method: str, route: str, status: int, elapsed: float, request_id: str) -> None:
+        key = (method, route, str(status))
+        children = self._children.get(key)
+        if children is None:
+            children = (
+                self._requests.labels(method, route, key[2]),
+                self._latency.labels(method, route),
+            )
+            if len(self._children) < 1024:  # method x route x status: bounded by the app
+                self._children[key] = children
+        children[0].inc()
+        children[1].observe(elapsed)
+        if self._log.isEnabledFor(logging.INFO):
+            self._log.info(
+                "request",
+                extra={
+                    "request_id": request_id,
+                    "method": method,
+                    "route": route,
+                    "status": status,
+                    "duration_ms": round(elapsed * 1000, 2),
+                },
+            )
+
+
 def install_observability(app: FastAPI) -> CollectorRegistry:
     registry = CollectorRegistry()
     requests = Counter(
@@ -99,13 +149,14 @@ def install_observability(app: FastAPI) -> CollectorRegistry:
         buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
     )
     log = logging.getLogger("natid.http")
+    http_metrics = HttpMetrics(requests, latency, log)
+    app.state.http_metrics = http_metrics
 
     @app.middleware("http")
     async def _observe(
         request: Request, call_next: Callable[[Request], Awaitable[Response]]
     ) -> Response:
-        incoming = request.headers.get("x-request-id", "")
-        request_id = incoming if _SANE_ID.match(incoming) else secrets.token_hex(8)
+        request_id = new_request_id(request.headers.get("x-request-id", ""))
         request.state.request_id = request_id
         token = request_id_var.set(request_id)
         start = time.perf_counter()
@@ -119,18 +170,7 @@ def install_observability(app: FastAPI) -> CollectorRegistry:
             elapsed = time.perf_counter() - start
             route = request.scope.get("route")
             template = getattr(route, "path", "unmatched")
-            requests.labels(request.method, template, str(status)).inc()
-            latency.labels(request.method, template).observe(elapsed)
-            log.info(
-                "request",
-                extra={
-                    "request_id": request_id,
-                    "method": request.method,
-                    "route": template,
-                    "status": status,
-                    "duration_ms": round(elapsed * 1000, 2),
-                },
-            )
+            http_metrics.record(request.method, template, status, elapsed, request_id)
             request_id_var.reset(token)
 
     @app.get("/metrics", include_in_schema=False)

@@ -108,6 +108,44 @@ from ca.models import AuthorityStatus, CertificateStatus
 from ca.service import CAService
 from ca.store import Authority, IssuedCertificate, normalize_serial, serial_hex
 
+# isort: split
+from ca.ceremony import (
+    CeremonyPlan,
+    CeremonyResult,
+    CeremonyRunner,
+    OfficerOutcome,
+    Quorum,
+    collect_quorum,
+)
+from ca.ceremony_file import (
+    CeremonyConflict,
+    CeremonyError,
+    CeremonyFile,
+    InvalidCeremonyFile,
+    QuorumNotMet,
+    hash_passphrase,
+    parse_ceremony_file,
+)
+from ca.ceremony_transcript import TranscriptInvalid, VerifiedTranscript, verify_transcript
+
+# isort: split
+from ca.crlstore import (
+    ROOT_CRL_SCHEDULE,
+    CrlKind,
+    CrlPublisher,
+    CrlRecord,
+    CrlUnavailable,
+    UnknownCrl,
+)
+from ca.revoke import (
+    CA_REVOCATION_REASONS,
+    RevocationConflict,
+    RevocationNotAllowed,
+    RevocationQuery,
+    Revocations,
+    UnknownCertificateAuthority,
+)
+
 __all__ = ["CAError"]
 
 # Profiles, names, certificate building and the development hierarchy (issue 3, first slice).
@@ -233,4 +271,40 @@ __all__ += [
     "parse_csr",
     "serial_hex",
     "spki_sha256",
+]
+
+# Key ceremonies: the file, the quorum, the run, the transcript (issue 3, docs/ceremonies.md).
+__all__ += [
+    "CeremonyConflict",
+    "CeremonyError",
+    "CeremonyFile",
+    "CeremonyPlan",
+    "CeremonyResult",
+    "CeremonyRunner",
+    "InvalidCeremonyFile",
+    "OfficerOutcome",
+    "Quorum",
+    "QuorumNotMet",
+    "TranscriptInvalid",
+    "VerifiedTranscript",
+    "collect_quorum",
+    "hash_passphrase",
+    "parse_ceremony_file",
+    "verify_transcript",
+]
+
+# Revocation use cases and CRL publication (issue 3, "Revocation, CRL, OCSP").
+__all__ += [
+    "CA_REVOCATION_REASONS",
+    "ROOT_CRL_SCHEDULE",
+    "CrlKind",
+    "CrlPublisher",
+    "CrlRecord",
+    "CrlUnavailable",
+    "RevocationConflict",
+    "RevocationNotAllowed",
+    "RevocationQuery",
+    "Revocations",
+    "UnknownCertificateAuthority",
+    "UnknownCrl",
 ]

@@ -266,6 +266,10 @@ class Authorities:
             tsa_key_label=tsa.key_label,
         )
 
+    def forget_issuer(self, name: str) -> None:
+        """Drop a cached issuing CA (it was retired): the next issuance reloads the list."""
+        self._issuers.pop(name, None)
+
     def issuer_for(
         self, profile: CertificateProfile
     ) -> tuple[str, x509.Certificate, BackendPrivateKey]:

@@ -243,6 +243,12 @@ class InvalidSerialNumber(CAError, InvalidInput):
     code = "invalid_serial_number"
 
 
+class IssuerRetired(CAError, Conflict):
+    """The issuing CA was retired (for example revoked) after this process loaded it."""
+
+    code = "issuer_retired"
+
+
 class CertificateNotRenewable(CAError, Conflict):
     """The certificate cannot be renewed or re-keyed: revoked, on hold, expired, already
     replaced, or of a profile only the hierarchy issues."""

@@ -65,12 +65,15 @@ __all__ = [
     "AuthorityStatus",
     "CAAuthorityRow",
     "CACertificateRow",
+    "CACrlRow",
+    "CACrlStateRow",
     "CAKeyBindingRow",
     "CTLogEntryRow",
     "CTLogHeadRow",
     "CTLogNodeRow",
     "CTTreeHeadRow",
     "CertificateStatus",
+    "CrlKind",
 ]
 
 #: An index or size: 64-bit on PostgreSQL, SQLite's INTEGER (the rowid where it is the key).
@@ -88,7 +91,7 @@ class CTLogEntryRow(Base):
     __table_args__ = (CheckConstraint("leaf_index >= 0", name="leaf_index_not_negative"),)
 
     leaf_index: Mapped[int] = mapped_column(INDEX_TYPE, primary_key=True, autoincrement=False)
-    leaf_hash: Mapped[bytes] = mapped_column(LargeBinary())
+    leaf_hash: Mapped[bytes] = mapped_column(LargeBinary(), index=True)
     cert_sha256: Mapped[bytes] = mapped_column(LargeBinary(), unique=True)
     serial_hex: Mapped[str] = mapped_column(String(SERIAL_HEX_LENGTH), index=True)
     #: The issuer's distinguished name, RFC 4514 string form.
@@ -261,3 +264,69 @@ class CAKeyBindingRow(Base):
         String(SERIAL_HEX_LENGTH), ForeignKey("ca_certificates.serial_hex")
     )
     bound_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+
+
+# --- CRL publication (migration 0007_crl_publication; written by ca/crlstore.py) ---------------
+
+
+class CrlKind(StrEnum):
+    """A full CRL (RFC 5280 §5.1) or a delta CRL (§5.2.4)."""
+
+    FULL = "full"
+    DELTA = "delta"
+
+
+class CACrlStateRow(Base):
+    """Per issuer: the CRL-number sequence and the count of status changes.
+
+    The row every CRL publication locks (``SELECT ... FOR UPDATE`` on PostgreSQL; SQLite
+    serialises writers with ``BEGIN IMMEDIATE``), so two processes never hand out the same CRL
+    number; every revocation, hold and release bumps ``change_seq`` in its own transaction.
+    Rows are made on first use.
+    """
+
+    __tablename__ = "ca_crl_state"
+    __table_args__ = (
+        CheckConstraint("last_crl_number >= 0", name="crl_number_not_negative"),
+        CheckConstraint("change_seq >= 0", name="change_seq_not_negative"),
+    )
+
+    issuer: Mapped[str] = mapped_column(
+        String(CA_NAME_LENGTH), ForeignKey("ca_authorities.name"), primary_key=True
+    )
+    #: The highest cRLNumber used, full or delta (RFC 5280 §5.2.3: one sequence); 0 before any.
+    last_crl_number: Mapped[int] = mapped_column(BigInteger())
+    #: How many status changes (revoke, hold, release) the issuer's certificates went through.
+    change_seq: Mapped[int] = mapped_column(BigInteger())
+    #: When the latest of them happened.
+    last_change: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+
+
+class CACrlRow(Base):
+    """One published CRL, full or delta, as served at the distribution point."""
+
+    __tablename__ = "ca_crls"
+    __table_args__ = (
+        _one_of("kind", CrlKind),
+        CheckConstraint(
+            "(kind = 'full' AND delta_base IS NULL)"
+            " OR (kind = 'delta' AND delta_base IS NOT NULL AND delta_base < crl_number)",
+            name="delta_base_consistent",
+        ),
+        CheckConstraint("next_update > this_update", name="next_update_after_this_update"),
+        # "The newest full (or delta) CRL of this issuer" is one index probe.
+        Index("ix_ca_crls_issuer_kind_number", "issuer", "kind", "crl_number"),
+    )
+
+    issuer: Mapped[str] = mapped_column(
+        String(CA_NAME_LENGTH), ForeignKey("ca_authorities.name"), primary_key=True
+    )
+    crl_number: Mapped[int] = mapped_column(BigInteger(), primary_key=True, autoincrement=False)
+    kind: Mapped[str] = mapped_column(String(8))
+    #: The cRLNumber of the full CRL a delta updates (its deltaCRLIndicator); NULL for full.
+    delta_base: Mapped[int | None] = mapped_column(BigInteger())
+    this_update: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    next_update: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    #: ``ca_crl_state.change_seq`` when it was made: the status changes it reflects.
+    covered_changes: Mapped[int] = mapped_column(BigInteger())
+    der: Mapped[bytes] = mapped_column(LargeBinary())

@@ -20,14 +20,24 @@ callable, pre-signed responses live in a :class:`core.cache.Cache`, and the HTTP
 4. **Nonce** (RFC 6960 §4.4.1 as replaced by RFC 9654 §2.1): echoed in the response, which is
    then signed fresh and never cached. A nonce of 0 or more than 128 octets is
    ``malformedRequest`` (RFC 9654 §2.1 MUST).
-5. **Pre-signed responses** (RFC 5019 §2.2.4, §6): without a nonce the response for
-   (issuer, CertID hash, serial) comes from the cache; it is signed on a miss and kept for
-   ``refresh_after`` (default half the validity, never past nextUpdate), so a client always
-   gets at least half a validity period. :meth:`OCSPResponder.on_status_change` drops the
-   cached responses of a serial and re-signs at once, so a revocation is visible on the very
-   next request. Each serial has a version token in the cache that is part of the response
-   key: a worker that looked the status up *before* the revocation committed writes its
-   (stale) response under the old token, which nobody reads any more.
+5. **Pre-signed responses, correct across processes** (RFC 5019 §2.2.4, §6). The status is
+   looked up on *every* request (an indexed read, ``CAService.status_of``), before the cache,
+   and the cache key of a pre-signed response is (issuer key, responder certificate, serial,
+   CertID hash, *fingerprint of the status*: good / unknown / revoked with its time and
+   reason). A revocation committed by another process (``natid ca revoke`` beside
+   ``natid serve``, another worker, another node) therefore changes the key on the very next
+   request: it misses the cache and is signed afresh, even when this process's cache was never
+   told (ARCHITECTURE.md: "Nothing may keep state in a worker's memory that another worker
+   needs"). Without a nonce, a hit costs one lookup and one cache read and no signature; a
+   miss signs and keeps the response for ``refresh_after`` (default half the validity, never
+   past nextUpdate), so a client always gets at least half a validity period.
+   :meth:`OCSPResponder.on_status_change` (called in the process that changed the status)
+   pre-signs the new responses at once, so even the first request after a revocation is a hit.
+   A worker that looked the status up just *before* a revocation committed stores its (stale)
+   response under the old status's key, which no request reads while the status is the new
+   one; should a held certificate be released, the ``good`` entry it finds again is as true as
+   a fresh one. This replaced a per-serial version token in the cache, which only protected
+   processes sharing that cache.
 6. **Times.** thisUpdate is ``now - this_update_skew`` (clients with a slow clock accept it),
    but never before the revocation time; nextUpdate is ``thisUpdate + validity``, never after
    the responder certificate expires. producedAt is stamped by cryptography with the system
@@ -37,31 +47,39 @@ callable, pre-signed responses live in a :class:`core.cache.Cache`, and the HTTP
    (> 8 KiB) and multi-request input is ``malformedRequest``; a lookup or key backend that is
    down (an :class:`~core.errors.InfrastructureError`) is ``tryLater``; anything else, or a
    responder certificate outside its validity, is ``internalError`` (RFC 6960 §4.2.1).
-8. **HTTP caching** (RFC 5019 §6.2): :func:`http_cache_headers` gives Cache-Control (max-age
-   capped by ``http_max_age``, default 60 s, so a CDN shows a revocation within a minute),
-   Last-Modified = thisUpdate, Expires = nextUpdate, ETag = SHA-256 of the response.
+8. **HTTP caching** (RFC 5019 §6.2): :meth:`OCSPResponder.answer` gives a
+   :class:`~ca.ocsp_http.PreparedResponse`, the DER with what Cache-Control (max-age capped by
+   ``http_max_age``, default 60 s, so a CDN shows a revocation within a minute),
+   Last-Modified = thisUpdate, Expires = nextUpdate and ETag = SHA-256 need, computed once
+   when the response is signed (or read from a shared cache), not per request.
+9. **Per-process layers, for speed only** (issue 3's OCSP-over-HTTP goal). Parsed requests
+   without a nonce are remembered by their bytes (the same client asks with the same bytes;
+   parsing cost more than the status read), and pre-signed responses are kept in this process
+   in front of the shared cache under the *same* key as there, status fingerprint included.
+   Both are bounded (``local_entries``). Neither can hold a stale answer: the status is still
+   read from storage on every request (decision 5) and picks the key; a local copy expires
+   like the shared one (``refresh_after``), and one taken from the shared cache never lives
+   past the point where less than ``validity - refresh_after`` of it remains. With several
+   workers each may sign its own copy once; none needs another's (ARCHITECTURE.md, "Scale").
+   :meth:`OCSPResponder.answer_cached` is the non-blocking subset of :meth:`~OCSPResponder.answer`
+   for a caller on an event loop whose status lookup does not block (ca/ocsp_service.py).
 
-The contract for callers: after a certificate's status changes in storage *and the transaction
-committed*, call :meth:`~OCSPResponder.on_status_change`; after a certificate is stored at
-issuance, :meth:`~OCSPResponder.invalidate` (a CertID queried before issuance was ``unknown``).
+The contract for callers: ``status_of`` must read committed storage (never a copy kept in
+memory); after a certificate's status changes *and the transaction committed*, calling
+:meth:`~OCSPResponder.on_status_change` is an optimisation (pre-signing), not a condition of
+correctness. Issuance needs no call: an ``unknown`` CertID becomes ``good``, another key.
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
 import datetime as dt
 import hashlib
 import logging
-import secrets
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
-from email.utils import format_datetime
-from urllib.parse import unquote_to_bytes
 
 from asn1crypto import keys  # type: ignore[import-untyped]
 from cryptography import x509
-from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
+from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric.types import CertificateIssuerPrivateKeyTypes
 from cryptography.x509 import ocsp
@@ -73,6 +91,15 @@ from ca.errors import (
     MalformedOCSPRequest,
     UnsupportedOCSPRequest,
 )
+from ca.ocsp_http import CONTENT_TYPE, BoundedMap, PreparedResponse, http_cache_headers
+from ca.ocsp_request import (
+    MAX_GET_PATH_CHARS,
+    MAX_NONCE_BYTES,
+    MAX_REQUEST_BYTES,
+    OCSPQuery,
+    decode_get_path,
+    parse_request,
+)
 from ca.revocation import (
     MAX_SERIAL,
     CertStatus,
@@ -83,15 +110,17 @@ from ca.revocation import (
 from ca.revocation import signing_hash_for as _signing_hash_for
 from core.cache import Cache
 from core.clock import Clock, require_aware
-from core.errors import InfrastructureError, InvalidInput
+from core.errors import InfrastructureError
 
 __all__ = [
     "CONTENT_TYPE",
+    "MAX_GET_PATH_CHARS",
     "MAX_NONCE_BYTES",
     "MAX_REQUEST_BYTES",
     "PRESIGNED_HASHES",
     "OCSPQuery",
     "OCSPResponder",
+    "PreparedResponse",
     "StatusLookup",
     "decode_get_path",
     "http_cache_headers",
@@ -101,13 +130,6 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-#: Larger requests are refused unparsed; an RFC 5019 request is about 80-120 bytes.
-MAX_REQUEST_BYTES = 8 * 1024
-#: RFC 9654 §2.1: a nonce is 1 to 128 octets.
-MAX_NONCE_BYTES = 128
-#: A GET path longer than base64 of MAX_REQUEST_BYTES with every character %-escaped is refused.
-MAX_GET_PATH_CHARS = 3 * 4 * (MAX_REQUEST_BYTES // 3 + 1)
-CONTENT_TYPE = "application/ocsp-response"
 #: The CertID hash algorithms a status change re-signs for at once (RFC 5019 and modern clients).
 PRESIGNED_HASHES = ("sha1", "sha256")
 
@@ -120,9 +142,9 @@ _CERTID_HASHES: Mapping[str, type[hashes.HashAlgorithm]] = {
 }
 
 
-def _unsuccessful(status: ocsp.OCSPResponseStatus) -> bytes:
-    return ocsp.OCSPResponseBuilder.build_unsuccessful(status).public_bytes(
-        serialization.Encoding.DER
+def _unsuccessful(status: ocsp.OCSPResponseStatus) -> PreparedResponse:
+    return PreparedResponse.uncacheable(
+        ocsp.OCSPResponseBuilder.build_unsuccessful(status).public_bytes(serialization.Encoding.DER)
     )
 
 
@@ -132,18 +154,6 @@ _MALFORMED = _unsuccessful(ocsp.OCSPResponseStatus.MALFORMED_REQUEST)
 _INTERNAL_ERROR = _unsuccessful(ocsp.OCSPResponseStatus.INTERNAL_ERROR)
 _TRY_LATER = _unsuccessful(ocsp.OCSPResponseStatus.TRY_LATER)
 _UNAUTHORIZED = _unsuccessful(ocsp.OCSPResponseStatus.UNAUTHORIZED)
-
-
-@dataclass(frozen=True, slots=True)
-class OCSPQuery:
-    """A well-formed single-certificate OCSP request (RFC 6960 §4.1.1, RFC 5019 §2.1.1)."""
-
-    #: The CertID hash algorithm, by hashlib name (``sha1``, ``sha256``, ...).
-    hash_algorithm: str
-    issuer_name_hash: bytes
-    issuer_key_hash: bytes
-    serial: int
-    nonce: bytes | None
 
 
 StatusLookup = Callable[[int], RevocationStatus]
@@ -156,89 +166,6 @@ def status_lookup_from(statuses: Mapping[int, RevocationStatus]) -> StatusLookup
         return statuses.get(serial, RevocationStatus.unknown())
 
     return lookup
-
-
-def parse_request(der: bytes) -> OCSPQuery:
-    """Read a DER OCSPRequest holding one Request (RFC 6960 §4.1.1).
-
-    :raises MalformedOCSPRequest: not DER, not an OCSPRequest, trailing data, more than
-        :data:`MAX_REQUEST_BYTES`, several Requests, or a nonce of 0 or > 128 octets.
-    :raises UnsupportedOCSPRequest: the CertID uses a hash algorithm this responder lacks.
-    """
-    if not isinstance(der, bytes | bytearray | memoryview):
-        raise MalformedOCSPRequest(f"an OCSP request must be bytes, got {type(der).__name__}")
-    if len(der) > MAX_REQUEST_BYTES:
-        raise MalformedOCSPRequest(
-            f"the OCSP request has {len(der)} bytes; at most {MAX_REQUEST_BYTES} are accepted"
-        )
-    try:
-        request = ocsp.load_der_ocsp_request(bytes(der))
-    except NotImplementedError as exc:
-        # cryptography reads one Request per OCSPRequest, as RFC 5019 §2.1.1 has clients send.
-        raise MalformedOCSPRequest(
-            "the OCSP request asks for several certificates; this responder answers one "
-            "per request (RFC 5019 §2.1.1)"
-        ) from exc
-    except ValueError as exc:
-        raise MalformedOCSPRequest("the body is not a DER OCSPRequest (RFC 6960 §4.1.1)") from exc
-    try:
-        algorithm = request.hash_algorithm
-    except UnsupportedAlgorithm as exc:
-        raise UnsupportedOCSPRequest("the CertID hash algorithm is not supported") from exc
-    if algorithm.name not in _CERTID_HASHES:
-        raise UnsupportedOCSPRequest(f"the CertID hash algorithm {algorithm.name} is not supported")
-    try:
-        extensions = request.extensions
-        nonce_ext = extensions.get_extension_for_class(x509.OCSPNonce)
-    except x509.ExtensionNotFound:
-        nonce = None
-    except ValueError as exc:
-        raise MalformedOCSPRequest("the OCSP request extensions cannot be decoded") from exc
-    else:
-        nonce = nonce_ext.value.nonce
-        if not 1 <= len(nonce) <= MAX_NONCE_BYTES:
-            raise MalformedOCSPRequest(
-                f"the nonce has {len(nonce)} octets; RFC 9654 §2.1 allows 1 to {MAX_NONCE_BYTES}"
-            )
-    return OCSPQuery(
-        hash_algorithm=algorithm.name,
-        issuer_name_hash=request.issuer_name_hash,
-        issuer_key_hash=request.issuer_key_hash,
-        serial=request.serial_number,
-        nonce=nonce,
-    )
-
-
-def decode_get_path(path: str) -> bytes:
-    """The DER request in an RFC 6960 Appendix A.1 GET path: ``url-encoding of base64 of DER``.
-
-    ``path`` is everything after the responder URL and its ``/`` separator; it is not
-    stripped, since base64 may itself start with ``/``. %-escapes are decoded first; then a
-    space is read as ``+`` (clients that form-encode), the base64url letters ``-`` and ``_``
-    as ``+`` and ``/``, and missing ``=`` padding is restored.
-
-    :raises MalformedOCSPRequest: the path is too long or is not base64 after decoding.
-    """
-    if not isinstance(path, str):
-        raise MalformedOCSPRequest(f"an OCSP GET path must be a string, got {type(path).__name__}")
-    if len(path) > MAX_GET_PATH_CHARS:
-        raise MalformedOCSPRequest(
-            f"the OCSP GET path has {len(path)} characters; at most {MAX_GET_PATH_CHARS}"
-        )
-    try:
-        text = unquote_to_bytes(path).decode("ascii")
-    except UnicodeDecodeError as exc:
-        raise MalformedOCSPRequest("the OCSP GET path is not base64 (RFC 6960 §A.1)") from exc
-    text = text.replace(" ", "+").replace("-", "+").replace("_", "/")
-    text = "".join(text.split())
-    text += "=" * (-len(text) % 4) if "=" not in text else ""
-    try:
-        der = base64.b64decode(text, validate=True)
-    except (binascii.Error, ValueError) as exc:
-        raise MalformedOCSPRequest("the OCSP GET path is not base64 (RFC 6960 §A.1)") from exc
-    if not der:
-        raise MalformedOCSPRequest("the OCSP GET path is empty")
-    return der
 
 
 def _key_hash_input(cert: x509.Certificate) -> bytes:
@@ -273,6 +200,7 @@ class OCSPResponder:
         this_update_skew: dt.timedelta = dt.timedelta(minutes=5),
         refresh_after: dt.timedelta | None = None,
         http_max_age: dt.timedelta = dt.timedelta(seconds=60),
+        local_entries: int = 50_000,
     ) -> None:
         refresh_after = validity / 2 if refresh_after is None else refresh_after
         if not dt.timedelta(0) <= this_update_skew < validity:
@@ -285,6 +213,8 @@ class OCSPResponder:
             )
         if http_max_age < dt.timedelta(0):
             raise InvalidOCSPConfiguration("http_max_age must not be negative")
+        if local_entries < 0:
+            raise InvalidOCSPConfiguration("local_entries must not be negative")
         self._delegated = responder_cert != issuer_cert
         _check_responder(issuer_cert, responder_cert, responder_key, delegated=self._delegated)
         try:
@@ -301,6 +231,10 @@ class OCSPResponder:
         self._skew = this_update_skew
         self._refresh_after = refresh_after
         self._http_max_age = http_max_age
+        self._keep_at_least = (validity - refresh_after).total_seconds()
+        # Decision 9: parsed requests and pre-signed responses kept in this process.
+        self._queries: BoundedMap[bytes | str, OCSPQuery] = BoundedMap(local_entries)
+        self._local: BoundedMap[str, tuple[PreparedResponse, float]] = BoundedMap(local_entries)
         name_der = issuer_cert.subject.public_bytes()
         key_bits = _key_hash_input(issuer_cert)
         #: hash name -> (issuerNameHash, issuerKeyHash) of our issuer.
@@ -325,6 +259,65 @@ class OCSPResponder:
 
     def respond(self, request_der: bytes) -> bytes:
         """The DER OCSPResponse for a DER OCSPRequest (POST body); never raises."""
+        return self.answer(request_der).der
+
+    def respond_get(self, path: str) -> bytes:
+        """The DER OCSPResponse for an RFC 6960 §A.1 GET path; never raises."""
+        return self.answer_get(path).der
+
+    def answer(self, request_der: bytes) -> PreparedResponse:
+        """As :meth:`respond`, with what the RFC 5019 §6.2 headers need; never raises."""
+        query = self._query(request_der)
+        if isinstance(query, PreparedResponse):
+            return query
+        return self._answer(query)
+
+    def answer_get(self, path: str) -> PreparedResponse:
+        """As :meth:`respond_get`, with what the RFC 5019 §6.2 headers need; never raises."""
+        query = self._query_get(path)
+        if isinstance(query, PreparedResponse):
+            return query
+        return self._answer(query)
+
+    def answer_cached(self, request: bytes | str, *, get: bool) -> PreparedResponse | None:
+        """The answer if it needs no signature and no shared cache, else ``None``.
+
+        ``request`` is a POST body or (``get=True``) a GET path. The status is still read
+        (decision 5): call this only where ``status_of`` may run, e.g. on an event loop when
+        the lookup is a local SQLite read. ``None`` (a nonce, a miss of this process's layer,
+        a failing lookup) means: call :meth:`answer` / :meth:`answer_get` where blocking is
+        fine. Never raises.
+        """
+        try:
+            query = self._query_get(request) if get else self._query(request)  # type: ignore[arg-type]
+            if isinstance(query, PreparedResponse):
+                return query
+            if query.nonce is not None or self._cache is None:
+                return None
+            ids = self._issuer_ids.get(query.hash_algorithm)
+            if ids is None or ids != (query.issuer_name_hash, query.issuer_key_hash):
+                return _UNAUTHORIZED
+            status = self._lookup(query.serial)
+            return self._local_hit(self._response_key(query.serial, query.hash_algorithm, status))
+        except Exception:  # noqa: BLE001 - the full path answers, and logs, whatever this met
+            return None
+
+    def http_headers(self, response_der: bytes) -> dict[str, str]:
+        """RFC 5019 §6.2 HTTP headers for a response of this responder, as of now."""
+        return http_cache_headers(response_der, at=self._clock.now(), max_age=self._http_max_age)
+
+    @property
+    def http_max_age(self) -> dt.timedelta:
+        return self._http_max_age
+
+    def _query(self, request_der: bytes) -> OCSPQuery | PreparedResponse:
+        """The parsed request (remembered when it has no nonce), or the unsuccessful answer."""
+        try:
+            known = self._queries.get(request_der)
+        except TypeError:  # not hashable (bytearray): parse_request says what it is
+            known = None
+        if known is not None:
+            return known
         try:
             query = parse_request(request_der)
         except UnsupportedOCSPRequest:
@@ -334,27 +327,31 @@ class OCSPResponder:
         except Exception:  # the parser met input nobody foresaw: still the client's bytes
             log.exception("OCSP request parsing failed unexpectedly; answered malformedRequest")
             return _MALFORMED
-        return self._answer(query)
+        if query.nonce is None and isinstance(request_der, bytes):
+            self._queries.put(request_der, query)
+        return query
 
-    def respond_get(self, path: str) -> bytes:
-        """The DER OCSPResponse for an RFC 6960 §A.1 GET path; never raises."""
+    def _query_get(self, path: str) -> OCSPQuery | PreparedResponse:
+        known = self._queries.get(path) if isinstance(path, str) else None
+        if known is not None:
+            return known
         try:
             der = decode_get_path(path)
         except MalformedOCSPRequest:
             return _MALFORMED
-        return self.respond(der)
+        query = self._query(der)
+        if isinstance(query, OCSPQuery) and query.nonce is None:
+            self._queries.put(path, query)
+        return query
 
-    def http_headers(self, response_der: bytes) -> dict[str, str]:
-        """RFC 5019 §6.2 HTTP headers for a response of this responder, as of now."""
-        return http_cache_headers(response_der, at=self._clock.now(), max_age=self._http_max_age)
-
-    def _answer(self, query: OCSPQuery) -> bytes:
+    def _answer(self, query: OCSPQuery) -> PreparedResponse:
         ids = self._issuer_ids.get(query.hash_algorithm)
         if ids is None or ids != (query.issuer_name_hash, query.issuer_key_hash):
             return _UNAUTHORIZED
         try:
             if query.nonce is not None:
-                return self._sign(query.serial, query.hash_algorithm, query.nonce)[0]
+                status = self._lookup(query.serial)
+                return self._sign(query.serial, query.hash_algorithm, status, query.nonce)[0]
             return self._cached(query.serial, query.hash_algorithm)
         except InfrastructureError as exc:
             log.warning("OCSP tryLater: a backend failed", extra={"error_code": exc.code})
@@ -366,92 +363,125 @@ class OCSPResponder:
             log.exception("OCSP internalError while answering")
             return _INTERNAL_ERROR
 
-    # --- the cache of pre-signed responses ----------------------------------------------------
+    def _lookup(self, serial: int) -> RevocationStatus:
+        """The status storage has for ``serial`` now (a serial out of range is ``unknown``)."""
+        if not 0 < serial <= MAX_SERIAL:
+            return RevocationStatus.unknown()
+        status = self._status_of(serial)
+        if not isinstance(status, RevocationStatus):
+            raise TypeError(f"status_of returned {type(status).__name__}, not RevocationStatus")
+        return status
 
-    def _version_key(self, serial: int) -> str:
-        return f"{self._prefix}:{serial:x}:v"
+    # --- the caches of pre-signed responses ---------------------------------------------------
 
-    def _response_key(self, serial: int, hash_name: str, token: str) -> str:
-        return f"{self._prefix}:{serial:x}:{hash_name}:{token}"
+    def _response_key(self, serial: int, hash_name: str, status: RevocationStatus) -> str:
+        return f"{self._prefix}:{serial:x}:{hash_name}:{_fingerprint(status)}"
 
-    def _cached(self, serial: int, hash_name: str) -> bytes:
+    def _local_hit(self, key: str) -> PreparedResponse | None:
+        entry = self._local.get(key)
+        if entry is None:
+            return None
+        if entry[1] <= self._clock.now().timestamp():
+            self._local.pop(key)
+            return None
+        return entry[0]
+
+    def _cached(self, serial: int, hash_name: str) -> PreparedResponse:
+        """The pre-signed response for the status storage has now; signed on a miss."""
+        status = self._lookup(serial)
         cache = self._cache
         if cache is None:
-            return self._sign(serial, hash_name, None)[0]
+            return self._sign(serial, hash_name, status, None)[0]
+        key = self._response_key(serial, hash_name, status)
+        local = self._local_hit(key)
+        if local is not None:
+            return local
         try:
-            raw = cache.get(self._version_key(serial))
-            token = raw.decode("ascii") if raw else "0"
-            key = self._response_key(serial, hash_name, token)
             hit = cache.get(key)
         except InfrastructureError as exc:
-            # Serve a freshly signed response rather than fail; do not store it, because
-            # without the version token we cannot know which key is current.
+            # Serve a freshly signed response rather than fail.
             log.warning("OCSP cache read failed; signing", extra={"error_code": exc.code})
-            return self._sign(serial, hash_name, None)[0]
+            return self._sign(serial, hash_name, status, None)[0]
         if hit is not None:
-            return hit
-        der, ttl = self._sign(serial, hash_name, None)
-        self._store(key, der, ttl)
-        return der
+            prepared = PreparedResponse.parse(hit)
+            if prepared.next_update_ts is not None:
+                # Decision 9: never keep it locally past the point a fresh one would be signed.
+                now = self._clock.now().timestamp()
+                keep_until = min(
+                    now + self._refresh_after.total_seconds(),
+                    prepared.next_update_ts - self._keep_at_least,
+                )
+                if keep_until > now:
+                    self._local.put(key, (prepared, keep_until))
+            return prepared
+        prepared, ttl = self._sign(serial, hash_name, status, None)
+        self._store(key, prepared, ttl)
+        return prepared
 
-    def _store(self, key: str, der: bytes, ttl: float) -> None:
+    def _store(self, key: str, prepared: PreparedResponse, ttl: float) -> None:
         if self._cache is None or ttl < 1:
             return
+        self._local.put(key, (prepared, self._clock.now().timestamp() + ttl))
         try:
-            self._cache.set(key, der, ttl=ttl)
+            self._cache.set(key, prepared.der, ttl=ttl)
         except InfrastructureError as exc:
             log.warning("OCSP cache write failed", extra={"error_code": exc.code})
 
     def invalidate(self, serial: int) -> None:
-        """Forget the pre-signed responses of ``serial``; the next request signs afresh.
+        """Forget the pre-signed responses of ``serial`` for its current status.
 
-        :raises core.cache.CacheError: the cache failed (the caller must retry: until the
-            entries expire, the old status would still be served).
+        Not needed for correctness (a changed status is another cache key, see the module
+        docstring); it makes the next request sign a response with a fresh thisUpdate. Other
+        processes' local layers keep their (equally true) copies until they expire.
+
+        :raises core.cache.CacheError: the cache failed.
+        :raises InfrastructureError: the status lookup failed.
         :raises InvalidRevocationStatus: ``serial`` is not a certificate serial number.
         """
         check_serial(serial)
         cache = self._cache
         if cache is None:
             return
-        version_key = self._version_key(serial)
-        raw = cache.get(version_key)
-        old = raw.decode("ascii") if raw else "0"
+        status = self._lookup(serial)
         for hash_name in _CERTID_HASHES:
-            cache.delete(self._response_key(serial, hash_name, old))
-        # Outlives every response stored under it (their ttl is at most the validity).
-        cache.set(version_key, secrets.token_hex(8).encode(), ttl=2 * self._validity_seconds)
+            key = self._response_key(serial, hash_name, status)
+            self._local.pop(key)
+            cache.delete(key)
 
     def on_status_change(self, serial: int) -> None:
-        """Invalidate ``serial`` and pre-sign its new responses (SHA-1 and SHA-256 CertIDs).
+        """Pre-sign the responses of ``serial``'s new status (SHA-1 and SHA-256 CertIDs).
 
         Call after the status change committed. Pre-signing is best effort (the next request
-        signs if it failed); the invalidation is not.
+        signs if it failed); the invalidation raises, so a broken cache is not missed.
 
         :raises core.cache.CacheError: as :meth:`invalidate`.
         """
         self.invalidate(serial)
+        cache = self._cache
+        if cache is None:
+            return
+        status = self._lookup(serial)
         for hash_name in PRESIGNED_HASHES:
             try:
-                self._cached(serial, hash_name)
+                prepared, ttl = self._sign(serial, hash_name, status, None)
             except Exception:  # a failed pre-sign only costs the next request a signature
                 log.warning("OCSP pre-signing failed after a status change", exc_info=True)
                 return
-
-    @property
-    def _validity_seconds(self) -> float:
-        return self._validity.total_seconds()
+            if ttl >= 1:
+                key = self._response_key(serial, hash_name, status)
+                cache.set(key, prepared.der, ttl=ttl)
+                self._local.put(key, (prepared, self._clock.now().timestamp() + ttl))
 
     # --- signing ------------------------------------------------------------------------------
 
-    def _sign(self, serial: int, hash_name: str, nonce: bytes | None) -> tuple[bytes, float]:
+    def _sign(
+        self, serial: int, hash_name: str, status: RevocationStatus, nonce: bytes | None
+    ) -> tuple[PreparedResponse, float]:
         """A signed successful response, and how many seconds it may be served from a cache."""
         now = require_aware(self._clock.now()).replace(microsecond=0)
         responder = self._responder
         if not responder.not_valid_before_utc <= now <= responder.not_valid_after_utc:
             raise _ResponderNotValid
-        status = self._status_of(serial) if 0 < serial <= MAX_SERIAL else RevocationStatus.unknown()
-        if not isinstance(status, RevocationStatus):
-            raise TypeError(f"status_of returned {type(status).__name__}, not RevocationStatus")
         this_update = now - self._skew
         revocation_time: dt.datetime | None = None
         revocation_reason: x509.ReasonFlags | None = None
@@ -485,9 +515,19 @@ class OCSPResponder:
             builder = builder.certificates([responder])
         if nonce is not None:
             builder = builder.add_extension(x509.OCSPNonce(nonce), critical=False)
-        response = builder.sign(self._key, self._signing_hash)
+        der = builder.sign(self._key, self._signing_hash).public_bytes(serialization.Encoding.DER)
         ttl = min(self._refresh_after, next_update - now).total_seconds()
-        return response.public_bytes(serialization.Encoding.DER), ttl
+        if nonce is not None:
+            return PreparedResponse.uncacheable(der), ttl
+        return PreparedResponse.signed(der, this_update=this_update, next_update=next_update), ttl
+
+
+def _fingerprint(status: RevocationStatus) -> str:
+    """What of a status a response states, as a cache-key part (module docstring, 5)."""
+    if status.status is not CertStatus.REVOKED:
+        return status.status.value
+    assert status.revoked_at is not None and status.reason is not None
+    return f"revoked.{status.revoked_at:%Y%m%dT%H%M%S.%f}.{status.reason.code}"
 
 
 class _ResponderNotValid(Exception):
@@ -529,40 +569,3 @@ def _check_responder(
         raise InvalidOCSPConfiguration(
             "the responder certificate lacks the OCSPSigning extended key usage (RFC 6960 §4.2.2.2)"
         )
-
-
-def http_cache_headers(
-    response_der: bytes, *, at: dt.datetime, max_age: dt.timedelta = dt.timedelta(seconds=60)
-) -> dict[str, str]:
-    """HTTP headers for serving ``response_der`` (RFC 5019 §6.2), as of ``at``.
-
-    A successful response without a nonce is public and cacheable until the earlier of
-    ``max_age`` and its nextUpdate; Last-Modified is its thisUpdate, Expires its nextUpdate,
-    the ETag the SHA-256 of its bytes. An unsuccessful response, one with a nonce (it answers
-    one client only) or an expired one is ``no-store``.
-    """
-    at = require_aware(at)
-    if max_age < dt.timedelta(0):
-        raise InvalidInput("max_age must not be negative")
-    headers = {"Content-Type": CONTENT_TYPE, "Cache-Control": "no-store"}
-    try:
-        response = ocsp.load_der_ocsp_response(bytes(response_der))
-        if response.response_status is not ocsp.OCSPResponseStatus.SUCCESSFUL:
-            return headers
-        try:
-            response.extensions.get_extension_for_class(x509.OCSPNonce)
-        except x509.ExtensionNotFound:
-            pass
-        else:
-            return headers
-        this_update, next_update = response.this_update_utc, response.next_update_utc
-    except ValueError:
-        return headers
-    if next_update is None or next_update <= at:
-        return headers
-    seconds = int(min(max_age, next_update - at).total_seconds())
-    headers["Cache-Control"] = f"max-age={seconds}, public, no-transform, must-revalidate"
-    headers["Last-Modified"] = format_datetime(this_update, usegmt=True)
-    headers["Expires"] = format_datetime(next_update, usegmt=True)
-    headers["ETag"] = '"' + hashlib.sha256(response_der).hexdigest() + '"'
-    return headers

@@ -15,29 +15,46 @@ composes:
   nothing and destroys a key generated for the request;
 * :mod:`ca.store` - the rows, and serial numbers as ``openssl x509 -serial`` prints them.
 
-Bulk issuance checks and signs line by line and stores the lines in batches of
-:data:`~ca.pipeline.BULK_BATCH`, each line in its own SAVEPOINT: one transaction per batch,
-not per line, since a transaction per line made bulk issuance about a third slower
-(bench/bench_issuance.py). A failed line is reported with its number and reason and the
-others are issued.
+Bulk issuance reads each batch's subjects from the register at once, checks and signs line by
+line, and writes the batch set-based in one transaction (one audit-ledger and one
+transparency-log head lock per batch of :data:`~ca.pipeline.BULK_BATCH`; ca/pipeline.py, "Bulk
+issuance"). A line that fails is reported with its number and reason and the others are issued;
+when a batch write fails on one line, the batch is written again line by line.
+
+Revocation (:mod:`ca.revoke`) and CRL publication (:mod:`ca.crlstore`) are composed here too:
+a status change commits with its audit entry, then the CRLs are regenerated and the status
+listeners (the OCSP responders' pre-signing) are called.
 """
 
 from __future__ import annotations
 
+import builtins
+import datetime as dt
 import logging
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 
 from cryptography import x509
 from sqlalchemy.orm import Session, sessionmaker
 
 from ca.authorities import Authorities, hierarchy_key_labels
-from ca.bulk import BulkFailure, BulkIssued, BulkReport, ProgressCallback, parse_bulk_line
+from ca.bulk import (
+    BulkFailure,
+    BulkIssued,
+    BulkReport,
+    BulkRequest,
+    ProgressCallback,
+    parse_bulk_line,
+)
+from ca.crl import CrlSchedule
+from ca.crlstore import CrlPublisher, CrlRecord
 from ca.csr import parse_csr
 from ca.errors import CertificateNotRenewable
 from ca.hierarchy import Hierarchy
 from ca.issuance import check_renewable, issuable_profile, renewal_target, resolve_target
 from ca.pipeline import BULK_BATCH, SERVER_KEY_PREFIX, IssuancePipeline, Prepared
 from ca.profiles import DEFAULT_POLICY_ARC, DccPurpose, ProfileName, get_profile
+from ca.revocation import RevocationReason, RevocationStatus
+from ca.revoke import RevocationQuery, Revocations, StatusChange
 from ca.store import (
     MAX_LIST,
     Authority,
@@ -75,6 +92,7 @@ class CAService:
         urls: PkiUrls,
         policy_arc: str = DEFAULT_POLICY_ARC,
         org_name: str = "NatID Development",
+        crl_schedule: CrlSchedule | None = None,
     ) -> None:
         self._store = CertificateStore(sessions)
         self._keys = keys
@@ -104,6 +122,14 @@ class CAService:
             urls=urls,
             policy_arc=policy_arc,
         )
+        # Revocation and CRLs (ca/revoke.py, ca/crlstore.py).
+        self._status_listeners: list[Callable[[str, int], None]] = []
+        self._crls = CrlPublisher(
+            self._store, keys=keys, urls=urls, clock=clock, schedule=crl_schedule
+        )
+        self._revocations = Revocations(
+            self._store, ledger=ledger, clock=clock, on_change=self._status_changed
+        )
 
     # --- the hierarchy (ca/authorities.py) -----------------------------------------------------
 
@@ -126,6 +152,11 @@ class CAService:
     def authorities(self) -> tuple[Authority, ...]:
         """Every CA (root first) with its certificate; empty before the hierarchy exists."""
         return self._authorities.list()
+
+    @property
+    def transparency_log(self) -> TransparencyLog | None:
+        """The log every issued certificate is appended to (``None`` only in unit tests)."""
+        return self._log
 
     def chain(self, issuer: str) -> tuple[x509.Certificate, ...]:
         """The CA certificates from ``issuer`` up to the root, issuing CA first."""
@@ -257,9 +288,10 @@ class CAService:
     ) -> BulkReport:
         """Issue one certificate per JSON line (format in :mod:`ca.bulk`).
 
-        Lines are checked and signed one by one, then written ``batch_size`` at a time in one
-        transaction, each line in its own SAVEPOINT: a failing line is reported with its line
-        number and reason and takes no other line with it. If a whole transaction cannot
+        Lines are taken ``batch_size`` at a time: their subjects are read from the register
+        together, each line is checked and signed, then the batch is written in one
+        transaction (:mod:`ca.pipeline`, "Bulk issuance"). A failing line is reported with its
+        line number and reason and takes no other line with it. If a whole transaction cannot
         commit (the database failed), every line of that batch is reported failed and none of
         it is stored. ``progress`` is called once per line, in line order, once its batch is
         decided.
@@ -268,9 +300,15 @@ class CAService:
             raise InvalidInput("batch_size must be 1-1000")
         issued: list[BulkIssued] = []
         failed: list[BulkFailure] = []
+        requests: list[tuple[int, BulkRequest | BulkFailure]] = []
         pending: list[tuple[int, str, Prepared | BulkFailure]] = []
 
         def flush() -> None:
+            # Appended one by one: if interrupted, the keys of the lines prepared so far are
+            # destroyed below.
+            for item in self._pipeline.prepare_batch(requests, self._register, actor=actor):
+                pending.append(item)  # noqa: PERF402 - one by one, for the interrupt case
+            requests.clear()
             outcomes = self._pipeline.write_batch(pending)
             pending.clear()  # decided: stored, or discarded with their keys
             for outcome in outcomes:
@@ -285,34 +323,16 @@ class CAService:
             for number, line in enumerate(lines, 1):
                 try:
                     request = parse_bulk_line(line)
+                except NatIDError as exc:
+                    requests.append((number, BulkFailure(number, exc.code, exc.message)))
+                else:
                     if request is None:
                         continue
-                    if request.csr is None:
-                        target = resolve_target(
-                            self._register,
-                            issuable_profile(request.profile),
-                            request.subject,
-                            dns_names=request.dns_names or (),
-                            dcc_purposes=request.dcc_purposes,
-                        )
-                        prepared = self._pipeline.prepare_server_key(
-                            target, request.algorithm, actor=actor
-                        )
-                    else:
-                        prepared = self._prepare_csr(
-                            request.profile,
-                            request.subject,
-                            request.csr,
-                            actor=actor,
-                            dns_names=request.dns_names,
-                            dcc_purposes=request.dcc_purposes,
-                        )
-                    pending.append((number, request.subject, prepared))
-                except NatIDError as exc:
-                    pending.append((number, "", BulkFailure(number, exc.code, exc.message)))
-                if len(pending) >= batch_size:
+                    requests.append((number, request))
+                if len(requests) >= batch_size:
                     flush()
-            flush()
+            if requests:
+                flush()
         except BaseException:
             # Interrupted (or a bug): certificates signed but not stored are forgotten, and
             # keys generated for them destroyed.
@@ -378,3 +398,89 @@ class CAService:
             self._register, prof, subject_id, dns_names=names, dcc_purposes=dcc_purposes
         )
         return self._pipeline.prepare(target, request.public_key, actor=actor, source="csr")
+
+    # --- revocation and CRLs -----------------------------------------------------------------
+
+    def revoke(
+        self,
+        serial: str | int,
+        *,
+        reason: RevocationReason,
+        actor: str | None,
+        invalidity_date: dt.datetime | None = None,
+    ) -> IssuedCertificate:
+        """Revoke one certificate (``certificateHold``: hold it); rules in :mod:`ca.revoke`.
+
+        Raises :class:`~ca.errors.CertificateNotFound`, :class:`~ca.revoke.RevocationConflict`
+        (revoked is final), :class:`~ca.revoke.RevocationNotAllowed` (CA certificates).
+        """
+        return self._revocations.revoke(
+            serial, reason=reason, actor=actor, invalidity_date=invalidity_date
+        )
+
+    def hold(self, serial: str | int, *, actor: str | None) -> IssuedCertificate:
+        """Suspend a good certificate (certificateHold)."""
+        return self._revocations.hold(serial, actor=actor)
+
+    def resume(self, serial: str | int, *, actor: str | None) -> IssuedCertificate:
+        """Release a hold: the certificate is good again."""
+        return self._revocations.resume(serial, actor=actor)
+
+    def revoke_subject(
+        self, subject_id: str, *, reason: RevocationReason, actor: str | None
+    ) -> builtins.list[IssuedCertificate]:
+        """Revoke every good or held certificate of a subject, in one transaction."""
+        return self._revocations.revoke_subject(subject_id, reason=reason, actor=actor)
+
+    def revoke_where(
+        self,
+        query: RevocationQuery,
+        *,
+        reason: RevocationReason,
+        actor: str | None,
+        dry_run: bool = False,
+    ) -> builtins.list[IssuedCertificate]:
+        """Revoke every certificate matching ``query`` (never CA certificates; an empty
+        query is refused), in one transaction; ``dry_run`` only lists them."""
+        return self._revocations.revoke_where(query, reason=reason, actor=actor, dry_run=dry_run)
+
+    def status_of(self, issuer: str, serial: int) -> RevocationStatus:
+        """The status of ``serial`` in ``issuer``'s records (one indexed look-up, for OCSP);
+        ``unknown`` when it is not a certificate of that issuer."""
+        return self._revocations.status_of(issuer, serial)
+
+    def add_status_listener(self, callback: Callable[[str, int], None]) -> None:
+        """Call ``callback(issuer, serial)`` after each committed status change made through
+        this service (the CRLs are regenerated first). Exceptions it raises are logged."""
+        self._status_listeners.append(callback)
+
+    def crl(self, issuer: str, *, delta: bool = False) -> bytes:
+        """The current full (or delta) CRL of ``issuer`` in DER, published first if due."""
+        return self._crls.current(issuer, delta=delta).der
+
+    def crl_record(self, issuer: str, *, delta: bool = False) -> CrlRecord:
+        """The current CRL with its number and times (for HTTP caching headers)."""
+        return self._crls.current(issuer, delta=delta)
+
+    def publish_crls(self, issuer: str | None = None) -> builtins.list[CrlRecord]:
+        """Publish every CRL that is due now, of ``issuer`` or of every CA (for a scheduler)."""
+        issuers = [issuer] if issuer is not None else list(self._crls.issuers())
+        made: builtins.list[CrlRecord] = []
+        for name in issuers:
+            made += self._crls.publish_due(name)
+        return made
+
+    def _status_changed(self, changes: Sequence[StatusChange]) -> None:
+        """After a status change committed: new CRLs at once, then the listeners."""
+        for issuer in sorted({issuer for issuer, _serial in changes}):
+            try:
+                self._crls.publish_due(issuer)
+            except NatIDError as exc:
+                # The change is committed; the next CRL request publishes (crlstore.current).
+                log.warning("CRL not regenerated", extra={"issuer": issuer, "error": exc.code})
+        for issuer, serial in changes:
+            for listener in self._status_listeners:
+                try:
+                    listener(issuer, serial)
+                except Exception:
+                    log.exception("status listener failed", extra={"issuer": issuer})

@@ -10,7 +10,11 @@ turns them into frozen values (:class:`IssuedCertificate`, :class:`Authority`). 
   ``serial=`` prefix, ``0x`` prefix, colons, missing or extra leading zeros - and gives that
   one form, so ``0a:1b``, ``A1B`` and ``serial=0A1B`` name the same certificate.
 * Writes run in the caller's transaction (``session=``), so a certificate, its key binding,
-  its transparency-log entry and its audit entry commit or roll back together.
+  its transparency-log entry and its audit entry commit or roll back together. Bulk issuance
+  writes a batch's rows with one multi-row insert per table (:meth:`CertificateStore.
+  add_certificates`, :meth:`~CertificateStore.bind_new_keys`) after one look-up of the keys
+  already bound (:meth:`~CertificateStore.bound_keys`); :func:`key_conflict` words a refusal
+  the same way on both paths.
 * Database errors become :class:`~ca.errors.CAStorageUnavailable` raised ``from None``:
   SQLAlchemy's messages quote statement parameters, and a subject DN holds a national ID
   number (``serialNumber=IDCKH-...``), so they must not ride along into logs.
@@ -23,7 +27,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import re
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
@@ -38,6 +42,7 @@ from ca.errors import (
     CertificateNotFound,
     CertificateNotRenewable,
     InvalidSerialNumber,
+    IssuerRetired,
     KeyAlreadyCertified,
 )
 from ca.models import (
@@ -59,6 +64,9 @@ __all__ = [
     "CertificateStatus",
     "CertificateStore",
     "IssuedCertificate",
+    "KeyBinding",
+    "NewCertificate",
+    "key_conflict",
     "normalize_serial",
     "serial_hex",
 ]
@@ -74,11 +82,20 @@ _HEX = re.compile(r"[0-9A-F]+")
 # ORM-routed statement per call cost more than the database work (bench/bench_issuance.py).
 _CERTS = Base.metadata.tables[CACertificateRow.__tablename__]
 _BINDINGS = Base.metadata.tables[CAKeyBindingRow.__tablename__]
+_SELECT_RETIRED = select(CAAuthorityRow.name).where(
+    CAAuthorityRow.name.in_(bindparam("r_names", expanding=True)),
+    CAAuthorityRow.status != AuthorityStatus.ACTIVE.value,
+)
 _INSERT_CERT = insert(_CERTS)
 _INSERT_BINDING = insert(_BINDINGS)
 _SELECT_BINDING = select(_BINDINGS.c.subject_id, _BINDINGS.c.first_serial).where(
     _BINDINGS.c.spki_sha256 == bindparam("b_spki")
 )
+_SELECT_BINDINGS = select(
+    _BINDINGS.c.spki_sha256, _BINDINGS.c.subject_id, _BINDINGS.c.first_serial
+).where(_BINDINGS.c.spki_sha256.in_(bindparam("b_spkis", expanding=True)))
+#: Keys looked up per query (well under every database's parameter limit).
+_LOOKUP_CHUNK = 500
 _MARK_REPLACED = (
     update(_CERTS)
     .where(_CERTS.c.serial_hex == bindparam("b_old"), _CERTS.c.replaced_by.is_(None))
@@ -166,6 +183,78 @@ class Authority:
     @property
     def serial_hex(self) -> str:
         return serial_hex(self.certificate.serial_number)
+
+
+@dataclass(frozen=True, slots=True)
+class NewCertificate:
+    """A certificate to store, with what the CA knows about it (the row's columns)."""
+
+    certificate: x509.Certificate = field(repr=False)
+    issuer: str
+    profile: ProfileName
+    subject_id: str | None
+    spki_sha256: str
+    key_algorithm: str
+    key_label: str | None
+    issued_at: dt.datetime
+    requested_by: str | None
+    renewed_from: str | None = None
+
+    @property
+    def serial_hex(self) -> str:
+        return serial_hex(self.certificate.serial_number)
+
+    def row(self) -> dict[str, object]:
+        """The ``ca_certificates`` row (status good)."""
+        cert = self.certificate
+        return {
+            "serial_hex": self.serial_hex,
+            "issuer": self.issuer,
+            "profile": self.profile.value,
+            "subject_id": self.subject_id,
+            "subject_dn": cert.subject.rfc4514_string(),
+            "spki_sha256": self.spki_sha256,
+            "key_algorithm": self.key_algorithm,
+            "key_label": self.key_label,
+            "not_before": cert.not_valid_before_utc,
+            "not_after": cert.not_valid_after_utc,
+            "certificate": cert.public_bytes(serialization.Encoding.DER),
+            "status": CertificateStatus.GOOD.value,
+            "revoked_at": None,
+            "revocation_reason": None,
+            "invalidity_date": None,
+            "renewed_from": self.renewed_from,
+            "replaced_by": None,
+            "issued_at": self.issued_at,
+            "requested_by": self.requested_by,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class KeyBinding:
+    """A stored ``ca_key_bindings`` row: whom a key is certified for, since which certificate."""
+
+    subject_id: str | None
+    first_serial: str
+
+
+def key_conflict(
+    bound: KeyBinding, subject_id: str | None, *, reuse: bool = False
+) -> KeyAlreadyCertified | None:
+    """The refusal for certifying a key bound as ``bound`` to ``subject_id``, or ``None``
+    where that is allowed (``reuse``: a renewal for the same subject)."""
+    if bound.subject_id != subject_id:
+        return KeyAlreadyCertified(
+            "this public key is already certified for another subject; the same key "
+            "is never certified for two subjects - make a new key pair"
+        )
+    if not reuse:
+        return KeyAlreadyCertified(
+            f"this public key is already certified for this subject (first in "
+            f"certificate {bound.first_serial}); make a new key pair, or renew that "
+            "certificate"
+        )
+    return None
 
 
 def _certificate(row: CACertificateRow) -> IssuedCertificate:
@@ -272,32 +361,21 @@ class CertificateStore:
         renewed_from: str | None = None,
     ) -> IssuedCertificate:
         """Insert ``certificate`` (status good) and return its value form."""
-        der = certificate.public_bytes(serialization.Encoding.DER)
-        serial = serial_hex(certificate.serial_number)
-        values = {
-            "serial_hex": serial,
-            "issuer": issuer,
-            "profile": profile.value,
-            "subject_id": subject_id,
-            "subject_dn": certificate.subject.rfc4514_string(),
-            "spki_sha256": spki_sha256,
-            "key_algorithm": key_algorithm,
-            "key_label": key_label,
-            "not_before": certificate.not_valid_before_utc,
-            "not_after": certificate.not_valid_after_utc,
-            "certificate": der,
-            "status": CertificateStatus.GOOD.value,
-            "revoked_at": None,
-            "revocation_reason": None,
-            "invalidity_date": None,
-            "renewed_from": renewed_from,
-            "replaced_by": None,
-            "issued_at": issued_at,
-            "requested_by": requested_by,
-        }
-        session.connection().execute(_INSERT_CERT, values)
+        new = NewCertificate(
+            certificate,
+            issuer,
+            profile,
+            subject_id,
+            spki_sha256,
+            key_algorithm,
+            key_label,
+            issued_at,
+            requested_by,
+            renewed_from,
+        )
+        session.connection().execute(_INSERT_CERT, new.row())
         return IssuedCertificate(
-            serial_hex=serial,
+            serial_hex=new.serial_hex,
             issuer=issuer,
             profile=profile,
             subject_id=subject_id,
@@ -335,17 +413,9 @@ class CertificateStore:
         conn = session.connection()
         bound = conn.execute(_SELECT_BINDING, {"b_spki": spki_sha256}).one_or_none()
         if bound is not None:
-            if bound.subject_id != subject_id:
-                raise KeyAlreadyCertified(
-                    "this public key is already certified for another subject; the same key "
-                    "is never certified for two subjects - make a new key pair"
-                )
-            if not reuse:
-                raise KeyAlreadyCertified(
-                    f"this public key is already certified for this subject (first in "
-                    f"certificate {bound.first_serial}); make a new key pair, or renew that "
-                    "certificate"
-                )
+            refusal = key_conflict(KeyBinding(*bound), subject_id, reuse=reuse)
+            if refusal is not None:
+                raise refusal
             return
         if reuse:  # pragma: no cover - a certified key always has its binding
             log.warning("renewing a key without a binding", extra={"serial": serial})
@@ -365,6 +435,62 @@ class CertificateStore:
         except IntegrityError:
             raise KeyAlreadyCertified(
                 "this public key was certified by a concurrent request; make a new key pair"
+            ) from None
+
+    def require_active(self, session: Session, issuers: Collection[str]) -> None:
+        """Raise :class:`~ca.errors.IssuerRetired` if one of ``issuers`` is no longer active.
+
+        Read inside the issuing transaction: a CA retired by another process (an issuing CA
+        revoked with ``natid ca revoke``) stops issuing at once, whatever this process cached.
+        """
+        names = sorted(set(issuers))
+        if not names:
+            return
+        retired = session.connection().execute(_SELECT_RETIRED, {"r_names": names}).scalars().all()
+        if retired:
+            raise IssuerRetired(f"CA {retired[0]} is retired and issues no more certificates")
+
+    def add_certificates(self, session: Session, new: Sequence[NewCertificate]) -> None:
+        """Insert several certificates (status good) with one multi-row statement."""
+        if new:
+            session.connection().execute(_INSERT_CERT, [n.row() for n in new])
+
+    def bound_keys(self, session: Session, spkis: Collection[str]) -> dict[str, KeyBinding]:
+        """The stored bindings of those of ``spkis`` that are certified already."""
+        wanted = list(dict.fromkeys(spkis))
+        conn = session.connection()
+        found: dict[str, KeyBinding] = {}
+        for start in range(0, len(wanted), _LOOKUP_CHUNK):
+            chunk = wanted[start : start + _LOOKUP_CHUNK]
+            for spki, subject_id, first_serial in conn.execute(
+                _SELECT_BINDINGS, {"b_spkis": chunk}
+            ):
+                found[spki] = KeyBinding(subject_id, first_serial)
+        return found
+
+    def bind_new_keys(self, session: Session, new: Sequence[NewCertificate]) -> None:
+        """Bind the keys of ``new`` (checked unbound with :meth:`bound_keys`) to their subjects.
+
+        Raises :class:`~ca.errors.KeyAlreadyCertified` if a concurrent request bound one of
+        them in between; the caller rolls back (to a SAVEPOINT) and finds out which.
+        """
+        if not new:
+            return
+        rows = [
+            {
+                "spki_sha256": n.spki_sha256,
+                "subject_id": n.subject_id,
+                "first_serial": n.serial_hex,
+                "bound_at": n.issued_at,
+            }
+            for n in new
+        ]
+        try:
+            session.connection().execute(_INSERT_BINDING, rows)
+        except IntegrityError:
+            raise KeyAlreadyCertified(
+                "one of these public keys was certified by a concurrent request; make a new key "
+                "pair"
             ) from None
 
     def mark_replaced(self, session: Session, old: str, new: str) -> None:

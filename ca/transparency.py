@@ -15,6 +15,10 @@ pure functions of :mod:`ca.merkle`; the tables are described in :mod:`ca.models`
   The primary key on ``leaf_index`` is the last line of defence: two writers can never both
   store leaf N, so indexes stay contiguous. With ``session=`` the append joins the caller's
   transaction: the certificate and its log entry commit or roll back together.
+* Batches - :meth:`TransparencyLog.append_many` logs several certificates under ONE head lock:
+  one look-up of the already logged ones, one multi-row insert of entries and of the subtrees
+  they close, one head update. Leaves, indexes, stored subtrees and therefore every root and
+  proof are exactly those of one ``append`` per certificate in the same order.
 * Proofs - O(log n) rows per proof from ``ct_log_nodes`` and ``ct_log_entries``.
 * Verification - :func:`verify_log` is pure (no I/O): it takes the stored rows and the trusted
   public key; :meth:`TransparencyLog.verify_against` only streams the rows into it.
@@ -69,6 +73,7 @@ from core.clock import Clock, require_aware
 from core.db import Base, transaction
 
 __all__ = [
+    "MAX_ENTRIES_PAGE",
     "ConsistencyProof",
     "InclusionProof",
     "LogEntry",
@@ -87,9 +92,9 @@ _HEADS = Base.metadata.tables[CTLogHeadRow.__tablename__]
 _LOCK_HEAD = (
     select(_HEADS.c.tree_size, _HEADS.c.frontier).where(_HEADS.c.id == _HEAD_ID).with_for_update()
 )
-_FIND_BY_HASH = select(_ENTRIES.c.leaf_index, _ENTRIES.c.subject_id).where(
-    _ENTRIES.c.cert_sha256 == bindparam("b_cert_sha256")
-)
+_FIND_BY_HASHES = select(
+    _ENTRIES.c.cert_sha256, _ENTRIES.c.leaf_index, _ENTRIES.c.subject_id
+).where(_ENTRIES.c.cert_sha256.in_(bindparam("b_cert_sha256s", expanding=True)))
 _INSERT_ENTRY = insert(_ENTRIES)
 _INSERT_NODE = insert(_NODES)
 _MOVE_HEAD = (
@@ -100,6 +105,10 @@ _MOVE_HEAD = (
 _ID_RE = re.compile(r"[\x21-\x7e]{1,200}")
 _MAX_SERIAL_HEX = 64
 _MISSING_SHOWN = 5
+#: Certificate hashes looked up per query (well under every database's parameter limit).
+_LOOKUP_CHUNK = 500
+#: Most entries one :meth:`TransparencyLog.entries` call returns.
+MAX_ENTRIES_PAGE = 100
 
 
 @dataclass(frozen=True, slots=True)
@@ -192,6 +201,23 @@ def _serial_hex(serial: int) -> str:
     return text if len(text) % 2 == 0 else "0" + text
 
 
+def _entry_values(cert: x509.Certificate, subject_id: str | None) -> dict[str, Any]:
+    """The columns of a log entry for ``cert`` that do not depend on its position."""
+    _check_id(subject_id, "subject id")
+    der = cert.public_bytes(serialization.Encoding.DER)
+    serial = _serial_hex(cert.serial_number)
+    if len(serial) > _MAX_SERIAL_HEX:
+        raise InvalidLogRequest("the certificate's serial number is longer than 32 bytes")
+    return {
+        "leaf_hash": leaf_hash(der),
+        "cert_sha256": hashlib.sha256(der).digest(),
+        "serial_hex": serial,
+        "issuer": cert.issuer.rfc4514_string(),
+        "subject_id": subject_id,
+        "certificate": der,
+    }
+
+
 def _split_frontier(tree_size: int, frontier: bytes) -> list[bytes]:
     parts = [frontier[i : i + HASH_SIZE] for i in range(0, len(frontier), HASH_SIZE)]
     if len(frontier) % HASH_SIZE or len(parts) != tree_size.bit_count():
@@ -231,53 +257,71 @@ class TransparencyLog:
         ``subject_id`` is the register's internal id (never a national ID number). With
         ``session`` the entry is part of the caller's transaction.
         """
-        _check_id(subject_id, "subject id")
-        der = cert.public_bytes(serialization.Encoding.DER)
-        serial = _serial_hex(cert.serial_number)
-        if len(serial) > _MAX_SERIAL_HEX:
-            raise InvalidLogRequest("the certificate's serial number is longer than 32 bytes")
-        values = {
-            "leaf_hash": leaf_hash(der),
-            "cert_sha256": hashlib.sha256(der).digest(),
-            "serial_hex": serial,
-            "issuer": cert.issuer.rfc4514_string(),
-            "subject_id": subject_id,
-            "certificate": der,
-        }
+        (index,) = self.append_many([(cert, subject_id)], session=session)
+        return index
+
+    def append_many(
+        self,
+        items: Sequence[tuple[x509.Certificate, str | None]],
+        *,
+        session: Session | None = None,
+    ) -> list[int]:
+        """Log each ``(certificate, subject_id)`` in order under one lock; return the indexes.
+
+        The same as one :meth:`append` per item (see the module docstring, "Batches"): a
+        certificate logged before, or earlier in ``items``, keeps its index. If one item is
+        refused (:class:`~ca.errors.InvalidLogRequest`), none is logged.
+        """
+        values = [_entry_values(cert, subject_id) for cert, subject_id in items]
+        if not values:
+            return []
         with _storage_errors():
             if session is not None:
                 return self._append(session, values)
             with transaction(self._sessions) as own:
                 return self._append(own, values)
 
-    def _append(self, session: Session, values: dict[str, Any]) -> int:
+    def _append(self, session: Session, batch: Sequence[dict[str, Any]]) -> list[int]:
         tree_size, frontier = self._lock_head(session)
         conn = session.connection()
-        existing = conn.execute(
-            _FIND_BY_HASH, {"b_cert_sha256": values["cert_sha256"]}
-        ).one_or_none()
-        if existing is not None:
-            if existing.subject_id != values["subject_id"]:
-                raise InvalidLogRequest(
-                    f"certificate {values['serial_hex']} is already logged for another subject"
-                )
-            return int(existing.leaf_index)
-        # The time is taken under the lock, so logged_at never runs backwards along the log.
-        logged_at = require_aware(self._clock.now(), "the clock's time")
-        conn.execute(_INSERT_ENTRY, {"leaf_index": tree_size, "logged_at": logged_at, **values})
-        # Binary increment on the right edge: each complete subtree the new leaf closes is
-        # merged with its left sibling (the frontier's last hash) and stored.
-        current, level, position = values["leaf_hash"], 0, tree_size
+        wanted = list({v["cert_sha256"] for v in batch})
+        known: dict[bytes, tuple[int, str | None]] = {}
+        for start in range(0, len(wanted), _LOOKUP_CHUNK):
+            chunk = wanted[start : start + _LOOKUP_CHUNK]
+            for row in conn.execute(_FIND_BY_HASHES, {"b_cert_sha256s": chunk}):
+                known[bytes(row.cert_sha256)] = (int(row.leaf_index), row.subject_id)
+        indexes: list[int] = []
+        entries: list[dict[str, Any]] = []
         nodes: list[dict[str, Any]] = []
-        while position & 1:
-            current = node_hash(frontier.pop(), current)
-            level, position = level + 1, position >> 1
-            nodes.append({"level": level, "node_index": position, "subtree_hash": current})
-        frontier.append(current)
-        if nodes:
-            conn.execute(_INSERT_NODE, nodes)
-        conn.execute(_MOVE_HEAD, {"b_tree_size": tree_size + 1, "b_frontier": b"".join(frontier)})
-        return tree_size
+        for values in batch:
+            existing = known.get(values["cert_sha256"])
+            if existing is not None:
+                if existing[1] != values["subject_id"]:
+                    raise InvalidLogRequest(
+                        f"certificate {values['serial_hex']} is already logged for another subject"
+                    )
+                indexes.append(existing[0])
+                continue
+            # The time is taken under the lock, so logged_at never runs backwards along the log.
+            logged_at = require_aware(self._clock.now(), "the clock's time")
+            entries.append({"leaf_index": tree_size, "logged_at": logged_at, **values})
+            # Binary increment on the right edge: each complete subtree the new leaf closes is
+            # merged with its left sibling (the frontier's last hash) and stored.
+            current, level, position = values["leaf_hash"], 0, tree_size
+            while position & 1:
+                current = node_hash(frontier.pop(), current)
+                level, position = level + 1, position >> 1
+                nodes.append({"level": level, "node_index": position, "subtree_hash": current})
+            frontier.append(current)
+            known[values["cert_sha256"]] = (tree_size, values["subject_id"])
+            indexes.append(tree_size)
+            tree_size += 1
+        if entries:
+            conn.execute(_INSERT_ENTRY, entries)
+            if nodes:
+                conn.execute(_INSERT_NODE, nodes)
+            conn.execute(_MOVE_HEAD, {"b_tree_size": tree_size, "b_frontier": b"".join(frontier)})
+        return indexes
 
     def _lock_head(self, session: Session) -> tuple[int, list[bytes]]:
         row = session.connection().execute(_LOCK_HEAD).one_or_none()
@@ -393,10 +437,54 @@ class TransparencyLog:
             )
             return [_entry(row) for row in rows]
 
+    def entry_for_leaf_hash(self, value: bytes) -> LogEntry | None:
+        """The entry whose Merkle leaf hash is ``value`` (RFC 9162 §4.5 looks proofs up by it).
+
+        ``ct_log_entries.leaf_hash`` has no index yet, so this scans; prefer looking up by
+        certificate (``cert_sha256`` is unique and indexed) where the caller has it.
+        """
+        if not isinstance(value, bytes) or len(value) != HASH_SIZE:
+            raise InvalidLogRequest(f"a leaf hash is {HASH_SIZE} bytes")
+        with self._reading() as session:
+            row = session.scalars(
+                select(CTLogEntryRow)
+                .where(CTLogEntryRow.leaf_hash == value)
+                .order_by(CTLogEntryRow.leaf_index)
+                .limit(1)
+            ).first()
+            return None if row is None else _entry(row)
+
+    def entries(self, start: int, end: int, *, limit: int = MAX_ENTRIES_PAGE) -> list[LogEntry]:
+        """Entries ``start`` to ``end - 1`` (clipped to the tree), at most ``limit`` (1-10000;
+        HTTP pages use :data:`MAX_ENTRIES_PAGE`), in index order (RFC 6962 §4.6 get-entries)."""
+        if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= 10_000:
+            raise InvalidLogRequest(f"a page of entries holds 1-10000, not {limit!r}")
+        if isinstance(start, bool) or not isinstance(start, int) or start < 0:
+            raise InvalidLogRequest(f"the first entry index must be >= 0, got {start!r}")
+        if isinstance(end, bool) or not isinstance(end, int) or end <= start:
+            raise InvalidLogRequest(f"the end index must be above the start {start}, got {end!r}")
+        with self._reading() as session:
+            size = self._size(session)
+            if start >= size:
+                raise InvalidLogRequest(
+                    f"entry {start} is beyond the log, which has {size} entries"
+                )
+            last = min(end, size, start + limit)
+            rows = session.scalars(
+                select(CTLogEntryRow)
+                .where(CTLogEntryRow.leaf_index >= start, CTLogEntryRow.leaf_index < last)
+                .order_by(CTLogEntryRow.leaf_index)
+            )
+            return [_entry(row) for row in rows]
+
     def _check_sizes(self, session: Session, tree_size: int) -> None:
         current = self._size(session)
-        if not isinstance(tree_size, int) or not 0 <= tree_size <= current:
-            raise InvalidLogRequest(f"the log has {current} entries; tree size {tree_size!r}?")
+        if isinstance(tree_size, bool) or not isinstance(tree_size, int) or tree_size < 0:
+            raise InvalidLogRequest(f"a tree size is an integer >= 0, got {tree_size!r}")
+        if tree_size > current:
+            raise InvalidLogRequest(
+                f"tree size {tree_size} is beyond the log, which has {current} entries"
+            )
 
     @staticmethod
     def _source(session: Session) -> SubtreeSource:

@@ -74,6 +74,44 @@ class Settings(BaseSettings):
     pkcs11_token_label: str | None = None
     pkcs11_pin: SecretStr | None = None
     pkcs11_pool_size: int = Field(default=4, ge=1, le=64)
+    certificate_policy_arc: str = Field(
+        default="2.999.1",
+        pattern=r"^[0-2](\.(0|[1-9][0-9]{0,8})){1,20}$",
+        description="OID arc of the certificate policies; each profile adds its own number.",
+    )
+    ca_organization: str = Field(
+        default="NatID Development",
+        min_length=1,
+        max_length=64,
+        description="organizationName in the CA, OCSP and TSA certificates made by natid init.",
+    )
+    crl_full_min_interval_seconds: int = Field(
+        default=0,
+        ge=0,
+        le=86400,
+        description="Shortest time between two full CRLs made because of revocations (0: a new"
+        " full CRL after every change; the delta CRL is always renewed at once).",
+    )
+    khmer_font: Path | None = Field(
+        default=None,
+        description="Khmer TrueType font for signature stamps; default KhmerOS from fonts-khmeros.",
+    )
+    idp_secret_key: SecretStr | None = Field(
+        default=None,
+        description="Secret (32+ characters) the IdP seals TOTP secrets and keys its login"
+        " throttle with; default the soft key-store passphrase. Required in production on pkcs11.",
+    )
+    health_entity_id: str | None = Field(
+        default=None,
+        description="Register id of the health authority whose signers sign health credentials;"
+        " default the demo Ministry of Health.",
+    )
+    health_issuer_name: str = Field(
+        default="Ministry of Health, Cambodia",
+        min_length=1,
+        max_length=80,
+        description="The `is` field of health credentials.",
+    )
     audit_checkpoint_interval: int = Field(
         default=100, ge=1, description="Sign a ledger checkpoint every N entries."
     )
@@ -106,8 +144,15 @@ class Settings(BaseSettings):
                     "production mode refuses the soft key backend; use NATID_KEY_BACKEND=pkcs11 "
                     "or set NATID_ALLOW_SOFT_KEYS_IN_PRODUCTION=true"
                 )
+            if self.idp_secret_key is None and self.key_backend is not KeyBackendKind.SOFT:
+                raise ValueError(
+                    "production mode on the pkcs11 backend needs NATID_IDP_SECRET_KEY "
+                    "(it seals second-factor secrets)"
+                )
             if not self.public_base_url.startswith("https://"):
                 raise ValueError("production mode needs an https:// NATID_PUBLIC_BASE_URL")
+        if self.idp_secret_key is not None and len(self.idp_secret_key.get_secret_value()) < 32:
+            raise ValueError("NATID_IDP_SECRET_KEY must be at least 32 characters")
         return self
 
     @property

@@ -23,6 +23,7 @@ MODEL_MODULES = (
     "registry.models",
     "ca.models",
     "idp.models",
+    "idp.account_models",
     "signing.models",
     "kyc.models",
     "vaccine_cert.models",

@@ -24,7 +24,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import logging
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any, TypeVar
 
@@ -64,6 +64,7 @@ from registry.schemas import (
     parse_national_id,
     validate_record,
 )
+from registry.snapshot import RegisterSnapshot, read_snapshot
 
 __all__ = ["EmbeddedRegister"]
 
@@ -224,6 +225,20 @@ class EmbeddedRegister:
     def proofing_level(self, person_id: str) -> AssuranceLevel | None:
         record = self.current_proofing(person_id)
         return record.level if record is not None else None
+
+    def snapshot(
+        self,
+        *,
+        persons: Iterable[str] = (),
+        entities: Iterable[str] = (),
+        servants: Iterable[str] = (),
+    ) -> RegisterSnapshot:
+        """These subjects (and the servants' persons, with proofing) read in one transaction,
+        as a register that answers for them from memory (:mod:`registry.snapshot`)."""
+        with self._read() as session:
+            return read_snapshot(
+                session, self, persons=persons, entities=entities, servants=servants
+            )
 
     # --- listing ------------------------------------------------------------------------------
 

@@ -33,7 +33,7 @@ from vaccine_cert.report import (
 )
 from vaccine_cert.schema import DccSchema
 from vaccine_cert.trust import CertificateType, TrustedSigner, TrustedSigners, kid_of
-from vaccine_cert.verify import verify
+from vaccine_cert.verify import verify, verify_many
 
 __all__ = [
     "HC1_PREFIX",
@@ -65,4 +65,5 @@ __all__ = [
     "kid_of",
     "read_qr_texts",
     "verify",
+    "verify_many",
 ]

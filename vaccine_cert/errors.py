@@ -11,17 +11,31 @@ from __future__ import annotations
 
 from enum import StrEnum
 
-from core.errors import InfrastructureError, InvalidInput, NatIDError
+from core.errors import (
+    Conflict,
+    InfrastructureError,
+    InvalidInput,
+    NatIDError,
+    NotFound,
+    RemoteDataError,
+)
 
 __all__ = [
+    "AlreadyRevoked",
     "Base45Error",
     "CredentialRejected",
     "DecodeStage",
     "HcertDecodeError",
     "HealthCertError",
+    "InvalidDccRecord",
+    "InvalidRevocationHash",
     "InvalidTrustedCertificate",
+    "NoHealthSigner",
     "QrImageUnreadable",
     "SchemaUnavailable",
+    "TrustListRejected",
+    "TrustListUnavailable",
+    "UnknownHealthCertificate",
 ]
 
 
@@ -85,3 +99,50 @@ class SchemaUnavailable(HealthCertError, InfrastructureError):
     """The DCC JSON schema NatID ships (or was configured with) cannot be loaded."""
 
     code = "dcc_schema_unavailable"
+
+
+class InvalidDccRecord(HealthCertError, InvalidInput):
+    """A record to issue that the DCC schema or value sets refuse; ``field`` names the field
+    (a JSON path such as ``v[0].dn``), never its value."""
+
+    code = "dcc_record_invalid"
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(f"{field}: {message}")
+        self.field = field
+
+
+class UnknownHealthCertificate(HealthCertError, NotFound):
+    """No credential issued by NatID has this UVCI."""
+
+    code = "health_certificate_not_found"
+
+
+class AlreadyRevoked(HealthCertError, Conflict):
+    """The credential is revoked already."""
+
+    code = "health_certificate_already_revoked"
+
+
+class NoHealthSigner(HealthCertError, InfrastructureError):
+    """No document signer can sign now (none issued, or the health authority is missing)."""
+
+    code = "health_signer_unavailable"
+
+
+class TrustListRejected(HealthCertError, RemoteDataError):
+    """A trust list or revocation list whose content or signature does not check out."""
+
+    code = "health_trust_list_rejected"
+
+
+class InvalidRevocationHash(HealthCertError, InvalidInput):
+    """A revocation hash or signer kid, as given by an operator, that cannot be used."""
+
+    code = "health_revocation_hash_invalid"
+
+
+class TrustListUnavailable(HealthCertError, RemoteDataError):
+    """A trust list could not be fetched from its URL (refused, too large, not HTTPS, ...)."""
+
+    code = "health_trust_list_unavailable"

@@ -13,7 +13,10 @@ from typing import Annotated
 
 import typer
 
-from api.cli import audit, ca, keys, operator, registry
+from api.cli import audit, ca, ca_ocsp, ceremony, health, idp_user, keys, operator, registry
+from api.cli import idp as idp_cli
+from api.cli import sign as sign_cli
+from api.cli.ca_log import app as log_app
 from api.cli.common import DataDirOption, cli_context, cli_settings, fail
 from api.context import AppContext
 
@@ -34,11 +37,29 @@ app.add_typer(keys.app, name="keys", help="Keys in the key backend (never shows 
 app.add_typer(
     audit.app, name="audit", help="The audit ledger: verify, tail, head, checkpoint, export-key."
 )
+ca_ocsp.register(ca.app)
+ca.app.add_typer(log_app, name="log", help="The transparency log: verify, sth, subject.")
 app.add_typer(ca.app, name="ca", help="The certificate authority: hierarchy, issuance, listing.")
 app.add_typer(
     operator.app, name="operator", help="Operators of the admin and RA APIs and their tokens."
 )
 app.add_typer(registry.app, name="registry", help="The register of persons, entities, servants.")
+idp_cli.app.add_typer(
+    idp_user.app, name="user", help="IdP accounts: set-password, enroll-totp, show."
+)
+app.add_typer(idp_cli.app, name="idp", help="The OpenID provider: clients, signing keys, users.")
+app.add_typer(sign_cli.app, name="sign", help="PDF signatures (PAdES B-B..B-LTA) and validation.")
+app.command("seal", help="E-seal every PDF of a directory with an entity's eseal certificate.")(
+    sign_cli.seal_command
+)
+app.add_typer(
+    health.app,
+    name="health",
+    help="Health credentials (EU DCC): issue, verify, revoke, signers, trust lists.",
+)
+app.add_typer(
+    ceremony.app, name="ceremony", help="Key ceremonies: hash-passphrase, run (--dry-run), verify."
+)
 
 
 def _initialise(ctx: AppContext, *, demo: bool) -> tuple[int, int | None]:
@@ -98,6 +119,11 @@ def serve(
         if ctx.register.counts().get("persons", 0) == 0 or not ctx.ca().authorities():
             typer.echo(f"initialising {ctx.settings.data_dir.resolve()}", err=True)
             _initialise(ctx, demo=True)
+        # Short-lived OCSP responder certificates are renewed before they expire.
+        for renewed in ca_ocsp.renew_at_startup(ctx):
+            typer.echo(
+                f"OCSP responder of {renewed.issuer} renewed: {renewed.serial_hex}", err=True
+            )
     typer.echo(f"NatID serving on http://{host}:{port}/ (readiness: /readyz)", err=True)
     if workers > 1:
         # prometheus_client picks its multiprocess mode from this variable when it is imported,
@@ -121,6 +147,10 @@ def serve(
         workers=workers,
         log_config=None,
         proxy_headers=True,
+        # Our middleware logs each request (api/observability.py); uvicorn's access line would
+        # repeat it, and uvicorn formats its arguments (quoting the whole path) on every
+        # response even while its logger is disabled.
+        access_log=False,
     )
 
 

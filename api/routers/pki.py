@@ -60,7 +60,11 @@ def _tsa(request: Request, ctx: AppContext) -> TimeStampAuthority:
         issuer = next(
             name for name, cert in hierarchy.cas.items() if cert.subject == hierarchy.tsa.issuer
         )
-        policy = get_profile(ProfileName.TSA).policy_oids()[0].dotted_string
+        policy = (
+            get_profile(ProfileName.TSA)
+            .policy_oids(ctx.settings.certificate_policy_arc)[0]
+            .dotted_string
+        )
         tsa = TimeStampAuthority(
             ctx.keys.load(hierarchy.tsa_key_label),
             hierarchy.tsa,

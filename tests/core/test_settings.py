@@ -66,7 +66,27 @@ def test_production_refuses_plain_http_base_url() -> None:
             pkcs11_module="/usr/lib/softhsm/libsofthsm2.so",
             pkcs11_token_label="t",
             pkcs11_pin="1234",
+            idp_secret_key="x" * 40,
         )
+
+
+def test_production_on_pkcs11_needs_its_own_idp_secret() -> None:
+    pkcs11 = {
+        "key_backend": "pkcs11",
+        "pkcs11_module": "/usr/lib/softhsm/libsofthsm2.so",
+        "pkcs11_token_label": "t",
+        "pkcs11_pin": "1234",
+    }
+    with pytest.raises(SettingsError, match="NATID_IDP_SECRET_KEY"):
+        load_settings(production=True, public_base_url="https://id.example", **pkcs11)
+    secret = "an idp sealing secret of enough length!"
+    s = load_settings(
+        production=True, public_base_url="https://id.example", idp_secret_key=secret, **pkcs11
+    )
+    assert secret not in repr(s)
+    with pytest.raises(SettingsError, match="at least 32") as info:
+        load_settings(idp_secret_key="short-secret-value")
+    assert "short-secret-value" not in str(info.value)
 
 
 def test_pkcs11_backend_names_missing_settings_without_values() -> None:

@@ -1,0 +1,190 @@
+"""``natid idp user ...``: IdP accounts from the command line (mounted as ``natid idp user``).
+
+* ``set-password --subject ID --password-stdin`` - the account of register person ``ID`` (a
+  civil servant's id also works) gets a password read from standard input, never from an
+  argument (arguments show in ``ps`` and shell history); the account is created if missing and
+  activated.
+* ``enroll-totp --subject ID [--png FILE] [--code CODE]`` - prints the ``otpauth://`` URI,
+  writes its QR code as PNG with ``--png``, asks for a first code (``--code`` for scripts) and
+  prints the ten recovery codes, once.
+* ``show --subject ID [--json]`` - status, authenticators, recovery codes left; never a secret.
+
+The logic and the audit entries (actor ``cli``) live in :mod:`idp.accounts` and
+:mod:`idp.totp`. The ID card number is never printed.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from api.cli.common import DataDirOption, JsonOption, cli_context, fail
+from api.context import AppContext
+from core.settings import Settings
+from idp.accounts import Account, AccountService
+from idp.passwords import Passwords
+from idp.throttle import LoginThrottle
+from idp.totp import SecretBox, TotpAuthenticators, derive_key, qr_png
+from registry.errors import SubjectNotFound
+from registry.records import Person
+
+app = typer.Typer(
+    help="IdP accounts: set-password, enroll-totp, show.",
+    no_args_is_help=True,
+)
+
+SubjectOption = Annotated[
+    str, typer.Option("--subject", help="The register id of the person (or civil servant).")
+]
+ACTOR = "cli"
+
+
+def idp_secret(settings: Settings) -> bytes:
+    """The secret the IdP derives its TOTP-sealing and throttle keys from.
+
+    ``NATID_IDP_SECRET_KEY`` when set; otherwise the soft key-store passphrase (the development
+    passphrase in development; production on pkcs11 refuses to start without the setting).
+    """
+    configured = settings.idp_secret_key
+    if configured is not None:
+        return configured.get_secret_value().encode()
+    return settings.soft_key_passphrase.get_secret_value().encode()
+
+
+def account_service(ctx: AppContext) -> AccountService:
+    """The account service built from the application context (wiring for ``api.context``)."""
+    secret = idp_secret(ctx.settings)
+    totp = TotpAuthenticators(ctx.sessions, box=SecretBox.derive(secret), ledger=ctx.ledger)
+    return AccountService(
+        ctx.sessions,
+        register=ctx.register,
+        ledger=ctx.ledger,
+        clock=ctx.clock,
+        passwords=Passwords(),
+        throttle=LoginThrottle(ctx.cache, clock=ctx.clock, key=derive_key(secret, "throttle")),
+        totp=totp,
+    )
+
+
+@contextmanager
+def _service(data_dir: Path | None) -> Iterator[tuple[AppContext, AccountService]]:
+    with cli_context(data_dir) as ctx:
+        yield ctx, account_service(ctx)
+
+
+def _person(ctx: AppContext, subject: str) -> Person:
+    try:
+        return ctx.register.get_person(subject)
+    except SubjectNotFound:
+        servant = ctx.register.get_servant(subject)
+        return ctx.register.get_person(servant.person_id)
+
+
+def _account_json(service: AccountService, account: Account) -> dict[str, Any]:
+    totp = service.totp.status(account.id)
+    return {
+        "account_id": account.id,
+        "person_id": account.person_id,
+        "status": account.status.value,
+        "operator_id": account.operator_id,
+        "created_at": account.created_at.isoformat(),
+        "last_login_at": account.last_login_at.isoformat() if account.last_login_at else None,
+        "authenticators": [
+            {
+                "id": a.id,
+                "kind": a.kind.value,
+                "confirmed": a.confirmed_at is not None,
+                "created_at": a.created_at.isoformat(),
+                "last_used_at": a.last_used_at.isoformat() if a.last_used_at else None,
+            }
+            for a in service.authenticators(account.id)
+        ],
+        "totp": totp.enrolled,
+        "recovery_codes_left": totp.recovery_codes_left,
+    }
+
+
+@app.command("set-password")
+def set_password(
+    subject: SubjectOption,
+    password_stdin: Annotated[
+        bool, typer.Option("--password-stdin", help="Read the password from standard input.")
+    ] = False,
+    data_dir: DataDirOption = None,
+) -> None:
+    """Set the password of a person's account (created and activated if needed)."""
+    if not password_stdin:
+        fail("give the password on standard input with --password-stdin", 2)
+    password = sys.stdin.read().rstrip("\r\n")
+    with _service(data_dir) as (ctx, service):
+        person = _person(ctx, subject)
+        # Checked first, so a refused password leaves no half-made account behind.
+        service.check_new_password(person.id, password)
+        account, created = service.ensure(person.id, actor=ACTOR)
+        account = service.set_password(account.id, password, actor=ACTOR, activate=True)
+        typer.echo(
+            f"{'created account' if created else 'account'} {account.id} "
+            f"({account.status.value}): password set"
+        )
+
+
+@app.command("enroll-totp")
+def enroll_totp(
+    subject: SubjectOption,
+    png: Annotated[
+        Path | None, typer.Option("--png", help="Write the QR code as a PNG file.")
+    ] = None,
+    code: Annotated[
+        str | None, typer.Option("--code", help="The first code (otherwise asked for).")
+    ] = None,
+    data_dir: DataDirOption = None,
+) -> None:
+    """Enrol an authenticator app: otpauth URI (and QR PNG), first code, recovery codes."""
+    with _service(data_dir) as (ctx, service):
+        person = _person(ctx, subject)
+        account = service.find_by_person(person.id)
+        if account is None:
+            fail("the person has no account yet; run `natid idp user set-password` first")
+        enrolment = service.totp.begin(
+            account.id, account_name=person.name_latin, at=ctx.clock.now(), actor=ACTOR
+        )
+        typer.echo(enrolment.uri)
+        if png is not None:
+            png.write_bytes(qr_png(enrolment.uri))
+            typer.echo(f"QR code written to {png}", err=True)
+        first = code if code is not None else typer.prompt("code shown by the app")
+        codes = service.totp.confirm(
+            account.id, enrolment.authenticator_id, first.strip(), at=ctx.clock.now(), actor=ACTOR
+        )
+        typer.echo("TOTP enrolled. Recovery codes (each works once; shown only now):")
+        for recovery in codes:
+            typer.echo(f"  {recovery}")
+
+
+@app.command()
+def show(
+    subject: SubjectOption, data_dir: DataDirOption = None, json_output: JsonOption = False
+) -> None:
+    """Show a person's account: status, authenticators, recovery codes left."""
+    with _service(data_dir) as (ctx, service):
+        person = _person(ctx, subject)
+        account = service.find_by_person(person.id)
+        if account is None:
+            fail("the person has no account")
+        data = _account_json(service, account)
+        if json_output:
+            typer.echo(json.dumps(data, indent=2))
+            return
+        typer.echo(f"account: {data['account_id']} ({data['status']})")
+        typer.echo(f"person: {data['person_id']}")
+        typer.echo(f"last login: {data['last_login_at'] or 'never'}")
+        for a in data["authenticators"]:
+            state = "active" if a["confirmed"] else "waiting for confirmation"
+            typer.echo(f"authenticator: {a['kind']} ({state}, since {a['created_at']})")
+        typer.echo(f"recovery codes left: {data['recovery_codes_left']}")

@@ -1,0 +1,263 @@
+/*
+ * NatID border verifier page: camera and photo scanning (jsQR), the trust and revocation lists
+ * (cached by the service worker sw.js, their age shown), and the result. Verification itself is
+ * verifier.js and runs in this browser, so the page works with no network once loaded; when
+ * online it also asks the server for the full DCC schema check and says which check it used.
+ */
+(function () {
+  "use strict";
+  const cfg = JSON.parse(document.getElementById("config").textContent);
+  const T = cfg.texts;
+  const $ = (id) => document.getElementById(id);
+  const V = window.NatIDVerifier;
+  const state = { trust: { byKid: new Map(), count: 0 }, trustTime: null, revocations: null, revocationTime: null };
+
+  function fill(template, values) {
+    return template.replace(/\{(\w+)\}/g, (m, k) => (values && values[k] !== undefined && values[k] !== null ? String(values[k]) : ""));
+  }
+  function when(seconds) {
+    if (seconds === null || seconds === undefined || !isFinite(seconds)) return "-";
+    return new Date(seconds * 1000).toISOString().slice(0, 16).replace("T", " ") + " UTC";
+  }
+  function age(seconds) {
+    const minutes = Math.max(0, Math.floor((Date.now() / 1000 - seconds) / 60));
+    if (minutes < 60) return fill(T.age_minutes, { n: minutes });
+    if (minutes < 48 * 60) return fill(T.age_hours, { n: Math.floor(minutes / 60) });
+    return fill(T.age_days, { n: Math.floor(minutes / 1440) });
+  }
+  const STALE = 7 * 24 * 3600;
+
+  // --- lists ------------------------------------------------------------------------------------
+  async function fetchJson(url) {
+    // "no-cache": revalidate with the server (ETag) when online; the service worker answers
+    // from its cache when the network is gone.
+    const response = await fetch(url, { cache: "no-cache" });
+    if (!response.ok) throw new Error(url + ": HTTP " + response.status);
+    const served = Date.parse(response.headers.get("Date") || "");
+    return { body: await response.json(), served: isFinite(served) ? served / 1000 : Date.now() / 1000 };
+  }
+  async function loadLists() {
+    try {
+      // The published trust list (EU DCC gateway shape) has no list-wide time: its age is
+      // when the server sent it (the Date header, kept in the service worker's cache).
+      const got = await fetchJson(cfg.urls.trustlist);
+      state.trust = await V.loadSigners(got.body);
+      state.trustTime = got.served;
+    } catch (err) { /* keep what we had */ }
+    try {
+      const got = await fetchJson(cfg.urls.revocations);
+      state.revocations = V.loadRevocations(got.body);
+      const made = Date.parse(got.body.timestamp || "");
+      state.revocationTime = isFinite(made) ? made / 1000 : got.served;
+    } catch (err) { /* keep what we had */ }
+    showLists();
+  }
+  function showLists() {
+    $("network").textContent = navigator.onLine ? T.online : T.offline;
+    const line = (el, time, text) => {
+      el.textContent = time === null ? text.replace(/\(.*\)/, "") + " — " + T.list_missing : text;
+      el.classList.toggle("stale", time === null || Date.now() / 1000 - time > STALE);
+    };
+    line($("trust-age"), state.trustTime,
+      fill(T.trust_age, { count: state.trust.count, when: when(state.trustTime), age: state.trustTime === null ? "" : age(state.trustTime) }));
+    line($("revocation-age"), state.revocationTime,
+      fill(T.revocation_age, { when: when(state.revocationTime), age: state.revocationTime === null ? "" : age(state.revocationTime) }));
+  }
+
+  // --- verification and the result -----------------------------------------------------------
+  async function serverSchema(payload) {
+    if (!navigator.onLine) return null;
+    const abort = new AbortController();
+    const timer = setTimeout(() => abort.abort(), 4000);
+    try {
+      const response = await fetch(cfg.urls.verify, {
+        method: "POST", headers: { "Content-Type": "application/json" },
+        body: JSON.stringify({ payload }), signal: abort.signal,
+      });
+      if (!response.ok) return null;
+      const body = await response.json();
+      const outcome = body.checks && body.checks.schema;
+      if (outcome !== "pass" && outcome !== "fail") return null;
+      return { outcome, reasons: (body.reasons || []).filter((r) => String(r).startsWith("schema:")) };
+    } catch (err) {
+      return null;
+    } finally { clearTimeout(timer); }
+  }
+
+  async function check(payload) {
+    $("busy").textContent = T.working;
+    const result = await V.verify(payload, state.trust, state.revocations, Date.now() / 1000);
+    result.schemaSource = "local";
+    if (result.checks.signature === "pass") {
+      const server = await serverSchema(payload);
+      if (server) {
+        result.schemaSource = "server";
+        result.checks.schema = server.outcome;
+        result.reasons = result.reasons.filter((r) => r.check !== "schema")
+          .concat(server.reasons.map((text) => ({ check: "schema", text: String(text).replace(/^schema:\s*/, "") })));
+        result.valid = ["decode", "signature", "expiry", "schema"].every((c) => result.checks[c] === "pass") &&
+          result.checks.revocation !== "fail";
+      }
+    }
+    show(result);
+    $("busy").textContent = "";
+  }
+
+  function reasonText(reason) {
+    if (reason.text) return reason.text;
+    const values = Object.assign({}, reason);
+    for (const k of ["at", "from", "to"]) if (typeof values[k] === "number") values[k] = when(values[k]);
+    const template = T["r_" + reason.code];
+    return template ? fill(template, values) : reason.code;
+  }
+
+  function show(result) {
+    const section = $("result");
+    section.hidden = false;
+    const verdict = $("verdict");
+    verdict.textContent = (result.valid ? "✓ " : "✗ ") + (result.valid ? T.valid : T.invalid);
+    verdict.className = "verdict " + (result.valid ? "ok" : "bad");
+    section.dataset.valid = String(result.valid);
+    const h = result.holder || {};
+    const name = $("holder-name");
+    name.textContent = [h.fn, h.gn].filter(Boolean).join(" ") || "-";
+    const icao = [h.fnt, h.gnt].filter(Boolean).join("<<");
+    if (icao) { const small = document.createElement("small"); small.textContent = icao; name.appendChild(small); }
+    $("holder-dob").textContent = h.dob || "-";
+
+    const details = $("details");
+    details.replaceChildren();
+    const row = (label, value) => {
+      if (value === undefined || value === null || value === "") return;
+      const dt = document.createElement("dt"); dt.textContent = label;
+      const dd = document.createElement("dd"); dd.textContent = String(value);
+      details.append(dt, dd);
+    };
+    const e = result.entry || {};
+    if (result.kind === "v") { row(T["kind_v"], e.mp); row(T.dose, e.dn !== undefined ? e.dn + " / " + e.sd : ""); row(T.date, e.dt); }
+    if (result.kind === "t") { row(T["kind_t"], e.nm || e.tt); row(T.test_result, { "260415000": "Not detected", "260373001": "Detected" }[e.tr] || e.tr); row(T.date, e.sc); }
+    if (result.kind === "r") { row(T["kind_r"], e.fr); row(T.valid_until, e.du); }
+    row(T.issuer, [e.is, result.issuer].filter(Boolean).join(", "));
+    row(T.valid_until, result.exp ? when(result.exp) : "");
+    row(T.uvci, result.uvci);
+
+    const list = $("checks");
+    list.replaceChildren();
+    for (const name of ["decode", "signature", "expiry", "schema", "revocation"]) {
+      const outcome = result.checks[name];
+      const li = document.createElement("li");
+      li.className = outcome;
+      li.dataset.check = name;
+      const label = document.createElement("span");
+      label.textContent = T["check_" + name] + ": ";
+      const status = document.createElement("span");
+      status.className = "st";
+      status.textContent = (outcome === "pass" ? "✓ " : outcome === "fail" ? "✗ " : "– ") + T[outcome];
+      li.append(label, status);
+      if (name === "schema" && outcome !== "skipped") {
+        const note = document.createElement("span");
+        note.className = "why";
+        note.textContent = result.schemaSource === "server" ? T.schema_server : T.schema_local;
+        li.append(note);
+      }
+      for (const reason of result.reasons.filter((r) => r.check === name)) {
+        const why = document.createElement("span");
+        why.className = "why";
+        why.dataset.code = reason.code || "";
+        why.textContent = reasonText(reason);
+        li.append(why);
+      }
+      list.append(li);
+    }
+    section.scrollIntoView({ block: "start" });
+    verdict.setAttribute("tabindex", "-1");
+    verdict.focus();
+  }
+
+  // --- QR input: photo, camera, text ------------------------------------------------------------
+  function decodeCanvas(source, width, height, maxSide, inversion) {
+    const scale = Math.min(1, maxSide / Math.max(width, height));
+    const w = Math.max(1, Math.round(width * scale)), h = Math.max(1, Math.round(height * scale));
+    const canvas = document.createElement("canvas");
+    canvas.width = w; canvas.height = h;
+    const g = canvas.getContext("2d", { willReadFrequently: true });
+    g.fillStyle = "#fff"; g.fillRect(0, 0, w, h);
+    g.drawImage(source, 0, 0, w, h);
+    const image = g.getImageData(0, 0, w, h);
+    const code = window.jsQR(image.data, w, h, { inversionAttempts: inversion });
+    return code ? code.data : null;
+  }
+  async function fromPhoto(file) {
+    let bitmap;
+    try { bitmap = await createImageBitmap(file); } catch (err) { return noQr(); }
+    let text = null;
+    for (const side of [2000, 1000, 600]) {
+      text = decodeCanvas(bitmap, bitmap.width, bitmap.height, side, "attemptBoth");
+      if (text) break;
+    }
+    bitmap.close();
+    if (!text) return noQr();
+    $("payload").value = text;
+    await check(text);
+  }
+  function noQr() {
+    $("result").hidden = true;
+    $("busy").textContent = T.no_qr;
+    alert(T.no_qr);
+  }
+
+  let stream = null;
+  async function startCamera() {
+    try {
+      stream = await navigator.mediaDevices.getUserMedia({ video: { facingMode: "environment" }, audio: false });
+    } catch (err) {
+      $("busy").textContent = T.camera_error;
+      alert(T.camera_error);
+      return;
+    }
+    const video = $("video");
+    video.srcObject = stream;
+    $("camera").hidden = false;
+    $("scan").textContent = T.stop;
+    await video.play();
+    let last = 0;
+    const tick = async (now) => {
+      if (!stream) return;
+      if (now - last > 150 && video.videoWidth) {
+        last = now;
+        const text = decodeCanvas(video, video.videoWidth, video.videoHeight, 800, "dontInvert");
+        if (text) { stopCamera(); $("payload").value = text; await check(text); return; }
+      }
+      requestAnimationFrame(tick);
+    };
+    requestAnimationFrame(tick);
+  }
+  function stopCamera() {
+    if (stream) stream.getTracks().forEach((track) => track.stop());
+    stream = null;
+    $("camera").hidden = true;
+    $("scan").textContent = T.scan;
+  }
+
+  // --- wiring ------------------------------------------------------------------------------------
+  $("scan").addEventListener("click", () => (stream ? stopCamera() : startCamera()));
+  $("photo").addEventListener("change", (event) => {
+    const file = event.target.files && event.target.files[0];
+    if (file) fromPhoto(file);
+    event.target.value = "";
+  });
+  $("paste-form").addEventListener("submit", (event) => {
+    event.preventDefault();
+    const text = $("payload").value.trim();
+    if (text) check(text);
+  });
+  $("refresh").addEventListener("click", loadLists);
+  window.addEventListener("online", loadLists);
+  window.addEventListener("offline", showLists);
+  setInterval(showLists, 60 * 1000);
+
+  if ("serviceWorker" in navigator) {
+    navigator.serviceWorker.register(cfg.urls.sw, { scope: cfg.urls.swScope }).catch(() => {});
+  }
+  window.NatIDBorder = { loadLists, check, ready: loadLists() };
+})();

@@ -1,0 +1,199 @@
+"""Authorization codes (RFC 6749 §4.1.2, §10.5; OIDC Core §3.1.2.5): random, short-lived,
+single use, bound to everything the token request must repeat.
+
+A code is 256 random bits (base64url). It lives in the :class:`~core.cache.Cache` under the
+SHA-256 of the code (so a cache dump holds no usable code) for at most 60 seconds (the issue's
+requirement; RFC 6749 §4.1.2 recommends at most 10 minutes) and is taken out with ``pop``, which
+hands it to exactly one caller even under concurrent requests. What it stands for is an
+:class:`AuthorizationGrant`: the client, the exact ``redirect_uri``, the PKCE S256 challenge,
+``nonce``, ``acr``, ``amr``, ``auth_time``, the scopes and ``claims`` request, and the DPoP key
+thumbprint (``dpop_jkt``, RFC 9449 §10) if the authorization request was bound to one.
+
+Redemption (:meth:`AuthorizationCodes.redeem`) checks, after taking the code out (so a failed
+attempt also uses it up): it was issued to this client (RFC 6749 §4.1.3), ``redirect_uri``
+is identical, the PKCE verifier matches (RFC 7636 §4.6), the DPoP key matches ``dpop_jkt``.
+
+**Reuse** (RFC 6749 §4.1.2: "If an authorization code is used more than once, the
+authorization server MUST deny the request and SHOULD revoke ... all tokens previously issued
+based on that authorization code"). Each code gets a grant id when it is issued, and a second
+cache entry maps the code's digest to that grant id for :data:`REUSE_WINDOW` (a day). A code
+that is no longer there but whose grant id is known was used (or expired unused): the request
+fails with ``invalid_grant`` and the grant is revoked through the :class:`GrantRevoker` (the
+token service), which revokes every token issued from it - and, through a revocation marker,
+also the tokens of a concurrent first redemption that has not committed yet
+(:meth:`idp.tokens.TokenService.exchange_code` checks the marker after its commit).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import secrets
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any, Protocol
+
+from core.cache import Cache
+from core.clock import require_aware
+from idp import pkce
+from idp.errors import InvalidGrant, InvalidRequest
+
+__all__ = [
+    "MAX_CODE_TTL",
+    "REUSE_WINDOW",
+    "AuthorizationCodes",
+    "AuthorizationGrant",
+    "GrantRevoker",
+]
+
+MAX_CODE_TTL = 60.0
+#: How long a redeemed (or expired) code is still recognised, to revoke on reuse.
+REUSE_WINDOW = dt.timedelta(days=1)
+_MAX_CODE_LENGTH = 128
+
+
+class GrantRevoker(Protocol):
+    """Revokes every token issued from a grant (implemented by ``TokenService``)."""
+
+    def revoke_grant(self, grant_id: str, *, reason: str, at: dt.datetime) -> bool: ...
+
+
+@dataclass(frozen=True, slots=True)
+class AuthorizationGrant:
+    """What an authorization code stands for: the user's decision and how they logged in."""
+
+    grant_id: str
+    client_id: str
+    redirect_uri: str
+    subject: str
+    scopes: tuple[str, ...]
+    code_challenge: str
+    auth_time: dt.datetime
+    issued_at: dt.datetime
+    nonce: str | None = None
+    acr: str | None = None
+    amr: tuple[str, ...] = ()
+    sid: str | None = None
+    claims: Mapping[str, Any] | None = field(default=None, hash=False)
+    dpop_jkt: str | None = None
+
+    def to_json(self) -> bytes:
+        data = asdict(self)
+        data["auth_time"] = self.auth_time.isoformat()
+        data["issued_at"] = self.issued_at.isoformat()
+        data["claims"] = dict(self.claims) if self.claims is not None else None
+        return json.dumps(data, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+
+    @classmethod
+    def from_json(cls, raw: bytes) -> AuthorizationGrant:
+        data = json.loads(raw)
+        data["auth_time"] = dt.datetime.fromisoformat(data["auth_time"])
+        data["issued_at"] = dt.datetime.fromisoformat(data["issued_at"])
+        data["scopes"] = tuple(data["scopes"])
+        data["amr"] = tuple(data["amr"])
+        return cls(**data)
+
+
+def _digest(code: str) -> str:
+    return hashlib.sha256(code.encode("ascii", "replace")).hexdigest()
+
+
+class AuthorizationCodes:
+    """Issues and redeems authorization codes (cache-backed, single use)."""
+
+    def __init__(self, cache: Cache, *, revoker: GrantRevoker, ttl: float = MAX_CODE_TTL) -> None:
+        if not 0 < ttl <= MAX_CODE_TTL:
+            raise ValueError(f"authorization codes live at most {MAX_CODE_TTL} s")
+        self._cache = cache
+        self._revoker = revoker
+        self.ttl = ttl
+
+    def issue(
+        self,
+        *,
+        client_id: str,
+        redirect_uri: str,
+        subject: str,
+        scopes: Sequence[str],
+        code_challenge: str,
+        code_challenge_method: str | None,
+        auth_time: dt.datetime,
+        at: dt.datetime,
+        nonce: str | None = None,
+        acr: str | None = None,
+        amr: Sequence[str] = (),
+        sid: str | None = None,
+        claims: Mapping[str, Any] | None = None,
+        dpop_jkt: str | None = None,
+    ) -> str:
+        """A new code for a completed authorization; returns the code (to redirect with)."""
+        challenge = pkce.check_challenge(code_challenge, code_challenge_method)
+        if nonce is not None and len(nonce) > 512:
+            raise InvalidRequest("nonce: at most 512 characters")
+        grant = AuthorizationGrant(
+            grant_id=secrets.token_urlsafe(24),
+            client_id=client_id,
+            redirect_uri=redirect_uri,
+            subject=subject,
+            scopes=tuple(scopes),
+            code_challenge=challenge,
+            auth_time=require_aware(auth_time, "auth_time"),
+            issued_at=require_aware(at),
+            nonce=nonce,
+            acr=acr,
+            amr=tuple(amr),
+            sid=sid,
+            claims=claims,
+            dpop_jkt=dpop_jkt,
+        )
+        code = secrets.token_urlsafe(32)
+        digest = _digest(code)
+        # The reuse marker first: once the code exists, its grant id must be known.
+        self._cache.set(
+            f"idp:code-grant:{digest}",
+            grant.grant_id.encode("ascii"),
+            ttl=REUSE_WINDOW.total_seconds(),
+        )
+        if not self._cache.add(f"idp:code:{digest}", grant.to_json(), ttl=self.ttl):
+            raise InvalidRequest("could not store the authorization code; try again")
+        return code
+
+    def redeem(
+        self,
+        code: str,
+        *,
+        client_id: str,
+        redirect_uri: str | None,
+        code_verifier: str | None,
+        dpop_jkt: str | None,
+        at: dt.datetime,
+    ) -> AuthorizationGrant:
+        """The grant behind ``code`` if every binding matches; raises ``invalid_grant``."""
+        at = require_aware(at)
+        if not isinstance(code, str) or not 1 <= len(code) <= _MAX_CODE_LENGTH:
+            raise InvalidGrant("the authorization code is malformed")
+        digest = _digest(code)
+        raw = self._cache.pop(f"idp:code:{digest}")
+        if raw is None:
+            grant_id = self._cache.get(f"idp:code-grant:{digest}")
+            if grant_id is not None:
+                self._revoker.revoke_grant(grant_id.decode("ascii"), reason="code_reuse", at=at)
+                raise InvalidGrant(
+                    "the authorization code was already used or has expired;"
+                    " tokens issued from it are revoked"
+                )
+            raise InvalidGrant("the authorization code is invalid or has expired")
+        grant = AuthorizationGrant.from_json(raw)
+        if (at - grant.issued_at).total_seconds() > self.ttl:
+            raise InvalidGrant("the authorization code has expired")
+        if grant.client_id != client_id:
+            # RFC 6749 §4.1.3: the code was issued to another client.
+            raise InvalidGrant("the authorization code was issued to another client")
+        if redirect_uri != grant.redirect_uri:
+            raise InvalidGrant("redirect_uri differs from the one of the authorization request")
+        pkce.verify(code_verifier, grant.code_challenge)
+        if grant.dpop_jkt is not None and dpop_jkt != grant.dpop_jkt:
+            # RFC 9449 §10: the proof's key must be the one named at authorization.
+            raise InvalidGrant("the DPoP key does not match the one bound to the authorization")
+        return grant

@@ -1,0 +1,590 @@
+"""Tokens: ID tokens, JWT access tokens, refresh tokens with rotation, revocation of grants.
+
+* **ID tokens** (OIDC Core §2, §3.1.3.6): ``iss``, ``sub`` (pairwise or public,
+  :mod:`idp.subjects`), ``aud`` and ``azp`` (the client), ``exp``, ``iat``, ``auth_time``,
+  ``nonce`` (if the request had one), ``acr``, ``amr``, ``sid`` (for back-channel logout) and
+  ``at_hash``; signed with the active key (:mod:`idp.keys`, ES256 by default).
+* **Access tokens** are JWTs per RFC 9068: header ``typ: at+jwt``; ``iss``, ``exp``, ``aud``
+  (the issuer: NatID's own UserInfo endpoint is the resource), ``sub``, ``client_id``,
+  ``iat``, ``jti``, ``scope``, ``auth_time``, ``acr``; ``cnf.jkt`` (RFC 9449 §6.1) when bound
+  to a DPoP key, and the private claim ``natid_grant`` naming the grant, so revoking a grant
+  revokes its access tokens at once.
+* **Grants** (``idp_grants``) are the token families: one per redeemed code. Revoking one
+  (code reuse, refresh-token reuse, revocation of a refresh token, logout) stops its refresh
+  tokens and, because verification looks the grant up, its access tokens.
+* **Refresh tokens** are 256-bit random strings stored as SHA-256. Every use rotates them
+  (RFC 9700 §4.14.2): the old one is marked used with a conditional ``UPDATE ... WHERE used_at
+  IS NULL``, so of two concurrent uses exactly one succeeds, and presenting a used one is
+  reuse - the whole grant is revoked (the legitimate client and the thief both lose it).
+  They are bound to the client (RFC 6749 §6) and end with the grant's absolute lifetime.
+* **Introspection** (RFC 7662 §2.2) answers ``{"active": false}`` for anything unknown,
+  expired, revoked, malformed or issued to another client - never an error. **Revocation**
+  (RFC 7009 §2.1): a refresh token revokes its grant; an access token is revoked alone; a
+  token that is unknown or not the caller's is ignored, as an invalid token is (§2.2), so the
+  endpoint tells no client anything about another client's tokens.
+
+Every issue, refresh and revocation is an audit entry (ids only). Signing happens after the
+database transaction commits, so the ledger lock is never held across a (possibly HSM) signature.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import secrets
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+from sqlalchemy.orm import Session, sessionmaker
+
+from core.audit import AuditLedger
+from core.cache import Cache
+from core.clock import require_aware
+from core.db import transaction
+from idp.clients import Client
+from idp.codes import REUSE_WINDOW, AuthorizationGrant
+from idp.errors import (
+    IdPStoreUnavailable,
+    InvalidDPoPProof,
+    InvalidGrant,
+    InvalidJWS,
+    InvalidScope,
+    InvalidToken,
+)
+from idp.jose import JWSUse, hash_half, numeric_date, sign_jws, verify_jws
+from idp.keys import SigningKeys
+from idp.models import GrantRow, RefreshTokenRow, RevokedAccessTokenRow
+from idp.subjects import SubjectIdentifiers, SubjectType
+
+__all__ = ["AccessTokenInfo", "TokenResponse", "TokenService"]
+
+_REFRESH_LABEL = b"natid idp refresh token v1\0"
+_RESERVED_ID_CLAIMS = frozenset(
+    {"iss", "sub", "aud", "exp", "iat", "auth_time", "nonce", "acr", "amr", "azp", "sid",
+     "at_hash", "c_hash", "jti", "nbf", "cnf"}
+)  # fmt: skip
+_GRANT_CLAIM = "natid_grant"
+
+
+@dataclass(frozen=True, slots=True)
+class TokenResponse:
+    """A successful token response (RFC 6749 §5.1, OIDC Core §3.1.3.3)."""
+
+    access_token: str = field(repr=False)
+    token_type: str
+    expires_in: int
+    scope: str
+    grant_id: str
+    id_token: str | None = field(default=None, repr=False)
+    refresh_token: str | None = field(default=None, repr=False)
+
+    def to_wire(self) -> dict[str, Any]:
+        body: dict[str, Any] = {
+            "access_token": self.access_token,
+            "token_type": self.token_type,
+            "expires_in": self.expires_in,
+            "scope": self.scope,
+        }
+        if self.id_token is not None:
+            body["id_token"] = self.id_token
+        if self.refresh_token is not None:
+            body["refresh_token"] = self.refresh_token
+        return body
+
+
+@dataclass(frozen=True, slots=True)
+class AccessTokenInfo:
+    """A verified, unrevoked access token and the grant behind it."""
+
+    claims: Mapping[str, Any]
+    grant_id: str
+    client_id: str
+    subject: str
+    scopes: tuple[str, ...]
+    jkt: str | None
+    claims_request: Mapping[str, Any] | None
+    expires_at: dt.datetime
+
+
+def _refresh_hash(token: str) -> str:
+    return hashlib.sha256(_REFRESH_LABEL + token.encode("utf-8", "replace")).hexdigest()
+
+
+def _ts(moment: dt.datetime) -> int:
+    return int(moment.timestamp())
+
+
+class TokenService:
+    """Issues, refreshes, verifies, introspects and revokes tokens."""
+
+    def __init__(
+        self,
+        sessions: sessionmaker[Session],
+        *,
+        keys: SigningKeys,
+        subjects: SubjectIdentifiers,
+        ledger: AuditLedger,
+        cache: Cache,
+        issuer: str,
+        access_token_lifetime: dt.timedelta = dt.timedelta(minutes=10),
+        id_token_lifetime: dt.timedelta = dt.timedelta(minutes=10),
+        refresh_token_lifetime: dt.timedelta = dt.timedelta(days=14),
+        grant_lifetime: dt.timedelta = dt.timedelta(days=30),
+    ) -> None:
+        longest = max(access_token_lifetime, id_token_lifetime)
+        if longest > keys.max_token_lifetime:
+            raise ValueError("token lifetimes must not exceed the signing keys' max lifetime")
+        self._sessions = sessions
+        self._keys = keys
+        self._subjects = subjects
+        self._ledger = ledger
+        self._cache = cache
+        self.issuer = issuer
+        self.access_token_lifetime = access_token_lifetime
+        self.id_token_lifetime = id_token_lifetime
+        self.refresh_token_lifetime = refresh_token_lifetime
+        self.grant_lifetime = grant_lifetime
+
+    @contextmanager
+    def _db(self, *, read: bool = False) -> Iterator[Session]:
+        try:
+            if read:
+                with self._sessions() as session:
+                    session.connection(execution_options={"sqlite_deferred": True})
+                    yield session
+            else:
+                with transaction(self._sessions) as session:
+                    yield session
+        except (IntegrityError, SQLAlchemyError) as exc:
+            raise IdPStoreUnavailable(
+                f"the token store failed ({type(exc).__name__}); is the database migrated?"
+            ) from None
+
+    # --- issuing -------------------------------------------------------------------------------
+
+    def exchange_code(
+        self,
+        grant: AuthorizationGrant,
+        *,
+        client: Client,
+        dpop_jkt: str | None,
+        at: dt.datetime,
+        issue_refresh_token: bool = True,
+        id_token_claims: Mapping[str, Any] | None = None,
+    ) -> TokenResponse:
+        """Tokens for a redeemed code (``AuthorizationCodes.redeem`` checked its bindings)."""
+        at = require_aware(at)
+        if grant.client_id != client.client_id:
+            raise InvalidGrant("the authorization code was issued to another client")
+        self._check_dpop(client, dpop_jkt)
+        refresh = secrets.token_urlsafe(32) if issue_refresh_token else None
+        with self._db() as session:
+            session.add(
+                GrantRow(
+                    id=grant.grant_id,
+                    client_id=client.client_id,
+                    subject=grant.subject,
+                    sid=grant.sid,
+                    scopes=" ".join(grant.scopes),
+                    claims=json.dumps(grant.claims) if grant.claims is not None else None,
+                    acr=grant.acr,
+                    amr=" ".join(grant.amr),
+                    auth_time=grant.auth_time,
+                    created_at=at,
+                    expires_at=at + self.grant_lifetime,
+                    revoked_at=None,
+                    revoke_reason=None,
+                )
+            )
+            if refresh is not None:
+                self._store_refresh(session, refresh, grant.grant_id, at, at + self.grant_lifetime)
+            session.flush()
+            self._ledger.append(
+                "idp.token.issued",
+                actor=client.client_id,
+                subject=grant.subject,
+                data={
+                    "grant_id": grant.grant_id,
+                    "scope": " ".join(grant.scopes),
+                    "dpop": dpop_jkt is not None,
+                    "refresh_token": refresh is not None,
+                },
+                session=session,
+            )
+        # A concurrent reuse of the same code may have revoked this grant before it existed
+        # (see idp.codes); checked after the commit, so one of the two always sees the other.
+        if self._cache.get(f"idp:grant-revoked:{grant.grant_id}") is not None:
+            self.revoke_grant(grant.grant_id, reason="code_reuse", at=at)
+            raise InvalidGrant("the authorization code was used twice; its tokens are revoked")
+        return self._respond(
+            client=client,
+            grant_id=grant.grant_id,
+            subject=grant.subject,
+            scopes=grant.scopes,
+            auth_time=grant.auth_time,
+            acr=grant.acr,
+            amr=grant.amr,
+            sid=grant.sid,
+            nonce=grant.nonce,
+            dpop_jkt=dpop_jkt,
+            refresh=refresh,
+            at=at,
+            id_token_claims=id_token_claims,
+        )
+
+    def refresh(
+        self,
+        refresh_token: str,
+        *,
+        client: Client,
+        dpop_jkt: str | None,
+        at: dt.datetime,
+        scope: Sequence[str] | None = None,
+        id_token_claims: Mapping[str, Any] | None = None,
+    ) -> TokenResponse:
+        """Rotate ``refresh_token`` (RFC 6749 §6): new refresh, access and ID tokens."""
+        at = require_aware(at)
+        self._check_dpop(client, dpop_jkt)
+        if not isinstance(refresh_token, str) or not 1 <= len(refresh_token) <= 256:
+            raise InvalidGrant("the refresh token is malformed")
+        digest = _refresh_hash(refresh_token)
+        new_token = secrets.token_urlsafe(32)
+        reused_grant: str | None = None
+        with self._db() as session:
+            found = session.execute(
+                select(RefreshTokenRow, GrantRow)
+                .join(GrantRow, RefreshTokenRow.grant_id == GrantRow.id)
+                .where(RefreshTokenRow.token_sha256 == digest)
+            ).first()
+            if found is None:
+                raise InvalidGrant("the refresh token is invalid")
+            row, grant = found
+            if grant.client_id != client.client_id:
+                raise InvalidGrant("the refresh token was issued to another client")
+            if grant.revoked_at is not None:
+                raise InvalidGrant("the refresh token has been revoked")
+            if row.expires_at <= at or grant.expires_at <= at:
+                raise InvalidGrant("the refresh token has expired")
+            scopes = tuple(grant.scopes.split())
+            if scope is not None:
+                extra = [s for s in scope if s not in scopes]
+                if extra:
+                    raise InvalidScope(f"scope beyond the original grant: {' '.join(extra)[:200]}")
+                scopes = tuple(dict.fromkeys(scope))
+            taken = session.execute(
+                update(RefreshTokenRow)
+                .where(RefreshTokenRow.token_sha256 == digest, RefreshTokenRow.used_at.is_(None))
+                .values(used_at=at)
+            )
+            if taken.rowcount != 1:  # type: ignore[attr-defined]
+                reused_grant = grant.id
+            else:
+                self._store_refresh(session, new_token, grant.id, at, grant.expires_at)
+                self._ledger.append(
+                    "idp.token.refreshed",
+                    actor=client.client_id,
+                    subject=grant.subject,
+                    data={"grant_id": grant.id, "scope": " ".join(scopes)},
+                    session=session,
+                )
+        if reused_grant is not None:
+            # RFC 9700 §4.14.2: a used refresh token presented again means one of the two
+            # parties holding it is an attacker; revoke the family.
+            self.revoke_grant(reused_grant, reason="refresh_token_reuse", at=at)
+            raise InvalidGrant("the refresh token was already used; the grant is revoked")
+        return self._respond(
+            client=client,
+            grant_id=grant.id,
+            subject=grant.subject,
+            scopes=scopes,
+            auth_time=grant.auth_time,
+            acr=grant.acr,
+            amr=tuple(grant.amr.split()),
+            sid=grant.sid,
+            nonce=None,  # OIDC Core §12.2: a refreshed ID token carries no nonce.
+            dpop_jkt=dpop_jkt,
+            refresh=new_token,
+            at=at,
+            id_token_claims=id_token_claims,
+        )
+
+    def _store_refresh(
+        self, session: Session, token: str, grant_id: str, at: dt.datetime, cap: dt.datetime
+    ) -> None:
+        session.add(
+            RefreshTokenRow(
+                token_sha256=_refresh_hash(token),
+                grant_id=grant_id,
+                created_at=at,
+                expires_at=min(at + self.refresh_token_lifetime, cap),
+                used_at=None,
+            )
+        )
+
+    @staticmethod
+    def _check_dpop(client: Client, dpop_jkt: str | None) -> None:
+        if client.require_dpop and dpop_jkt is None:
+            # FAPI 2.0 Security Profile §5.3.2.1: access tokens must be sender-constrained.
+            raise InvalidDPoPProof("this client must send a DPoP proof to the token endpoint")
+
+    def _respond(
+        self,
+        *,
+        client: Client,
+        grant_id: str,
+        subject: str,
+        scopes: Sequence[str],
+        auth_time: dt.datetime,
+        acr: str | None,
+        amr: Sequence[str],
+        sid: str | None,
+        nonce: str | None,
+        dpop_jkt: str | None,
+        refresh: str | None,
+        at: dt.datetime,
+        id_token_claims: Mapping[str, Any] | None,
+    ) -> TokenResponse:
+        key = self._keys.signing_key()
+        sub = self._subjects.for_client(
+            subject, sector=client.sector, subject_type=client.subject_type
+        )
+        access: dict[str, Any] = {
+            "iss": self.issuer,
+            "sub": sub,
+            "aud": self.issuer,
+            "exp": _ts(at + self.access_token_lifetime),
+            "iat": _ts(at),
+            "jti": secrets.token_urlsafe(16),
+            "client_id": client.client_id,
+            "scope": " ".join(scopes),
+            "auth_time": _ts(auth_time),
+            _GRANT_CLAIM: grant_id,
+        }
+        if acr is not None:
+            access["acr"] = acr
+        if dpop_jkt is not None:
+            access["cnf"] = {"jkt": dpop_jkt}
+        access_token = sign_jws(access, key=key.key, kid=key.kid, typ="at+jwt")
+        id_token = None
+        if "openid" in scopes:
+            claims: dict[str, Any] = {
+                k: v for k, v in (id_token_claims or {}).items() if k not in _RESERVED_ID_CLAIMS
+            }
+            claims.update(
+                iss=self.issuer,
+                sub=sub,
+                aud=client.client_id,
+                azp=client.client_id,
+                exp=_ts(at + self.id_token_lifetime),
+                iat=_ts(at),
+                auth_time=_ts(auth_time),
+                at_hash=hash_half(access_token),
+            )
+            if nonce is not None:
+                claims["nonce"] = nonce
+            if acr is not None:
+                claims["acr"] = acr
+            if amr:
+                claims["amr"] = list(amr)
+            if sid is not None:
+                claims["sid"] = sid
+            id_token = sign_jws(claims, key=key.key, kid=key.kid, typ="JWT")
+        return TokenResponse(
+            access_token=access_token,
+            token_type="DPoP" if dpop_jkt is not None else "Bearer",
+            expires_in=int(self.access_token_lifetime.total_seconds()),
+            scope=" ".join(scopes),
+            grant_id=grant_id,
+            id_token=id_token,
+            refresh_token=refresh,
+        )
+
+    def subject_for(self, client: Client, register_id: str) -> str:
+        """The ``sub`` ``client`` sees for ``register_id`` (for UserInfo and logout tokens)."""
+        return self._subjects.for_client(
+            register_id, sector=client.sector, subject_type=SubjectType(client.subject_type)
+        )
+
+    # --- verification, introspection, revocation ----------------------------------------------
+
+    def verify_access_token(
+        self,
+        token: str,
+        *,
+        at: dt.datetime,
+        dpop_jkt: str | None = None,
+        check_binding: bool = True,
+    ) -> AccessTokenInfo:
+        """The access token's claims and grant if it is valid now; raises ``invalid_token``.
+
+        With ``check_binding`` (resource servers), a DPoP-bound token (``cnf.jkt``) is only
+        accepted with a proof by that key (``dpop_jkt``, checked by the caller's DPoP code).
+        """
+        at = require_aware(at)
+        try:
+            verified = verify_jws(
+                token,
+                keys=[k.jwk for k in self._keys.published(at=at)],
+                use=JWSUse.ACCESS_TOKEN,
+                typ="at+jwt",
+            )
+            claims = verified.claims
+            exp = numeric_date(claims, "exp", required=True)
+        except InvalidJWS as exc:
+            raise InvalidToken(f"the access token is not valid: {exc}") from exc
+        if claims.get("iss") != self.issuer or claims.get("aud") != self.issuer:
+            raise InvalidToken("the access token was not issued for this server")
+        assert exp is not None
+        if exp <= at.timestamp():
+            raise InvalidToken("the access token has expired")
+        cnf = claims.get("cnf")
+        jkt = cnf.get("jkt") if isinstance(cnf, dict) else None
+        if check_binding and jkt is not None and jkt != dpop_jkt:
+            raise InvalidToken("the access token is bound to another DPoP key")
+        grant_id, jti = claims.get(_GRANT_CLAIM), claims.get("jti")
+        if not isinstance(grant_id, str) or not isinstance(jti, str):
+            raise InvalidToken("the access token lacks its grant or jti")
+        with self._db(read=True) as session:
+            grant = session.get(GrantRow, grant_id)
+            revoked = session.get(RevokedAccessTokenRow, jti) is not None
+        if grant is None or grant.revoked_at is not None or revoked:
+            raise InvalidToken("the access token has been revoked")
+        return AccessTokenInfo(
+            claims=claims,
+            grant_id=grant_id,
+            client_id=grant.client_id,
+            subject=grant.subject,
+            scopes=tuple(str(claims.get("scope", "")).split()),
+            jkt=jkt if isinstance(jkt, str) else None,
+            claims_request=json.loads(grant.claims) if grant.claims else None,
+            expires_at=dt.datetime.fromtimestamp(exp, dt.UTC),
+        )
+
+    def introspect(self, token: str, *, client: Client, at: dt.datetime) -> dict[str, Any]:
+        """RFC 7662 §2.2 response for ``token``, asked by the authenticated ``client``."""
+        if not isinstance(token, str) or not token or len(token) > 16 * 1024:
+            return {"active": False}
+        at = require_aware(at)
+        if token.count(".") == 2:  # a JWS: an access token
+            body = self._introspect_access(token, client, at)
+        else:
+            body = self._introspect_refresh(token, client, at)
+        return body if body is not None else {"active": False}
+
+    def _introspect_access(
+        self, token: str, client: Client, at: dt.datetime
+    ) -> dict[str, Any] | None:
+        try:
+            info = self.verify_access_token(token, at=at, check_binding=False)
+        except InvalidToken:
+            return None
+        if info.client_id != client.client_id:
+            return None
+        claims = info.claims
+        body = {
+            "active": True,
+            "token_type": "DPoP" if info.jkt else "Bearer",
+            **{k: claims[k] for k in ("iss", "sub", "aud", "exp", "iat", "jti") if k in claims},
+            "client_id": info.client_id,
+            "scope": " ".join(info.scopes),
+        }
+        if info.jkt:
+            body["cnf"] = {"jkt": info.jkt}
+        return body
+
+    def _introspect_refresh(
+        self, token: str, client: Client, at: dt.datetime
+    ) -> dict[str, Any] | None:
+        with self._db(read=True) as session:
+            found = session.execute(
+                select(RefreshTokenRow, GrantRow)
+                .join(GrantRow, RefreshTokenRow.grant_id == GrantRow.id)
+                .where(RefreshTokenRow.token_sha256 == _refresh_hash(token))
+            ).first()
+        if found is None:
+            return None
+        row, grant = found
+        live = row.used_at is None and grant.revoked_at is None and row.expires_at > at
+        if not live or grant.client_id != client.client_id:
+            return None
+        return {
+            "active": True,
+            "token_type": "refresh_token",
+            "client_id": grant.client_id,
+            "scope": grant.scopes,
+            "sub": self.subject_for(client, grant.subject),
+            "exp": _ts(row.expires_at),
+            "iat": _ts(row.created_at),
+            "iss": self.issuer,
+        }
+
+    def revoke(self, token: str, *, client: Client, at: dt.datetime) -> None:
+        """RFC 7009 revocation by ``client``; silent for unknown tokens and others' tokens."""
+        at = require_aware(at)
+        if not isinstance(token, str) or not token or len(token) > 16 * 1024:
+            return
+        if token.count(".") == 2:
+            try:
+                info = self.verify_access_token(token, at=at, check_binding=False)
+            except InvalidToken:
+                return
+            if info.client_id != client.client_id:
+                return
+            jti = str(info.claims["jti"])
+            with self._db() as session:
+                if session.get(RevokedAccessTokenRow, jti) is None:
+                    session.add(
+                        RevokedAccessTokenRow(jti=jti, revoked_at=at, expires_at=info.expires_at)
+                    )
+                    session.flush()
+                    self._ledger.append(
+                        "idp.token.revoked",
+                        actor=client.client_id,
+                        subject=info.subject,
+                        data={"grant_id": info.grant_id, "token": "access_token"},
+                        session=session,
+                    )
+            return
+        with self._db(read=True) as session:
+            grant_id = session.scalar(
+                select(GrantRow.id)
+                .join(RefreshTokenRow, RefreshTokenRow.grant_id == GrantRow.id)
+                .where(
+                    RefreshTokenRow.token_sha256 == _refresh_hash(token),
+                    GrantRow.client_id == client.client_id,
+                )
+            )
+        if grant_id is not None:
+            # RFC 7009 §2.1: revoking a refresh token SHOULD revoke the grant's access tokens.
+            self.revoke_grant(grant_id, reason="revoked_by_client", at=at, actor=client.client_id)
+
+    def revoke_grant(
+        self, grant_id: str, *, reason: str, at: dt.datetime, actor: str | None = None
+    ) -> bool:
+        """Revoke every token of a grant; True if it was live. Audited."""
+        at = require_aware(at)
+        # The marker first: a first redemption of the same code that has not committed yet
+        # checks it after its commit (exchange_code) and revokes itself.
+        self._cache.set(
+            f"idp:grant-revoked:{grant_id}", reason.encode(), ttl=REUSE_WINDOW.total_seconds()
+        )
+        with self._db() as session:
+            grant = session.get(GrantRow, grant_id)
+            if grant is None or grant.revoked_at is not None:
+                return False
+            grant.revoked_at = at
+            grant.revoke_reason = reason[:32]
+            session.flush()
+            self._ledger.append(
+                "idp.grant.revoked",
+                actor=actor or "idp",
+                subject=grant.subject,
+                data={"grant_id": grant_id, "client_id": grant.client_id, "reason": reason},
+                session=session,
+            )
+        return True

@@ -1,0 +1,397 @@
+"""Validation of PDF signatures with an ETSI EN 319 102-1 result (issue 5, "Validation").
+
+:func:`validate_pdf` reports, for every signature and document time-stamp of a PDF: the
+signer, the certificate chain, the claimed and time-stamped signing time, the PAdES level the
+signature reaches, what changed after signing, the revocation status, and an EN 319 102-1
+§5.1.3 indication (TOTAL-PASSED, INDETERMINATE, TOTAL-FAILED) with its sub-indication
+(Table 6-7, in the standard's spelling). pyHanko checks the cryptography, the chain, the
+DocMDP rules and the incremental updates; this module turns its findings into the standard's
+vocabulary. Like every verification in NatID it does no I/O of its own: the trust anchor and
+the revocation sources (fetchers) are arguments (STYLE.md, "Shape").
+
+The verdict, in the order EN 319 102-1 §5.3 checks (the first problem found decides):
+
+1. the document digest over /ByteRange does not match the signed messageDigest ->
+   TOTAL-FAILED / HASH_FAILURE (the file was modified inside the signed bytes);
+2. the signature value does not verify -> TOTAL-FAILED / SIG_CRYPTO_FAILURE;
+3. the certificate chain does not reach NatID's root, or the signer's certificate is revoked,
+   expired or not yet valid -> the sub-indication pyHanko's path validation gives
+   (NO_CERTIFICATE_CHAIN_FOUND, REVOKED, REVOKED_NO_POE, EXPIRED, ...). A certificate revoked
+   *after* a valid signature time-stamp is not a failure: the time-stamp is proof of existence
+   before the revocation (§5.6.2.4, past signature validation), so the signature passes and
+   the report says when the certificate was revoked;
+4. a signature time-stamp that is present but invalid or untrusted -> INDETERMINATE /
+   TIMESTAMP_ORDER_FAILURE is not it; the standard has no closer code than
+   SIG_CONSTRAINTS_FAILURE, which is used;
+5. modifications after signing that the signature's DocMDP level (or, for approval
+   signatures, the default policy: form filling, further signatures, DSS and document
+   time-stamps) does not allow, or a signature that does not cover its whole revision ->
+   TOTAL-FAILED / FORMAT_FAILURE (the signed document is no longer what is shown);
+6. otherwise TOTAL-PASSED.
+
+The PAdES level reached (EN 319 142-1 §6): B-B for a CAdES-detached signature; B-T with a
+valid signature time-stamp; B-LT when the document also carries validation data (DSS with
+OCSP responses or CRLs); B-LTA when a valid document time-stamp covers that DSS.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import io
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict, dataclass, field
+from enum import StrEnum
+from typing import Any
+
+from cryptography import x509
+from pyhanko.pdf_utils.reader import PdfFileReader
+from pyhanko.sign.ades.report import AdESFailure, AdESIndeterminate, AdESSubIndic
+from pyhanko.sign.diff_analysis import ModificationLevel
+from pyhanko.sign.validation import async_validate_pdf_signature, async_validate_pdf_timestamp
+from pyhanko.sign.validation.dss import DocumentSecurityStore
+from pyhanko.sign.validation.errors import NoDSSFoundError, SignatureValidationError
+from pyhanko.sign.validation.pdf_embedded import EmbeddedPdfSignature
+from pyhanko.sign.validation.status import (
+    DocumentTimestampStatus,
+    PdfSignatureStatus,
+    SignatureCoverageLevel,
+)
+from pyhanko_certvalidator.fetchers import Fetchers
+
+from core.clock import require_aware
+from signing.errors import EncryptedPdf, InvalidPdf
+from signing.pades import MAX_PDF_BYTES, READ_ERRORS, asn1_certificate
+
+__all__ = ["Indication", "SignatureReport", "ValidationReport", "validate_pdf"]
+
+
+class Indication(StrEnum):
+    """EN 319 102-1 §5.1.3 main status indications."""
+
+    TOTAL_PASSED = "TOTAL-PASSED"
+    INDETERMINATE = "INDETERMINATE"
+    TOTAL_FAILED = "TOTAL-FAILED"
+
+
+@dataclass(frozen=True, slots=True)
+class SignatureReport:
+    """What the validation found about one signature or document time-stamp."""
+
+    field_name: str
+    #: ``signature`` or ``document-timestamp``.
+    kind: str
+    indication: Indication
+    sub_indication: str | None
+    signer: str
+    signer_serial: str
+    #: Subjects from the signer up to the trust anchor (empty when no chain was found).
+    chain: tuple[str, ...]
+    #: The time the signer's software claims (CMS signingTime), if any.
+    claimed_signing_time: dt.datetime | None
+    #: The time of a valid signature time-stamp (proof of existence), if any.
+    timestamp_time: dt.datetime | None
+    pades_level: str | None
+    intact: bool
+    signature_valid: bool
+    trusted: bool
+    coverage: str
+    modifications: str
+    docmdp_ok: bool | None
+    certification_level: int | None
+    revocation: str
+    revoked_at: dt.datetime | None
+    embedded_ocsp_responses: int
+    embedded_crls: int
+    messages: tuple[str, ...] = field(default=())
+
+    def as_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        for key, value in data.items():
+            if isinstance(value, dt.datetime):
+                data[key] = value.isoformat()
+            elif isinstance(value, tuple):
+                data[key] = list(value)
+        data["indication"] = self.indication.value
+        return data
+
+
+@dataclass(frozen=True, slots=True)
+class ValidationReport:
+    """One entry per signature and document time-stamp, in signing order."""
+
+    signatures: tuple[SignatureReport, ...]
+
+    @property
+    def ok(self) -> bool:
+        """At least one signature, and every one TOTAL-PASSED."""
+        return bool(self.signatures) and all(
+            s.indication is Indication.TOTAL_PASSED for s in self.signatures
+        )
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"ok": self.ok, "signatures": [s.as_dict() for s in self.signatures]}
+
+
+def validate_pdf(
+    pdf: bytes,
+    *,
+    root: x509.Certificate,
+    intermediates: Sequence[x509.Certificate] = (),
+    fetchers: Fetchers | None,
+    at: dt.datetime,
+) -> ValidationReport:
+    """Validate every signature of ``pdf`` at ``at`` against ``root``.
+
+    ``fetchers`` supply current revocation data (None: only what the document carries).
+    Raises :class:`~signing.errors.InvalidPdf` / :class:`~signing.errors.EncryptedPdf` when
+    the file cannot be read; a bad signature is a report, not an exception.
+    """
+    at = require_aware(at)
+    reader = _open(pdf)
+    try:
+        return asyncio.run(_validate(reader, root, intermediates, fetchers, at))
+    except (InvalidPdf, EncryptedPdf):
+        raise
+    except READ_ERRORS as exc:
+        raise InvalidPdf(f"the PDF's signatures cannot be read: {_short(exc)}") from exc
+
+
+def _open(pdf: bytes) -> PdfFileReader:
+    if not isinstance(pdf, bytes | bytearray | memoryview):
+        raise InvalidPdf(f"a PDF must be bytes, got {type(pdf).__name__}")
+    if len(pdf) > MAX_PDF_BYTES:
+        raise InvalidPdf(f"the PDF has {len(pdf)} bytes; at most {MAX_PDF_BYTES} are accepted")
+    if not bytes(pdf[:1024]).lstrip().startswith(b"%PDF-"):
+        raise InvalidPdf("the input is not a PDF (no %PDF- header)")
+    try:
+        reader = PdfFileReader(io.BytesIO(pdf), strict=False)
+        encrypted = reader.encrypted
+        if not encrypted:
+            reader.root  # noqa: B018 - proves the cross-reference table is usable
+    except READ_ERRORS as exc:
+        raise InvalidPdf(f"the PDF cannot be read: {_short(exc)}") from exc
+    if encrypted:
+        raise EncryptedPdf("the PDF is encrypted; NatID validates unencrypted documents")
+    return reader
+
+
+def _short(exc: BaseException) -> str:
+    text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    return text[:160]
+
+
+async def _validate(
+    reader: PdfFileReader,
+    root: x509.Certificate,
+    intermediates: Sequence[x509.Certificate],
+    fetchers: Fetchers | None,
+    at: dt.datetime,
+) -> ValidationReport:
+    try:
+        dss: DocumentSecurityStore | None = DocumentSecurityStore.read_dss(reader)
+    except NoDSSFoundError:
+        dss = None
+    n_ocsp = len(dss.ocsps) if dss is not None else 0
+    n_crl = len(dss.crls) if dss is not None else 0
+
+    def context() -> Any:
+        kwargs: dict[str, Any] = {
+            "trust_roots": [asn1_certificate(root)],
+            "other_certs": [asn1_certificate(c) for c in intermediates],
+            "moment": at,
+            "revocation_mode": "hard-fail" if fetchers is not None else "soft-fail",
+            "allow_fetching": fetchers is not None,
+        }
+        if fetchers is not None:
+            kwargs["fetchers"] = fetchers
+        if dss is not None:
+            return dss.as_validation_context(kwargs)
+        from pyhanko_certvalidator import ValidationContext
+
+        return ValidationContext(**kwargs)
+
+    embedded = list(reader.embedded_signatures)
+    reports: list[SignatureReport] = []
+    doc_ts_after: list[tuple[int, bool]] = []  # (revision, valid) of document time-stamps
+    statuses: list[tuple[EmbeddedPdfSignature, Any]] = []
+    for sig in embedded:
+        vc = context()
+        try:
+            if sig.sig_object_type == "/DocTimeStamp":
+                ts_status: Any = await async_validate_pdf_timestamp(sig, validation_context=vc)
+                doc_ts_after.append(
+                    (
+                        sig.signed_revision,
+                        ts_status.intact and ts_status.valid and ts_status.trusted,
+                    )
+                )
+                statuses.append((sig, ts_status))
+            else:
+                status = await async_validate_pdf_signature(
+                    sig, signer_validation_context=vc, ts_validation_context=context()
+                )
+                statuses.append((sig, status))
+        except (SignatureValidationError, ValueError) as exc:
+            statuses.append((sig, exc))
+    for sig, outcome in statuses:
+        reports.append(_report(sig, outcome, doc_ts_after, n_ocsp, n_crl))
+    return ValidationReport(tuple(reports))
+
+
+def _report(
+    sig: EmbeddedPdfSignature,
+    outcome: PdfSignatureStatus | DocumentTimestampStatus | Exception,
+    doc_timestamps: Iterable[tuple[int, bool]],
+    n_ocsp: int,
+    n_crl: int,
+) -> SignatureReport:
+    is_doc_ts = sig.sig_object_type == "/DocTimeStamp"
+    kind = "document-timestamp" if is_doc_ts else "signature"
+    try:
+        cert = sig.signer_cert
+        signer, serial = cert.subject.human_friendly, f"{cert.serial_number:X}"
+    except (*READ_ERRORS, SignatureValidationError):  # no usable signer certificate
+        signer, serial = "", ""
+    if isinstance(outcome, Exception):
+        return SignatureReport(
+            field_name=str(sig.field_name),
+            kind=kind,
+            indication=Indication.TOTAL_FAILED,
+            sub_indication=AdESFailure.FORMAT_FAILURE.name,
+            signer=signer,
+            signer_serial=serial,
+            chain=(),
+            claimed_signing_time=None,
+            timestamp_time=None,
+            pades_level=None,
+            intact=False,
+            signature_valid=False,
+            trusted=False,
+            coverage="unknown",
+            modifications="unknown",
+            docmdp_ok=None,
+            certification_level=None,
+            revocation="unknown",
+            revoked_at=None,
+            embedded_ocsp_responses=n_ocsp,
+            embedded_crls=n_crl,
+            messages=(f"the signature cannot be processed: {_short(outcome)}",),
+        )
+    status = outcome
+    messages: list[str] = []
+    ts = getattr(status, "timestamp_validity", None)
+    ts_ok = ts is not None and ts.intact and ts.valid and ts.trusted
+    ts_time: dt.datetime | None = None
+    if is_doc_ts:
+        ts_time = status.timestamp if isinstance(status, DocumentTimestampStatus) else None
+    elif ts_ok:
+        assert ts is not None
+        ts_time = ts.timestamp
+    revocation, revoked_at = "good", None
+    details = status.revocation_details
+    if details is not None:
+        revocation = "revoked" + (" (CA)" if details.ca_revoked else "")
+        revoked_at = details.revocation_date
+        messages.append(
+            f"certificate revoked on {revoked_at.isoformat()} "
+            f"(reason: {details.revocation_reason.native})"
+        )
+    elif not status.trusted:
+        revocation = "unknown"
+    coverage = status.coverage
+    mod_level = status.modification_level
+    modifications = mod_level.name.lower() if mod_level is not None else "unknown"
+    if mod_level is ModificationLevel.NONE and coverage is SignatureCoverageLevel.ENTIRE_FILE:
+        modifications = "none"
+    indication, sub = _verdict(status, ts_ok, ts_time, messages)
+    level = None if is_doc_ts else _pades_level(sig, ts_ok, n_ocsp + n_crl, doc_timestamps)
+    path = status.validation_path
+    chain = tuple(c.subject.human_friendly for c in path) if path is not None else ()
+    docmdp = sig.docmdp_level
+    return SignatureReport(
+        field_name=str(sig.field_name),
+        kind=kind,
+        indication=indication,
+        sub_indication=sub,
+        signer=signer,
+        signer_serial=serial,
+        chain=tuple(reversed(chain)),
+        claimed_signing_time=sig.self_reported_timestamp,
+        timestamp_time=ts_time,
+        pades_level=level,
+        intact=status.intact,
+        signature_valid=status.valid,
+        trusted=status.trusted,
+        coverage=coverage.name.lower().replace("_", " ") if coverage is not None else "unknown",
+        modifications=modifications,
+        docmdp_ok=status.docmdp_ok,
+        certification_level=int(docmdp.value) if docmdp is not None else None,
+        revocation=revocation,
+        revoked_at=revoked_at,
+        embedded_ocsp_responses=n_ocsp,
+        embedded_crls=n_crl,
+        messages=tuple(messages),
+    )
+
+
+def _verdict(  # noqa: PLR0911 - one return per check, in the standard's order
+    status: PdfSignatureStatus | DocumentTimestampStatus,
+    ts_ok: bool,
+    ts_time: dt.datetime | None,
+    messages: list[str],
+) -> tuple[Indication, str | None]:
+    """EN 319 102-1 indication and sub-indication, in the module docstring's order."""
+    if not status.intact:
+        messages.append("the document was modified inside the signed byte range")
+        return Indication.TOTAL_FAILED, AdESFailure.HASH_FAILURE.name
+    if not status.valid:
+        return Indication.TOTAL_FAILED, AdESFailure.SIG_CRYPTO_FAILURE.name
+    problem: AdESSubIndic | None = status.trust_problem_indic
+    details = status.revocation_details
+    if problem is not None:
+        revoked_later = (
+            details is not None
+            and not details.ca_revoked
+            and ts_ok
+            and ts_time is not None
+            and details.revocation_date > ts_time
+        )
+        if revoked_later:
+            messages.append("the signature time-stamp proves it was made before the revocation")
+        else:
+            name = problem.name if isinstance(problem, AdESFailure | AdESIndeterminate) else None
+            if isinstance(problem, AdESFailure):
+                return Indication.TOTAL_FAILED, name
+            return Indication.INDETERMINATE, name
+    ts = getattr(status, "timestamp_validity", None)
+    if ts is not None and not ts_ok:
+        messages.append("the signature time-stamp is not valid or not trusted")
+        return Indication.INDETERMINATE, AdESIndeterminate.SIG_CONSTRAINTS_FAILURE.name
+    if isinstance(status, PdfSignatureStatus):
+        coverage = status.coverage
+        if coverage is not None and coverage < SignatureCoverageLevel.ENTIRE_REVISION:
+            messages.append("the signature does not cover its whole revision")
+            return Indication.TOTAL_FAILED, AdESFailure.FORMAT_FAILURE.name
+        if status.modification_level is not None and not status.docmdp_ok:
+            messages.append("the document was changed after signing in a way it does not allow")
+            return Indication.TOTAL_FAILED, AdESFailure.FORMAT_FAILURE.name
+    return Indication.TOTAL_PASSED, None
+
+
+def _pades_level(
+    sig: EmbeddedPdfSignature,
+    ts_ok: bool,
+    revinfo: int,
+    doc_timestamps: Iterable[tuple[int, bool]],
+) -> str | None:
+    subfilter = sig.sig_object.get("/SubFilter")
+    if subfilter != "/ETSI.CAdES.detached":
+        return None
+    if not ts_ok:
+        return "B-B"
+    if revinfo == 0:
+        return "B-T"
+    if any(rev > sig.signed_revision and ok for rev, ok in doc_timestamps):
+        return "B-LTA"
+    return "B-LT"

@@ -1,0 +1,382 @@
+"""The border verifier page (api/routers/border.py) in headless Chromium, on a real server.
+
+A uvicorn server runs in a thread with a test context (SQLite and PostgreSQL); Chromium
+(``/usr/bin/chromium`` driven by Playwright) loads the page, and the officer's steps are played:
+upload a photo of a QR code -> green with the holder's name; a QR code of an altered credential
+-> red with the signature reason; revoke, refresh the lists -> red with the revocation reason;
+then the server is stopped and the browser taken offline, and the page - served by its service
+worker - still verifies. The public EU DCC test vectors are run through the page's verifier and
+must agree with NatID's Python verifier check by check.
+
+The server's clock is a fixed clock at the real current time, because Chromium checks iat/exp
+against its own clock (Date.now()), as a border device does.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import datetime as dt
+import hashlib
+import json
+import re
+import socket
+import threading
+import time
+import zlib
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import cbor2
+import pytest
+import uvicorn
+from cryptography import x509
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+
+from api.app import create_app
+from api.context import AppContext, build_context
+from api.routers import border, health_certs
+from api.routers.border_text import TEXT
+from ca.hierarchy import Hierarchy, create_hierarchy
+from ca.urls import PkiUrls
+from core.clock import FixedClock
+from core.operators import OperatorService
+from core.settings import load_settings
+from hsm_adapters import SoftKeyBackend
+from tests.conftest import require_command
+from tests.vaccine_cert._health import TEST, VACCINATION
+from tests.vaccine_cert.conftest import DCC_DIR
+from vaccine_cert.base45 import b45decode, b45encode
+from vaccine_cert.qr import qr_png
+from vaccine_cert.verify import verify
+
+PASSPHRASE = "border page test passphrase"
+NOW = dt.datetime.now(dt.UTC).replace(microsecond=0)
+STATIC = Path(border.__file__).resolve().parent.parent / "static" / "border"
+
+
+@pytest.fixture(scope="module")
+def key_dir(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Hierarchy]:
+    path = tmp_path_factory.mktemp("border-keys")
+    backend = SoftKeyBackend(path, PASSPHRASE)
+    try:
+        return path, create_hierarchy(backend, urls=PkiUrls("http://localhost:8000"), at=NOW)
+    finally:
+        backend.close()
+
+
+@pytest.fixture
+def ctx(tmp_path: Path, db_url: str, key_dir: tuple[Path, Hierarchy]) -> Iterator[AppContext]:
+    settings = load_settings(
+        data_dir=tmp_path / "var", database_url=db_url, soft_key_dir=key_dir[0],
+        soft_key_passphrase=PASSPHRASE,
+    )  # fmt: skip
+    context = build_context(settings, clock=FixedClock(NOW))
+    context.ca().adopt_hierarchy(key_dir[1], actor="test")
+    context.register.add_entity(
+        {"register_no": "DEMO-MIN-MOH", "name_km": "ក្រសួងសុខាភិបាល",
+         "name_en": "Ministry of Health", "kind": "ministry"}
+    )  # fmt: skip
+    try:
+        yield context
+    finally:
+        context.close()
+
+
+def _app(ctx: AppContext) -> FastAPI:
+    app = create_app(ctx)
+    app.include_router(health_certs.router)
+    app.include_router(border.router)
+    return app
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@contextlib.contextmanager
+def _serve(app: FastAPI) -> Iterator[tuple[str, uvicorn.Server]]:
+    port = _free_port()
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started:
+        assert thread.is_alive() and time.monotonic() < deadline, "uvicorn did not start"
+        time.sleep(0.05)
+    try:
+        yield f"http://127.0.0.1:{port}", server
+    finally:
+        server.should_exit = True
+        thread.join(timeout=15)
+
+
+def _stop(server: uvicorn.Server, base: str) -> None:
+    """Stop the server and wait until its port refuses connections."""
+    server.should_exit = True
+    host, port = base.removeprefix("http://").split(":")
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection((host, int(port)), timeout=0.5).close()
+        except OSError:
+            return
+        time.sleep(0.05)
+    raise AssertionError("the server did not stop")
+
+
+@contextlib.contextmanager
+def _chromium() -> Iterator[Any]:
+    executable = require_command("chromium")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=executable, headless=True)
+        try:
+            yield browser
+        finally:
+            browser.close()
+
+
+def _altered(payload: str) -> str:
+    """The credential with another date of birth and its original signature: a forgery."""
+    cose = cbor2.loads(zlib.decompress(b45decode(payload[4:])))
+    protected, unprotected, body, signature = cose.value
+    claims = cbor2.loads(body)
+    claims[-260][1]["dob"] = "1999-09-09"
+    forged = cbor2.CBORTag(18, [protected, unprotected, cbor2.dumps(claims), signature])
+    return "HC1:" + b45encode(zlib.compress(cbor2.dumps(forged), 9))
+
+
+def _upload(page: Any, payload: str) -> dict[str, Any]:
+    """Upload a picture of the QR code of ``payload``; return what the page shows."""
+    page.evaluate("document.getElementById('result').removeAttribute('data-valid')")
+    page.set_input_files(
+        "#photo", files=[{"name": "qr.png", "mimeType": "image/png", "buffer": qr_png(payload)}]
+    )
+    page.wait_for_selector("#result[data-valid]")
+    shown: dict[str, Any] = page.evaluate(
+        """() => ({
+          valid: document.getElementById('result').dataset.valid === 'true',
+          verdict: document.getElementById('verdict').textContent,
+          name: document.getElementById('holder-name').textContent,
+          dob: document.getElementById('holder-dob').textContent,
+          checks: Object.fromEntries([...document.querySelectorAll('#checks li')].map(
+            li => [li.dataset.check, {outcome: li.className, text: li.textContent,
+              codes: [...li.querySelectorAll('.why')].map(w => w.dataset.code)}])),
+        })"""
+    )
+    return shown
+
+
+def _open(page: Any, url: str) -> None:
+    # Deferred scripts have run when "load" fires; the lists load right after. (No
+    # wait_for_function: Playwright polls it with eval, which the page's CSP forbids.)
+    page.goto(url)
+    page.evaluate("window.NatIDBorder.ready")
+
+
+@pytest.mark.slow
+def test_officer_scans_verifies_sees_revocation_and_works_offline(ctx: AppContext) -> None:
+    holder = ctx.register.add_person(
+        {"national_id": "000555222", "name_km": "ចាន់ ធីតា", "name_latin": "Chan Thida",
+         "birthdate": "1985-02-03"}
+    )  # fmt: skip
+    health = ctx.health()
+    kept = health.issue(holder.id, "vaccination", VACCINATION, actor="test")
+    revoked = health.issue(holder.id, "test", TEST, actor="test")
+    service = OperatorService(ctx.sessions, ledger=ctx.ledger, clock=ctx.clock, cache=ctx.cache)
+    _operator, token = service.add("border-test-issuer", roles=("health-issuer",), actor="test")
+
+    with _chromium() as browser, _serve(_app(ctx)) as (base, server):
+        context = browser.new_context(locale="en-GB")
+        page = context.new_page()
+        _open(page, f"{base}/health/verify?lang=en")
+        # The service worker installs and takes the page over (it caches the lists first).
+        page.evaluate(
+            """async () => {
+              await navigator.serviceWorker.ready;
+              while (!navigator.serviceWorker.controller) await new Promise(r => setTimeout(r, 50));
+            }"""
+        )
+        # One ES256 signer signed both credentials; the lists were just made - by the fixed
+        # clock, set when this module was imported, so on a busy machine a few minutes ago.
+        assert "1 signer(s)" in page.text_content("#trust-age")
+        assert re.search(r"\(\d{1,2} min old\)", page.text_content("#revocation-age") or "")
+
+        # 1. A genuine credential: green, with the holder's name and date of birth.
+        shown = _upload(page, kept.payload)
+        assert shown["valid"], shown
+        assert "VALID" in shown["verdict"]
+        assert shown["name"].startswith("Chan Thida")
+        assert "CHAN<<THIDA" in shown["name"]
+        assert shown["dob"] == "1985-02-03"
+        assert all(c["outcome"] == "pass" for c in shown["checks"].values())
+        # Online, the full schema check was asked of the server, and the page says so.
+        assert TEXT["schema_server"]["en"] in shown["checks"]["schema"]["text"]
+
+        # 2. An altered credential: red, because the signature does not match.
+        shown = _upload(page, _altered(kept.payload))
+        assert not shown["valid"]
+        assert "NOT VALID" in shown["verdict"]
+        assert shown["checks"]["signature"]["outcome"] == "fail"
+        assert shown["checks"]["signature"]["codes"] == ["signature_invalid"]
+        assert shown["checks"]["expiry"]["outcome"] == "skipped"
+
+        # 3. Revoked over the API; the officer refreshes the lists: red, revocation.
+        response = TestClient(_app(ctx)).post(
+            f"/health/v1/certificates/{revoked.uvci.replace('#', '%23')}/revoke",
+            headers={"Authorization": f"Bearer {token.token}"},
+        )
+        assert response.status_code == 200, response.text
+        assert _upload(page, revoked.payload)["valid"]  # the page still has the old list
+        with page.expect_response(lambda r: r.url.endswith("/health/revocations")):
+            page.click("#refresh")
+        page.evaluate("window.NatIDBorder.loadLists()")  # and wait until it is loaded
+        shown = _upload(page, revoked.payload)
+        assert not shown["valid"]
+        assert shown["checks"]["revocation"]["outcome"] == "fail"
+        assert shown["checks"]["revocation"]["codes"] == ["revoked"]
+
+        # 4. Khmer: the page and its labels in Khmer, the html element says so.
+        _open(page, f"{base}/health/verify?lang=km")
+        assert page.get_attribute("html", "lang") == "km"
+        assert page.text_content("h1") == TEXT["title"]["km"]
+        assert page.text_content("#scan") == TEXT["scan"]["km"]
+        shown = _upload(page, kept.payload)
+        assert shown["valid"]
+        assert TEXT["valid"]["km"] in shown["verdict"]
+        _open(page, f"{base}/health/verify?lang=en")
+
+        # 5. Offline: no server at all, and the browser offline. The service worker serves
+        # the page, its scripts and the lists it cached; verification runs in the browser.
+        _stop(server, base)
+        context.set_offline(True)
+        page.reload()
+        page.evaluate("window.NatIDBorder.ready")
+        assert page.text_content("#network") == TEXT["offline"]["en"]
+        assert "old" in page.text_content("#trust-age")
+        shown = _upload(page, kept.payload)
+        assert shown["valid"], shown
+        assert shown["name"].startswith("Chan Thida")
+        assert TEXT["schema_local"]["en"] in shown["checks"]["schema"]["text"]
+        shown = _upload(page, revoked.payload)
+        assert not shown["valid"]
+        assert shown["checks"]["revocation"]["codes"] == ["revoked"]
+        context.close()
+
+
+def _vectors() -> list[dict[str, Any]]:
+    cases = []
+    for path in sorted(DCC_DIR.glob("**/*.json")):
+        try:
+            case = json.loads(path.read_text(encoding="utf-8"))
+        except (ValueError, UnicodeDecodeError):
+            continue
+        if not isinstance(case, dict) or "TESTCTX" not in case or not case.get("PREFIX"):
+            continue
+        clock = case["TESTCTX"].get("VALIDATIONCLOCK")
+        at = dt.datetime.fromisoformat(clock.replace("Z", "+00:00")) if clock else NOW
+        at = at if at.tzinfo else at.replace(tzinfo=dt.UTC)
+        certificates = []
+        with contextlib.suppress(ValueError, KeyError, TypeError):
+            der = base64.b64decode(case["TESTCTX"]["CERTIFICATE"])
+            certificates = [x509.load_der_x509_certificate(der)]
+        try:
+            expected = verify(case["PREFIX"], trusted=certificates, at=at).as_dict()["checks"]
+        except Exception:
+            expected = verify(case["PREFIX"], trusted=[], at=at).as_dict()["checks"]
+            certificates = []
+        cases.append(
+            {
+                "name": str(path.relative_to(DCC_DIR)),
+                "payload": case["PREFIX"],
+                "certificate": case["TESTCTX"].get("CERTIFICATE", "") if certificates else "",
+                "at": at.timestamp(),
+                "expected": expected,
+            }
+        )
+    return cases
+
+
+@pytest.mark.slow
+def test_page_verifier_agrees_with_natid_on_the_eu_test_vectors(ctx: AppContext) -> None:
+    cases = _vectors()
+    assert len(cases) > 100
+    with _chromium() as browser, _serve(_app(ctx)) as (base, _server):
+        page = browser.new_page()
+        _open(page, f"{base}/health/verify?lang=en")
+        outcomes = page.evaluate(
+            """async (cases) => {
+              const V = window.NatIDVerifier, out = [];
+              for (const c of cases) {
+                const trust = await V.loadSigners(c.certificate ? [{rawData: c.certificate}] : []);
+                const r = await V.verify(c.payload, trust, null, c.at);
+                out.push({name: c.name, checks: r.checks});
+              }
+              return out;
+            }""",
+            cases,
+        )
+    disagree = [
+        (case["name"], check, case["expected"][check], got["checks"][check])
+        for case, got in zip(cases, outcomes, strict=True)
+        for check in ("decode", "signature", "expiry", "schema")
+        if case["expected"][check] != got["checks"][check]
+    ]
+    assert disagree == []
+
+
+@pytest.mark.slow
+def test_page_is_bilingual_self_contained_and_pins_its_qr_decoder(ctx: AppContext) -> None:
+    client = TestClient(_app(ctx))
+    km = client.get("/health/verify", headers={"Accept-Language": "km-KH,en;q=0.5"})
+    en = client.get("/health/verify", headers={"Accept-Language": "fr-FR, en;q=0.8, km;q=0.2"})
+    default = client.get("/health/verify")
+    assert km.status_code == en.status_code == default.status_code == 200
+    assert '<html lang="km">' in km.text and TEXT["title"]["km"] in km.text
+    assert '<html lang="en">' in en.text and TEXT["title"]["en"] in en.text
+    assert '<html lang="km">' in default.text  # neither named: the national language
+    assert (
+        client.get("/health/verify?lang=en", headers={"Accept-Language": "km"}).headers[
+            "content-language"
+        ]
+        == "en"
+    )
+    # Nothing from another origin: the policy says so and the page only names its own files.
+    assert "default-src 'self'" in km.headers["content-security-policy"]
+    assert "//" not in "".join(part.split('"')[0] for part in km.text.split('src="')[1:])
+    # jsQR is the pinned file, and the page asks the browser to check it (SRI).
+    pinned = (STATIC / "jsQR.js").read_bytes()
+    assert hashlib.sha256(pinned).hexdigest() == border.JSQR_SHA256
+    integrity = "sha256-" + base64.b64encode(hashlib.sha256(pinned).digest()).decode()
+    assert f'integrity="{integrity}"' in km.text
+    script = client.get(km.text.split('src="')[1].split('"')[0])
+    assert script.status_code == 200
+    assert script.content == pinned
+    assert "immutable" in script.headers["cache-control"]
+    assert client.get("/health/verify/static/..%2Fborder.py").status_code == 404
+    worker = client.get("/health/verify/sw.js")
+    assert worker.headers["service-worker-allowed"] == "/health/"
+    assert "/health/revocations" in worker.text
+
+
+@pytest.mark.parametrize(
+    ("header", "expected"),
+    [
+        (None, "km"),
+        ("", "km"),
+        ("en-US,en;q=0.9", "en"),
+        ("km", "km"),
+        ("de, en;q=0.1, km;q=0.2", "km"),
+        ("en;q=0, km;q=0", "km"),
+        ("en;q=abc", "km"),
+        ("EN-gb", "en"),
+    ],
+)
+def test_language_negotiation(header: str | None, expected: str) -> None:
+    assert border.negotiate_language(header) == expected

@@ -1,0 +1,42 @@
+"""A code flow through the protocol core, as the routes will drive it."""
+
+from __future__ import annotations
+
+import datetime as dt
+import secrets
+from typing import Any
+
+from idp.clients import Client
+from idp.pkce import s256_challenge
+from idp.service import ProviderCore
+
+PERSON = "6f1c2b9e-5d0a-4e47-9a53-2f8e3b1c7d10"
+
+
+def secret_client(core: ProviderCore, **kw: Any) -> Client:
+    return core.clients.add(
+        name="Ministry portal",
+        redirect_uris=["https://portal.moh.gov.kh/cb"],
+        auth_method="client_secret_basic",
+        **kw,
+    ).client
+
+
+def issue_code(core: ProviderCore, client: Client, at: dt.datetime, **kw: Any) -> tuple[str, str]:
+    verifier = secrets.token_urlsafe(48)
+    code = core.codes.issue(
+        client_id=client.client_id,
+        redirect_uri=client.redirect_uris[0],
+        subject=kw.pop("subject", PERSON),
+        scopes=kw.pop("scopes", ("openid", "profile")),
+        code_challenge=s256_challenge(verifier),
+        code_challenge_method="S256",
+        auth_time=kw.pop("auth_time", at - dt.timedelta(minutes=1)),
+        at=at,
+        nonce=kw.pop("nonce", "n-0S6_WzA2Mj"),
+        acr=kw.pop("acr", "substantial"),
+        amr=kw.pop("amr", ("pwd", "otp")),
+        sid=kw.pop("sid", "session-1"),
+        **kw,
+    )
+    return code, verifier

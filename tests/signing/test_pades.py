@@ -1,0 +1,222 @@
+"""PAdES levels, keys, certification and what the validator says about good and bad documents."""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+
+import pytest
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
+from pyhanko.pdf_utils.reader import PdfFileReader
+
+from ca.profiles import ProfileName
+from ca.revocation import RevocationReason
+from ca.service import CAService
+from ca.store import IssuedCertificate
+from core.clock import FixedClock
+from hsm_adapters import SoftKeyBackend
+from registry import EmbeddedRegister, LegalEntity
+from signing.errors import InvalidSigningRequest
+from signing.pades import BackendSigner, PadesLevel, SignatureSpec, sign_pdf_bytes
+from signing.service import SigningService
+from signing.validate import Indication
+from tests.ca._issuance import add_person
+from tests.signing._pdf import make_pdf
+
+LEVELS = ["B-B", "B-T", "B-LT", "B-LTA"]
+
+
+@pytest.mark.parametrize("level", LEVELS)
+def test_each_level_is_reached_and_passes(
+    signing: SigningService, entity: LegalEntity, eseal: IssuedCertificate, level: str
+) -> None:
+    signed = signing.seal(entity.id, make_pdf(), actor="t", level=level)
+
+    report = signing.validate(signed)
+
+    first = report.signatures[0]
+    assert report.ok, report.as_dict()
+    assert first.pades_level == level
+    assert first.signer_serial == eseal.serial_hex.lstrip("0")
+    assert first.chain[-1].startswith("Common Name: NatID Root CA") or "Root" in first.chain[-1]
+    assert first.modifications in {"none", "lta_updates"}
+    kinds = [s.kind for s in report.signatures]
+    assert kinds == (["signature", "document-timestamp"] if level == "B-LTA" else ["signature"])
+    if level != "B-B":
+        assert first.timestamp_time is not None
+    if level in {"B-LT", "B-LTA"}:
+        assert first.embedded_ocsp_responses >= 1 and first.embedded_crls >= 1
+
+
+def test_signing_time_is_the_clock_not_the_system(
+    signing: SigningService, entity: LegalEntity, eseal: IssuedCertificate, clock: FixedClock
+) -> None:
+    clock.advance(dt.timedelta(days=3, minutes=7))
+
+    report = signing.validate(signing.seal(entity.id, make_pdf(), actor="t", level="B-T"))
+
+    sig = report.signatures[0]
+    assert sig.claimed_signing_time == clock.now()
+    assert sig.timestamp_time is not None
+    assert abs(sig.timestamp_time - clock.now()) <= dt.timedelta(seconds=1)
+
+
+@pytest.mark.parametrize("algorithm", ["ec-p384", "rsa-3072"])
+def test_other_key_types_sign_p384_with_sha384_and_rsa_with_pss(
+    signing: SigningService,
+    register: EmbeddedRegister,
+    ca_service: CAService,
+    algorithm: str,
+) -> None:
+    person = add_person(register)
+    ca_service.issue_with_server_key(
+        ProfileName.CITIZEN_SIGN, person.id, actor="t", algorithm=algorithm
+    )
+
+    signed = signing.sign_pdf(make_pdf(), signer=person.id, actor="t", level="B-B")
+
+    reader = PdfFileReader(io.BytesIO(signed))
+    signer_info = reader.embedded_signatures[0].signer_info
+    mechanism = signer_info["signature_algorithm"]["algorithm"].native
+    digest = signer_info["digest_algorithm"]["algorithm"].native
+    if algorithm == "ec-p384":
+        assert (mechanism, digest) in {("sha384_ecdsa", "sha384"), ("ecdsa", "sha384")}
+    else:
+        assert (mechanism, digest) == ("rsassa_pss", "sha256")
+    assert signing.validate(signed).ok
+
+
+def test_certification_then_approval_keeps_both_valid(
+    signing: SigningService, entity: LegalEntity, eseal: IssuedCertificate, servant_id: str
+) -> None:
+    certified = signing.sign_pdf(
+        make_pdf(), signer=servant_id, actor="t", level="B-T", certify=True
+    )
+    both = signing.seal(entity.id, certified, actor="t", level="B-T")
+
+    report = signing.validate(both)
+
+    assert [s.indication for s in report.signatures] == [Indication.TOTAL_PASSED] * 2
+    assert report.signatures[0].certification_level == 2
+    assert report.signatures[0].modifications == "form_filling"
+
+
+def test_second_certification_refused(signing: SigningService, servant_id: str) -> None:
+    certified = signing.sign_pdf(make_pdf(), signer=servant_id, actor="t", certify=True)
+
+    with pytest.raises(InvalidSigningRequest, match=r"[Cc]ertification"):
+        signing.sign_pdf(certified, signer=servant_id, actor="t", certify=True)
+
+
+def test_byte_tampering_is_hash_failure(
+    signing: SigningService, entity: LegalEntity, eseal: IssuedCertificate
+) -> None:
+    signed = signing.seal(entity.id, make_pdf(text="Pay 100 USD"), actor="t", level="B-B")
+    tampered = signed.replace(b"Pay 100 USD", b"Pay 900 USD")
+    assert tampered != signed
+
+    sig = signing.validate(tampered).signatures[0]
+
+    assert (sig.indication, sig.sub_indication) == (Indication.TOTAL_FAILED, "HASH_FAILURE")
+    assert not sig.intact
+
+
+def test_content_changed_in_a_later_revision_fails(
+    signing: SigningService, entity: LegalEntity, eseal: IssuedCertificate
+) -> None:
+    signed = signing.seal(entity.id, make_pdf(), actor="t", level="B-B")
+    # An incremental update that replaces the page content: the signed bytes stay intact,
+    # but what a reader shows is no longer what was signed.
+    writer = IncrementalPdfFileWriter(io.BytesIO(signed))
+    from pyhanko.pdf_utils import generic
+
+    page = writer.root["/Pages"]["/Kids"][0].get_object()
+    stream = generic.StreamObject(stream_data=b"BT /F1 24 Tf 72 720 Td (Pay 900 USD) Tj ET")
+    page["/Contents"] = writer.add_object(stream)
+    writer.update_container(page)
+    out = io.BytesIO()
+    writer.write(out)
+
+    sig = signing.validate(out.getvalue()).signatures[0]
+
+    assert sig.intact
+    assert (sig.indication, sig.sub_indication) == (Indication.TOTAL_FAILED, "FORMAT_FAILURE")
+    assert sig.modifications == "other"
+
+
+def test_revoked_without_timestamp_fails_but_timestamp_before_revocation_passes(
+    signing: SigningService,
+    entity: LegalEntity,
+    eseal: IssuedCertificate,
+    ca_service: CAService,
+    clock: FixedClock,
+) -> None:
+    plain = signing.seal(entity.id, make_pdf(), actor="t", level="B-B")
+    stamped = signing.seal(entity.id, make_pdf(), actor="t", level="B-T")
+    clock.advance(dt.timedelta(hours=2))
+    ca_service.revoke(eseal.serial_hex, reason=RevocationReason.KEY_COMPROMISE, actor="t")
+    clock.advance(dt.timedelta(minutes=5))
+
+    no_ts = signing.validate(plain).signatures[0]
+    with_ts = signing.validate(stamped).signatures[0]
+
+    assert no_ts.indication is not Indication.TOTAL_PASSED
+    assert no_ts.sub_indication in {"REVOKED", "REVOKED_NO_POE"}
+    assert no_ts.revocation == "revoked"
+    assert with_ts.indication is Indication.TOTAL_PASSED
+    assert with_ts.revoked_at is not None
+    assert any("before the revocation" in m for m in with_ts.messages)
+
+
+def test_foreign_root_is_not_trusted(
+    signing: SigningService,
+    entity: LegalEntity,
+    eseal: IssuedCertificate,
+) -> None:
+    from ca.hierarchy import create_hierarchy
+    from ca.urls import PkiUrls
+    from signing.validate import validate_pdf
+    from tests.ca.conftest import HIERARCHY_TIME, MemoryKeyBackend
+
+    other = create_hierarchy(
+        MemoryKeyBackend(), urls=PkiUrls("http://other.example"), at=HIERARCHY_TIME
+    )
+    signed = signing.seal(entity.id, make_pdf(), actor="t", level="B-B")
+
+    sig = validate_pdf(signed, root=other.root, fetchers=None, at=HIERARCHY_TIME).signatures[0]
+
+    assert sig.indication is Indication.INDETERMINATE
+    assert sig.sub_indication == "NO_CERTIFICATE_CHAIN_FOUND"
+    assert not sig.trusted
+
+
+def test_backend_signer_refuses_a_key_that_does_not_match(eseal: IssuedCertificate) -> None:
+    with pytest.raises(InvalidSigningRequest, match="does not match"):
+        BackendSigner(ec.generate_private_key(ec.SECP256R1()), eseal.certificate, [])
+
+
+def test_levels_above_b_b_need_their_collaborators(
+    eseal: IssuedCertificate, hierarchy_keys: SoftKeyBackend, clock: FixedClock
+) -> None:
+    assert eseal.key_label is not None
+    signer = BackendSigner(hierarchy_keys.load(eseal.key_label), eseal.certificate, [])
+    with pytest.raises(InvalidSigningRequest, match="time-stamping"):
+        sign_pdf_bytes(make_pdf(), signer, SignatureSpec(level=PadesLevel.B_T), at=clock.now())
+    with pytest.raises(InvalidSigningRequest, match="unknown PAdES level"):
+        PadesLevel.parse("B-X")
+    with pytest.raises(InvalidSigningRequest, match="field name"):
+        sign_pdf_bytes(make_pdf(), signer, SignatureSpec(field_name="bad name)"), at=clock.now())
+    assert isinstance(rsa.RSAPrivateKey, type)
+
+
+def test_b_lt_validates_offline_from_what_the_file_carries(
+    signing: SigningService, entity: LegalEntity, eseal: IssuedCertificate
+) -> None:
+    signed = signing.seal(entity.id, make_pdf(), actor="t", level="B-LT")
+
+    sig = signing.validate(signed, fetch=False).signatures[0]
+
+    assert sig.indication is Indication.TOTAL_PASSED
+    assert sig.revocation == "good"
+    assert sig.embedded_ocsp_responses >= 1

@@ -217,6 +217,8 @@ class CACertificateRow(Base):
         CheckConstraint("not_after > not_before", name="validity_positive"),
         # CRL generation reads "everything of this issuer that is not good".
         Index("ix_ca_certificates_issuer_status", "issuer", "status"),
+        # Every OCSP worker looks up the newest responder certificates once a minute.
+        Index("ix_ca_certificates_profile_status", "profile", "status"),
     )
 
     serial_hex: Mapped[str] = mapped_column(String(SERIAL_HEX_LENGTH), primary_key=True)

@@ -174,3 +174,48 @@ def test_trust_list_is_signed_by_the_published_anchor(
     assert listed.signer.kid_b64 == issued["kid"]
     assert anchor == load_anchor(pem)
     assert json.loads(response.content)[0]["country"] == "KH"
+
+
+def test_revoke_by_hash_over_http_fails_the_revocation_check(
+    client: TestClient, ctx: AppContext, holder_id: str
+) -> None:
+    from vaccine_cert.revocation import uci_hash
+
+    issuer = _token(ctx, "health-issuer")
+    body = {"subject": holder_id, "kind": "vaccination", "record": VACCINATION, "qr": False}
+    issued = client.post("/health/v1/certificates", json=body, headers=issuer).json()
+    assert client.post("/health/v1/verify", json={"payload": issued["payload"]}).json()["valid"]
+
+    revocation = {"hash_type": "UCI", "hash": uci_hash(issued["uvci"]).hex()}
+    assert client.post("/health/v1/revocations", json=revocation).status_code == 401
+    auditor = _token(ctx, "auditor")
+    refused = client.post("/health/v1/revocations", json=revocation, headers=auditor)
+    assert refused.status_code == 403
+    bad = client.post(
+        "/health/v1/revocations", json={"hash_type": "UCI", "hash": "zz"}, headers=issuer
+    )
+    assert bad.status_code == 400
+    assert bad.headers["content-type"] == "application/problem+json"
+
+    done = client.post("/health/v1/revocations", json=revocation, headers=issuer)
+    assert done.status_code == 201, done.text
+    assert done.json()["kid"] == issued["kid"]  # found from the issued record
+    result = client.post("/health/v1/verify", json={"payload": issued["payload"]}).json()
+    assert result["valid"] is False
+    assert result["checks"]["revocation"] == "fail"
+    # The published list carries it, under the published anchor.
+    anchor = load_anchor(client.get("/health/trustlist/anchor").content)
+    offline = RevocationList.from_document(client.get("/health/revocations").content, anchor=anchor)
+    assert len(offline) >= 1
+
+
+def test_scope_all_is_the_own_list_when_nothing_foreign_was_imported(
+    client: TestClient, ctx: AppContext, holder_id: str
+) -> None:
+    issuer = _token(ctx, "health-issuer")
+    body = {"subject": holder_id, "kind": "test", "record": TEST, "qr": False}
+    client.post("/health/v1/certificates", json=body, headers=issuer)
+    own = json.loads(client.get("/health/trustlist").content)
+    every = json.loads(client.get("/health/trustlist?scope=all").content)
+    assert [e["kid"] for e in every] == [e["kid"] for e in own]
+    assert client.get("/health/trustlist?scope=everything").status_code == 422

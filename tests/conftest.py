@@ -137,3 +137,7 @@ def engine(db_url: str) -> Iterator[Engine]:
 @pytest.fixture
 def session_factory(engine: Engine) -> sessionmaker[Session]:
     return make_session_factory(engine)
+
+
+# The one SoftHSM2 token directory of the session (tests/_softhsm.py says why there is one).
+from tests._softhsm import softhsm  # noqa: E402, F401

@@ -44,11 +44,11 @@ from core.clock import FixedClock
 from hsm_adapters import SoftKeyBackend
 from hsm_adapters.base import KeyAlgorithm, KeyBackend
 from registry import EmbeddedRegister
+from tests._softhsm import SoftHSMToken
 from tests.ca._issuance import LOG_KEY, add_person
 from tests.ca._lint import errors, lint_pkix
 from tests.ca.conftest import BASE_URL, MemoryKeyBackend
 from tests.conftest import require_command
-from tests.hsm_adapters.conftest import SoftHSMToken, softhsm  # noqa: F401 - the fixture
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "ceremony.yaml"
 OFFICERS = ("sokha", "dara", "vanna")
@@ -567,7 +567,7 @@ def test_every_certificate_passes_pkilint(finished: tuple[Path, Path, CeremonyFi
 @pytest.mark.slow
 @pytest.mark.softhsm
 def test_ceremony_on_a_pkcs11_token(
-    softhsm: SoftHSMToken,  # noqa: F811 - the fixture imported above
+    softhsm: SoftHSMToken,
     session_factory: sessionmaker[Session],
     ledger: AuditLedger,
     clock: FixedClock,

@@ -13,12 +13,9 @@ to (for the wrong-PIN test on a token that is not logged in yet). Tests use uniq
 
 from __future__ import annotations
 
-import shutil
-import subprocess
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from pathlib import Path
 
 import pytest
 
@@ -29,27 +26,12 @@ from hsm_adapters import (
     PKCS11KeyBackend,
     SoftKeyBackend,
 )
-from tests.conftest import require
-
-SOFTHSM_MODULES = (
-    Path("/usr/lib/softhsm/libsofthsm2.so"),
-    Path("/usr/lib/x86_64-linux-gnu/softhsm/libsofthsm2.so"),
-    Path("/usr/local/lib/softhsm/libsofthsm2.so"),
+from tests._softhsm import (  # the one SoftHSM2 token directory of the session
+    USER_PIN,
+    SoftHSMToken,
 )
-TOKEN_LABEL = "natid-test"
-SPARE_TOKEN_LABEL = "natid-test-spare"
-USER_PIN = "1234"
-SO_PIN = "5678"
+
 SOFT_PASSPHRASE = "conformance suite passphrase"
-
-
-@dataclass(frozen=True)
-class SoftHSMToken:
-    module: Path
-    label: str
-    pin: str
-    spare_label: str
-    conf: Path
 
 
 @dataclass(frozen=True)
@@ -63,41 +45,6 @@ class BackendMaker:
     #: Environment and constructor arguments that let a subprocess open the same store.
     env: dict[str, str]
     args: tuple[str, ...]
-
-
-def find_softhsm_module() -> Path | None:
-    return next((m for m in SOFTHSM_MODULES if m.is_file()), None)
-
-
-@pytest.fixture(scope="session")
-def softhsm(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SoftHSMToken]:
-    """A SoftHSM2 token directory for this test session, with two initialised tokens."""
-    util = shutil.which("softhsm2-util")
-    require(util is not None, "SoftHSM2 (softhsm2-util; apt-get install softhsm2)")
-    module = find_softhsm_module()
-    require(module is not None, "SoftHSM2's PKCS#11 module libsofthsm2.so")
-    assert util is not None
-    assert module is not None
-    root = tmp_path_factory.mktemp("softhsm")
-    tokens = root / "tokens"
-    tokens.mkdir()
-    conf = root / "softhsm2.conf"
-    conf.write_text(
-        f"directories.tokendir = {tokens}\nobjectstore.backend = file\nlog.level = ERROR\n"
-    )
-    with pytest.MonkeyPatch.context() as mp:
-        # Set before the module is loaded: SoftHSM2 reads it in C_Initialize, once per process.
-        mp.setenv("SOFTHSM2_CONF", str(conf))
-        for label in (TOKEN_LABEL, SPARE_TOKEN_LABEL):
-            init = ["--init-token", "--free", "--label", label]
-            subprocess.run(
-                [util, *init, "--pin", USER_PIN, "--so-pin", SO_PIN],
-                check=True,
-                capture_output=True,
-            )
-        yield SoftHSMToken(
-            module=module, label=TOKEN_LABEL, pin=USER_PIN, spare_label=SPARE_TOKEN_LABEL, conf=conf
-        )
 
 
 @pytest.fixture(scope="session", params=["soft", pytest.param("pkcs11", marks=pytest.mark.softhsm)])

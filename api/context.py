@@ -25,6 +25,8 @@ if TYPE_CHECKING:
     from ca.service import CAService
     from core.audit import AuditLedger
     from hsm_adapters.base import KeyBackend
+    from idp.accounts import AccountService
+    from idp.service import ProviderCore
     from registry.service import EmbeddedRegister
     from signing.service import SigningService
     from vaccine_cert.service import HealthService
@@ -62,6 +64,8 @@ class AppContext:
     _ca: CAService | None = field(default=None, repr=False)
     _health: HealthService | None = field(default=None, repr=False)
     _signing: SigningService | None = field(default=None, repr=False)
+    _idp_core: ProviderCore | None = field(default=None, repr=False)
+    _idp_accounts: AccountService | None = field(default=None, repr=False)
 
     def ca(self) -> CAService:
         """The certificate authority's service, built on first use.
@@ -133,6 +137,50 @@ class AppContext:
                 font_path=self.settings.khmer_font,
             )
         return self._signing
+
+    def idp_core(self) -> ProviderCore:
+        """The OpenID provider's protocol core: clients, signing keys, codes, tokens."""
+        if self._idp_core is None:
+            from idp.service import build_provider_core
+
+            self._idp_core = build_provider_core(
+                self.sessions,
+                cache=self.cache,
+                keys=self.keys,
+                ledger=self.ledger,
+                clock=self.clock,
+                issuer=self.settings.public_base_url,
+            )
+        return self._idp_core
+
+    def idp_accounts(self) -> AccountService:
+        """Accounts, passwords, second factors and the login throttle of the OpenID provider.
+
+        TOTP secrets are sealed and the throttle keyed with ``NATID_IDP_SECRET_KEY``, or the
+        soft key-store passphrase when it is unset (production on pkcs11 requires the setting).
+        """
+        if self._idp_accounts is None:
+            from idp.accounts import AccountService
+            from idp.passwords import Passwords
+            from idp.throttle import LoginThrottle
+            from idp.totp import SecretBox, TotpAuthenticators, derive_key
+
+            configured = self.settings.idp_secret_key or self.settings.soft_key_passphrase
+            secret = configured.get_secret_value().encode()
+            self._idp_accounts = AccountService(
+                self.sessions,
+                register=self.register,
+                ledger=self.ledger,
+                clock=self.clock,
+                passwords=Passwords(),
+                throttle=LoginThrottle(
+                    self.cache, clock=self.clock, key=derive_key(secret, "throttle")
+                ),
+                totp=TotpAuthenticators(
+                    self.sessions, box=SecretBox.derive(secret), ledger=self.ledger
+                ),
+            )
+        return self._idp_accounts
 
     def close(self) -> None:
         if self._closed:

@@ -20,7 +20,7 @@ import typer
 from api.cli.common import DataDirOption, JsonOption, cli_context, fail
 from idp.clients import ClientAuthMethod
 from idp.keys import SigningKeyInfo
-from idp.service import ProviderCore, build_provider_core
+from idp.service import ProviderCore
 from idp.subjects import SubjectType
 
 app = typer.Typer(help="The OpenID provider: clients and signing keys.", no_args_is_help=True)
@@ -34,14 +34,7 @@ app.add_typer(keys_app, name="keys")
 @contextmanager
 def _core(data_dir: Path | None) -> Iterator[ProviderCore]:
     with cli_context(data_dir) as ctx:
-        yield build_provider_core(
-            ctx.sessions,
-            cache=ctx.cache,
-            keys=ctx.keys,
-            ledger=ctx.ledger,
-            clock=ctx.clock,
-            issuer=ctx.settings.public_base_url,
-        )
+        yield ctx.idp_core()
 
 
 @client_app.command("add")

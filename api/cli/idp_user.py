@@ -26,11 +26,8 @@ import typer
 
 from api.cli.common import DataDirOption, JsonOption, cli_context, fail
 from api.context import AppContext
-from core.settings import Settings
 from idp.accounts import Account, AccountService
-from idp.passwords import Passwords
-from idp.throttle import LoginThrottle
-from idp.totp import SecretBox, TotpAuthenticators, derive_key, qr_png
+from idp.totp import qr_png
 from registry.errors import SubjectNotFound
 from registry.records import Person
 
@@ -45,31 +42,9 @@ SubjectOption = Annotated[
 ACTOR = "cli"
 
 
-def idp_secret(settings: Settings) -> bytes:
-    """The secret the IdP derives its TOTP-sealing and throttle keys from.
-
-    ``NATID_IDP_SECRET_KEY`` when set; otherwise the soft key-store passphrase (the development
-    passphrase in development; production on pkcs11 refuses to start without the setting).
-    """
-    configured = settings.idp_secret_key
-    if configured is not None:
-        return configured.get_secret_value().encode()
-    return settings.soft_key_passphrase.get_secret_value().encode()
-
-
 def account_service(ctx: AppContext) -> AccountService:
-    """The account service built from the application context (wiring for ``api.context``)."""
-    secret = idp_secret(ctx.settings)
-    totp = TotpAuthenticators(ctx.sessions, box=SecretBox.derive(secret), ledger=ctx.ledger)
-    return AccountService(
-        ctx.sessions,
-        register=ctx.register,
-        ledger=ctx.ledger,
-        clock=ctx.clock,
-        passwords=Passwords(),
-        throttle=LoginThrottle(ctx.cache, clock=ctx.clock, key=derive_key(secret, "throttle")),
-        totp=totp,
-    )
+    """The account service of the context (built once, in ``api.context``)."""
+    return ctx.idp_accounts()
 
 
 @contextmanager

@@ -19,7 +19,7 @@ PYTEST_ARGS ?=
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: help install deps-system deps-python run test test-all lint format bench clean
+.PHONY: help install deps-system deps-python deps-node deps-bench run test test-all lint format bench clean
 
 help:
 	@sed -n 's/^# make /make /p' Makefile
@@ -42,7 +42,26 @@ $(VENV)/.synced: pyproject.toml uv.lock | $(UV)
 
 deps-python: $(VENV)/.synced
 
-install: deps-system deps-python
+# Node.js packages of the black-box tests (openid-client, axe-core), pinned by package-lock.json.
+# The machine's Node.js is used; Debian's nodejs/npm are installed only where none is present.
+deps-node: tests/node/node_modules/.synced
+
+tests/node/node_modules/.synced: tests/node/package.json tests/node/package-lock.json
+	@command -v npm >/dev/null 2>&1 || { if [ "$$(id -u)" = 0 ]; then SUDO=""; else SUDO=sudo; fi; \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq nodejs npm >/dev/null; }
+	@npm ci --prefix tests/node --no-audit --no-fund --loglevel=error >/dev/null
+	@touch $@
+
+# What only `make bench` needs: node-oidc-provider (the IdP baseline) and wrk (a C load generator).
+deps-bench: deps-node bench/oidc/node_modules/.synced
+	@command -v wrk >/dev/null 2>&1 || { if [ "$$(id -u)" = 0 ]; then SUDO=""; else SUDO=sudo; fi; \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq wrk >/dev/null; }
+
+bench/oidc/node_modules/.synced: bench/oidc/package.json bench/oidc/package-lock.json
+	@npm ci --prefix bench/oidc --no-audit --no-fund --loglevel=error >/dev/null
+	@touch $@
+
+install: deps-system deps-python deps-node
 
 run: deps-python
 	$(VENV)/bin/natid serve --host $(HOST) --port $(PORT)
@@ -69,7 +88,7 @@ format: deps-python
 	$(VENV)/bin/ruff format .
 	$(VENV)/bin/ruff check --fix .
 
-bench: install
+bench: install deps-bench
 	@mkdir -p bench/results
 	$(PY) bench/run_all.py
 

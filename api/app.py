@@ -11,6 +11,8 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from starlette.types import ASGIApp, Receive, Scope, Send
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from api.context import AppContext, build_context
 from api.errors import install_error_handlers
@@ -18,13 +20,25 @@ from api.observability import configure_logging, install_observability
 from api.ocsp_fastpath import OCSPFastPath
 from api.routers import (
     admin,
+    admin_idp,
     border,
     crl,
+    csc,
     health,
     health_certs,
+    idp_account,
+    idp_login,
+    kyc,
     ocsp,
+    oidc_authorize,
+    oidc_discovery,
+    oidc_token,
+    oidc_userinfo,
     pki,
     ra,
+    signing_pages,
+    signing_validate,
+    signing_workflows,
     transparency,
 )
 from core.settings import load_settings
@@ -35,6 +49,21 @@ DESCRIPTION = (
     "NatID: national digital identity and trust services. Errors are RFC 9457 problem details "
     "(application/problem+json)."
 )
+
+
+class PeerAddress:
+    """Keeps the TCP peer's address in ``scope["natid.peer"]`` before the proxy headers
+    replace ``scope["client"]`` with the browser's: certificate login believes the forwarded
+    client certificate only when the peer itself is a trusted proxy (api/routers/idp_account.py).
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] in ("http", "websocket"):
+            scope["natid.peer"] = scope.get("client")
+        await self.app(scope, receive, send)
 
 
 def create_app(ctx: AppContext, *, close_context: bool = False) -> FastAPI:
@@ -50,12 +79,18 @@ def create_app(ctx: AppContext, *, close_context: bool = False) -> FastAPI:
     app.state.ctx = ctx
     install_error_handlers(app)
     install_observability(app)
-    # Outermost of our middleware: answers most OCSP requests before FastAPI's routing and the
-    # observability middleware, counted and logged like every other request
-    # (api/ocsp_fastpath.py).
+    # Outside FastAPI's routing and the observability middleware (only the two cheap address
+    # middlewares below wrap it): answers most OCSP requests before them, counted and logged
+    # like every other request (api/ocsp_fastpath.py).
     app.add_middleware(OCSPFastPath)
+    # X-Forwarded-For / -Proto from the proxies in NATID_TRUSTED_PROXIES (uvicorn itself runs
+    # with proxy_headers=False, so the peer address is still known to PeerAddress).
+    trusted = [h.strip() for h in ctx.settings.trusted_proxies.split(",") if h.strip()]
+    app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=trusted)
+    app.add_middleware(PeerAddress)
     app.include_router(health.router)
     app.include_router(admin.router)
+    app.include_router(admin_idp.router)
     app.include_router(pki.router)
     app.include_router(crl.router)
     app.include_router(ocsp.router)
@@ -63,6 +98,17 @@ def create_app(ctx: AppContext, *, close_context: bool = False) -> FastAPI:
     app.include_router(ra.router)
     app.include_router(health_certs.router)
     app.include_router(border.router)
+    app.include_router(oidc_discovery.router)
+    app.include_router(oidc_authorize.router)
+    app.include_router(oidc_token.router)
+    app.include_router(oidc_userinfo.router)
+    app.include_router(idp_login.router)
+    app.include_router(idp_account.router)
+    app.include_router(signing_workflows.router)
+    app.include_router(signing_pages.router)
+    app.include_router(signing_validate.router)
+    app.include_router(csc.router)
+    app.include_router(kyc.router)
     return app
 
 

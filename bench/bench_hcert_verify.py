@@ -11,14 +11,19 @@ measures, one after another on one core:
   second of user CPU time, OpenSSL's default; NatID is measured per CPU second too);
 * NatID - ``vaccine_cert.verify`` on the credentials in turn for S seconds: prefix, Base45,
   zlib, CBOR, COSE_Sign1, kid look-up, ES256 signature, purpose OIDs, iat/exp and the signer's
-  validity, DCC schema 1.3.3, building the report (every result is checked to be valid);
+  validity, DCC schema 1.3.3, the revocation list (1,000 revoked credentials of the same
+  signer, none of these), building the report (every result is checked to be valid, with the
+  revocation check passed);
 * NatID in batches - ``vaccine_cert.verify_many`` on batches of 50 of the same credentials
   (the same checks and reports, run phase by phase over the batch: see its docstring);
 * raw cryptography - ``EllipticCurvePublicKey.verify`` of a 300-byte message, for scale.
 
 The median of R rounds is shown, and the ratio NatID / OpenSSL against the goal of 0.5 (the
 health-credentials issue). Then where the time goes: the decoding, schema and signature steps
-timed separately, and all cores at once (one verifier process per core).
+timed separately (timed alone they add up to less than a ``verify()``: the report, expiry and
+revocation steps are not listed, and in place each step runs slower because Python and
+OpenSSL's P-256 code evict each other's cache lines - docs/benchmarks.md), and all cores at
+once (one verifier process per core).
 """
 
 from __future__ import annotations
@@ -46,9 +51,11 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 from cryptography.x509.oid import NameOID
 
-from vaccine_cert import DccSchema, TrustedSigners, verify, verify_many
+from vaccine_cert import Check, DccSchema, Outcome, TrustedSigners, verify, verify_many
 from vaccine_cert.base45 import b45encode
+from vaccine_cert.cose import CoseAlgorithm, verify_signature
 from vaccine_cert.hcert import decode_hc1
+from vaccine_cert.revocation import RevocationList, RevokedCredential
 
 AT = dt.datetime(2026, 11, 2, 9, 0, tzinfo=dt.UTC)
 #: Credentials per ``verify_many`` call.
@@ -167,18 +174,46 @@ class Setup:
         self.schema = DccSchema.bundled()
         self.payloads = [issue(self.key, self.cert, i) for i in range(count)]
         self.batches = [self.payloads[j : j + BATCH] for j in range(0, count, BATCH)]
+        kid = self.trusted.with_kid(decode_hc1(self.payloads[0]).cose.header(4))[0].kid
+        self.revocation = RevocationList.from_revoked(
+            RevokedCredential(
+                kid=kid,
+                country="KH",
+                uvci=f"URN:UVCI:01:KH:REVOKED{i:08d}#{i % 10}",
+                signature_hash=bytes(16) + i.to_bytes(16, "big"),
+                expires_at=AT + dt.timedelta(days=365),
+            )
+            for i in range(1000)
+        )
         for payload in self.payloads:
-            report = verify(payload, trusted=self.trusted, at=AT, schema=self.schema)
-            if not report.valid:
+            report = self.verify(payload)
+            if not report.valid or report.outcome(Check.REVOCATION) is not Outcome.PASS:
                 raise SystemExit(f"bench credential did not verify: {report.reasons}")
+
+    def verify(self, payload: str) -> Any:
+        return verify(
+            payload, trusted=self.trusted, at=AT, schema=self.schema, revocation=self.revocation
+        )
 
     def verify_step(self, i: int) -> None:
         payloads = self.payloads
-        verify(payloads[i % len(payloads)], trusted=self.trusted, at=AT, schema=self.schema)
+        verify(
+            payloads[i % len(payloads)],
+            trusted=self.trusted,
+            at=AT,
+            schema=self.schema,
+            revocation=self.revocation,
+        )
 
     def batch_step(self, i: int) -> None:
         batches = self.batches
-        verify_many(batches[i % len(batches)], trusted=self.trusted, at=AT, schema=self.schema)
+        verify_many(
+            batches[i % len(batches)],
+            trusted=self.trusted,
+            at=AT,
+            schema=self.schema,
+            revocation=self.revocation,
+        )
 
 
 def _worker(args: tuple[int, float]) -> float:
@@ -222,6 +257,7 @@ def main() -> int:
         )
 
     decoded = [decode_hc1(p) for p in setup.payloads]
+    signer_key = setup.trusted.with_kid(decoded[0].cose.header(4))[0].public_key
     steps = {
         "decode (prefix, Base45, zlib, CBOR, COSE, CWT, DCC as JSON)": lambda i: decode_hc1(
             setup.payloads[i % len(setup.payloads)]
@@ -231,6 +267,10 @@ def main() -> int:
         ),
         "ES256 signature (raw cryptography)": lambda _i: raw_public.verify(
             raw_signature, message, ecdsa
+        ),
+        # What verify() runs for the signature: r || s to DER, the Sig_structure, the verify.
+        "COSE ES256 signature (`verify_signature`: DER, Sig_structure, verify)": lambda i: (
+            verify_signature(decoded[i % len(decoded)].cose, CoseAlgorithm.ES256, signer_key)
         ),
     }
     step_us = {name: 1e6 / rate(step, min(args.seconds, 2.0)) for name, step in steps.items()}

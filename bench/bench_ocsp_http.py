@@ -1,7 +1,7 @@
 """OCSP over HTTP: NatID's responder against ``openssl ocsp`` over the same 10,000 certificates.
 
     PYTHONPATH=. python bench/bench_ocsp_http.py [--certs N] [--duration S] [--connections C]
-        [--rate-fraction F] [--no-pin] [--no-multi]
+        [--rate-fraction F] [--no-pin] [--no-multi] [--generator python|wrk] [--no-ceiling]
 
 Issue 3, "Benchmarks": responses per second and p50/p99 latency over HTTP, side by side with
 ``openssl ocsp`` as responder, same load generator, same run. Goal: at least ten times
@@ -19,9 +19,12 @@ Issue 3, "Benchmarks": responses per second and p50/p99 latency over HTTP, side 
    connection alive while the server allows and reconnects when the server closes it. GET
    (RFC 6960 §A.1 base64 path) and POST are measured apart. NatID is warmed first (one request
    per certificate): its responses are pre-signed, as in production; ``openssl ocsp`` signs
-   every response, which is its only mode. (``wrk`` cannot drive ``openssl ocsp`` 3.0: wrk
-   opens and closes a probe connection without a request, after which the OpenSSL responder
-   stops answering anyone.)
+   every response, which is its only mode. ``--generator wrk`` drives every target with
+   ``wrk`` (C, one thread on the same CPU, a Lua script cycling through the same requests;
+   saturation rows only, wrk has no fixed-rate mode). OpenSSL 3.0's responder spins forever on a
+   connection closed before its request line (openssl/openssl#31129, #23934): wrk's start-up
+   probe connection does that (the script resolves without probing) and so does the end of
+   every wrk run, so with wrk ``openssl ocsp`` is restarted for each row.
 4. Two kinds of row. *Saturation*: every connection sends its next request as soon as the
    previous answer is in; the rate is the most the server gives. *Fixed rate*: the same offered
    rate for both systems, ``--rate-fraction`` (default 0.8) of ``openssl ocsp``'s saturation
@@ -33,7 +36,9 @@ Issue 3, "Benchmarks": responses per second and p50/p99 latency over HTTP, side 
    generator is pinned to the second, so neither server competes with the generator
    (``--no-pin`` to share). Then two processes each, sharing every CPU with the generator:
    ``natid serve --workers 2`` (Redis cache) and ``openssl ocsp -multi 2`` (``--no-multi``
-   skips them).
+   skips them). And the ceiling of any Python server here (``--no-ceiling`` skips it): a raw
+   uvloop ``asyncio.Protocol`` that parses nothing and answers every request with one fixed
+   NatID response and its headers; no responder written in Python can be faster.
 
 ``openssl ocsp`` serves one request per connection and closes it (HTTP/1.0); the client then
 reconnects, so its throughput includes a TCP handshake per request (latency is measured from
@@ -73,6 +78,50 @@ HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 NATID = Path(sys.executable).with_name("natid")
 REDIS_URL = os.environ.get("NATID_BENCH_REDIS_URL", "redis://127.0.0.1:6379/14")
+
+#: wrk script: one request per certificate in turn, from the files write_requests makes.
+WRK_SCRIPT = r"""
+local method, path, file = os.getenv("OCSP_METHOD"), os.getenv("OCSP_PATH"), os.getenv("OCSP_FILE")
+local reqs, i = {}, 0
+-- wrk.resolve opens and closes a probe connection, on which openssl ocsp 3.0 then hangs.
+function wrk.resolve(host, service) wrk.addrs = wrk.lookup(host, service) end
+function init(args)  -- not at load time: wrk.init has set the Host header by now
+  for line in io.lines(file) do
+    if method == "GET" then
+      reqs[#reqs + 1] = wrk.format("GET", path .. line)
+    else
+      local der = line:gsub("..", function(h) return string.char(tonumber(h, 16)) end)
+      local headers = {["Content-Type"] = "application/ocsp-request"}
+      reqs[#reqs + 1] = wrk.format("POST", path, headers, der)
+    end
+  end
+end
+function request() i = i % #reqs + 1; return reqs[i] end
+"""
+
+#: The Python ceiling: answers every HTTP/1.1 request with the bytes of the file in argv[2].
+CEILING_SERVER = r"""
+import asyncio, re, sys, uvloop
+RESPONSE = open(sys.argv[2], "rb").read()
+LENGTH = re.compile(rb"(?i)\r\ncontent-length:\s*(\d+)")
+class Fixed(asyncio.Protocol):
+    def connection_made(self, transport): self.transport, self.buffer = transport, b""
+    def data_received(self, data):
+        buffer, answers = self.buffer + data, 0
+        while (end := buffer.find(b"\r\n\r\n")) >= 0:
+            length = LENGTH.search(buffer, 0, end + 2)
+            total = end + 4 + (int(length.group(1)) if length else 0)
+            if len(buffer) < total:
+                break
+            buffer, answers = buffer[total:], answers + 1
+        self.buffer = buffer
+        if answers:
+            self.transport.write(RESPONSE * answers)
+async def main():
+    server = await asyncio.get_running_loop().create_server(Fixed, "127.0.0.1", int(sys.argv[1]))
+    await server.serve_forever()
+uvloop.run(main())
+"""
 
 
 @dataclass(frozen=True, slots=True)
@@ -437,6 +486,59 @@ def load(
     return Row(target, method, mode, done / elapsed, pct(0.50), pct(0.99), tally.errors, cpu_us)
 
 
+_WRK_LATENCY = re.compile(r"^\s+(50|99)%\s+([\d.]+)(us|ms|s)\s*$", re.MULTILINE)
+_WRK_UNIT_MS = {"us": 0.001, "ms": 1.0, "s": 1000.0}
+
+
+def load_wrk(target: str, method: str, url: str, work: Path, args: argparse.Namespace,
+             group: int) -> Row:  # fmt: skip
+    """Saturation with ``wrk`` (one thread, this process's CPU): the same requests as load()."""
+    script = work / "ocsp.lua"
+    script.write_text(WRK_SCRIPT)
+    base, path = url.split("/", 3)[:3], ("/" + url.split("/", 3)[3]).rstrip("/")
+    env = os.environ | {
+        "OCSP_METHOD": method,
+        "OCSP_PATH": (path + "/") if method == "GET" else (path or "/"),
+        "OCSP_FILE": str(work / ("get.txt" if method == "GET" else "post.txt")),
+    }
+    cmd = ["wrk", "-t1", f"-c{args.connections}", f"-d{args.duration}s", "--latency",
+           "-s", str(script), "/".join(base) + "/"]  # fmt: skip
+    cpu_before = group_cpu_seconds(group)
+    out = subprocess.run(
+        cmd, env=env, capture_output=True, text=True, timeout=args.duration + 60, check=True
+    ).stdout
+    cpu = group_cpu_seconds(group) - cpu_before
+    done = int(re.search(r"(\d+) requests in", out).group(1))  # type: ignore[union-attr]
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
+    pct = {p: float(v) * _WRK_UNIT_MS[u] for p, v, u in _WRK_LATENCY.findall(out)}
+    errors = sum(int(n) for n in re.findall(r"Non-2xx or 3xx responses: (\d+)", out))
+    for kind in re.findall(r"Socket errors: (.*)", out):  # connect N, read N, write N, timeout N
+        errors += sum(int(n) for n in re.findall(r"\d+", kind))
+    mode = f"saturation, {args.connections} conn., wrk"
+    cpu_us = cpu / done * 1e6 if done else float("nan")
+    return Row(target, method, mode, rps, pct.get("50", float("nan")),
+               pct.get("99", float("nan")), errors, cpu_us)  # fmt: skip
+
+
+def saturate(target: str, method: str, url: str, work: Path, args: argparse.Namespace,
+             group: int) -> Row:  # fmt: skip
+    """A saturation row with the chosen load generator."""
+    if args.generator == "wrk":
+        return load_wrk(target, method, url, work, args, group)
+    return load(target, method, url, work, args, group)
+
+
+def save_fixed_response(url: str, work: Path) -> Path:
+    """One NatID answer (status line, headers, body) for the ceiling server to repeat."""
+    der = bytes.fromhex((work / "post.txt").read_text().split("\n", 1)[0])
+    r = httpx.post(url, content=der, headers={"Content-Type": "application/ocsp-request"})
+    skip = {"date", "server", "x-request-id"}
+    head = "".join(f"{k}: {v}\r\n" for k, v in r.headers.items() if k.lower() not in skip)
+    path = work / "fixed-response.http"
+    path.write_bytes(f"HTTP/1.1 200 OK\r\n{head}\r\n".encode() + r.content)
+    return path
+
+
 def _run(coroutine: Coroutine[Any, Any, None]) -> None:
     """The load generator's event loop: uvloop when installed (for every target alike)."""
     try:
@@ -477,15 +579,26 @@ def main() -> None:
     )  # fmt: skip
     parser.add_argument("--no-multi", action="store_true", help="skip the 2-process rows")
     parser.add_argument(
+        "--generator", choices=("python", "wrk"), default="python",
+        help="load generator: the asyncio client (saturation and fixed-rate rows) or wrk"
+        " (saturation rows only)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--no-ceiling", action="store_true", help="skip the fixed-response Python ceiling rows"
+    )
+    parser.add_argument(
         "--database-url", default=None,
         help="NatID's database (an empty one), e.g. postgresql+psycopg://postgres@127.0.0.1/bench;"
         " default: SQLite in the temporary data directory",
     )  # fmt: skip
     args = parser.parse_args()
+    if args.generator == "wrk" and shutil.which("wrk") is None:
+        parser.error("--generator wrk needs wrk on PATH (Debian: apt-get install wrk)")
     cpus = sorted(os.sched_getaffinity(0))
     pin = not args.no_pin and len(cpus) >= 2 and shutil.which("taskset") is not None
     server_cpu, client_cpu = (cpus[0], cpus[1]) if pin else (None, None)
     rows: list[Row] = []
+    load_before = os.getloadavg()
     with tempfile.TemporaryDirectory() as tmp:
         data = Path(tmp) / "var"
         port = free_port()
@@ -501,23 +614,40 @@ def main() -> None:
         url = f"{base}/pki/ocsp/citizen"
         if client_cpu is not None:
             os.sched_setaffinity(0, {client_cpu})
-        # 1. One process each, pinned: saturation, then both at a rate openssl sustains.
-        oport = free_port()
-        ourl = f"http://127.0.0.1:{oport}/"
+        # 1. One process each, pinned: saturation, then both at a rate openssl sustains (the
+        # fixed-rate rows need the asyncio generator). wrk leaves openssl ocsp hanging at the
+        # end of each run (module docstring), so with wrk it is started afresh for every row.
+        fixed_rate = args.generator == "python"
         offered: dict[str, float] = {}
-        with running(pinned(openssl_command(work, oport, 1), server_cpu), env, ourl, work) as group:
-            for method in ("GET", "POST"):
-                row = load("openssl ocsp", method, ourl, work, args, group)
-                offered[method] = row.rps * args.rate_fraction
-                rows.append(row)
-                rows.append(load("openssl ocsp", method, ourl, work, args, group, offered[method]))
+        for methods in (("GET", "POST"),) if fixed_rate else (("GET",), ("POST",)):
+            oport = free_port()
+            ourl = f"http://127.0.0.1:{oport}/"
+            cmd = pinned(openssl_command(work, oport, 1), server_cpu)
+            with running(cmd, env, ourl, work) as group:
+                for method in methods:
+                    row = saturate("openssl ocsp", method, ourl, work, args, group)
+                    rows.append(row)
+                    if fixed_rate:
+                        offered[method] = row.rps * args.rate_fraction
+                        rows.append(load("openssl ocsp", method, ourl, work, args, group,
+                                         offered[method]))  # fmt: skip
         natid = [str(NATID), "serve", "--port", str(port), "--workers", "1"]
         with running(pinned(natid, server_cpu), env, url, work) as group:
             warm(url, work, passes=1)
+            fixed = save_fixed_response(url, work)
             for method in ("GET", "POST"):
                 label = "NatID, 1 worker"
-                rows.append(load(label, method, url, work, args, group))
-                rows.append(load(label, method, url, work, args, group, offered[method]))
+                rows.append(saturate(label, method, url, work, args, group))
+                if fixed_rate:
+                    rows.append(load(label, method, url, work, args, group, offered[method]))
+        # The ceiling of any Python server on this core: fixed bytes, nothing parsed.
+        if not args.no_ceiling:
+            cport = free_port()
+            curl = f"http://127.0.0.1:{cport}/pki/ocsp/citizen"
+            cmd = pinned([sys.executable, "-c", CEILING_SERVER, str(cport), str(fixed)], server_cpu)
+            with running(cmd, env, curl, work) as group:
+                label = "ceiling: uvloop Protocol, fixed response"
+                rows += [saturate(label, m, curl, work, args, group) for m in ("GET", "POST")]
         # 2. Two processes each, on both cores, which the load generator shares.
         if not args.no_multi:
             os.sched_setaffinity(0, set(cpus))
@@ -526,28 +656,31 @@ def main() -> None:
             with running(natid2, run_env, url, work) as group:
                 warm(url, work, passes=1)
                 label = "NatID, 2 workers (Redis)"
-                rows += [load(label, method, url, work, args, group) for method in ("GET", "POST")]
-            oport = free_port()
-            ourl = f"http://127.0.0.1:{oport}/"
-            with running(openssl_command(work, oport, 2), env, ourl, work) as group:
-                label = "openssl ocsp -multi 2"
-                rows += [load(label, method, ourl, work, args, group) for method in ("GET", "POST")]
+                rows += [saturate(label, m, url, work, args, group) for m in ("GET", "POST")]
+            for methods in (("GET", "POST"),) if fixed_rate else (("GET",), ("POST",)):
+                oport = free_port()
+                ourl = f"http://127.0.0.1:{oport}/"
+                with running(openssl_command(work, oport, 2), env, ourl, work) as group:
+                    label = "openssl ocsp -multi 2"
+                    rows += [saturate(label, m, ourl, work, args, group) for m in methods]
 
     baseline = {
         (r.method, r.mode.startswith("saturation")): r.rps
         for r in rows
         if r.target == "openssl ocsp"
     }
+    generator = "wrk, one thread" if args.generator == "wrk" else "one asyncio load generator"
     where = (
-        f"servers of the first six rows pinned to CPU {server_cpu}, load generator to CPU "
+        f"single-process servers pinned to CPU {server_cpu}, load generator to CPU "
         f"{client_cpu}; the 2-process rows share both CPUs with the generator"
         if pin
         else "servers and load generator share every CPU"
     )
     print(
-        f"{args.certs:,} citizen certificates (set-up {setup_s:.0f} s); one asyncio load "
-        f"generator, {args.connections} connections, {args.duration} s per row; SHA-1 CertID, "
-        f"no nonce (RFC 5019 pre-signed path); {where}.\n"
+        f"{args.certs:,} citizen certificates (set-up {setup_s:.0f} s); {generator}, "
+        f"{args.connections} connections, {args.duration} s per row; SHA-1 CertID, "
+        f"no nonce (RFC 5019 pre-signed path); {where}; load average before / after "
+        f"{load_before[0]:.1f} / {os.getloadavg()[0]:.1f}.\n"
     )
     print(
         "| responder | method | load | responses/s | p50 ms | p99 ms | / openssl ocsp "

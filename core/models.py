@@ -36,6 +36,7 @@ from sqlalchemy import (
     BigInteger,
     CheckConstraint,
     ForeignKey,
+    Index,
     Integer,
     LargeBinary,
     String,
@@ -67,7 +68,11 @@ class AuditEntryRow(Base):
     """One ledger entry as stored; :class:`core.audit_format.AuditEntry` is its value form."""
 
     __tablename__ = "audit_entries"
-    __table_args__ = (CheckConstraint("seq >= 1", name="seq_positive"),)
+    __table_args__ = (
+        CheckConstraint("seq >= 1", name="seq_positive"),
+        # The account pages list a person's recent logins (idp/login_history.py).
+        Index("ix_audit_entries_actor_seq", "actor", "seq"),
+    )
 
     seq: Mapped[int] = mapped_column(SEQ_TYPE, primary_key=True, autoincrement=False)
     at: Mapped[dt.datetime] = mapped_column(UTCDateTime())

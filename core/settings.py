@@ -101,6 +101,17 @@ class Settings(BaseSettings):
         description="Secret (32+ characters) the IdP seals TOTP secrets and keys its login"
         " throttle with; default the soft key-store passphrase. Required in production on pkcs11.",
     )
+    client_cert_header: str = Field(
+        default="X-Client-Cert",
+        pattern=r"^[A-Za-z0-9-]{1,64}$",
+        description="Header in which the TLS proxy forwards the client certificate for"
+        " certificate login (URL-encoded PEM, as nginx's $ssl_client_escaped_cert).",
+    )
+    trusted_proxies: str = Field(
+        default="127.0.0.1/32,::1/128",
+        description="Comma-separated addresses or networks of the proxies in front: their"
+        " X-Forwarded-For / X-Forwarded-Proto and client-certificate header are believed.",
+    )
     health_entity_id: str | None = Field(
         default=None,
         description="Register id of the health authority whose signers sign health credentials;"

@@ -51,6 +51,7 @@ __all__ = [
     "AuthenticatorKind",
     "AuthenticatorRow",
     "LoginSessionRow",
+    "PasskeyRow",
     "RecoveryCodeRow",
     "SessionClientRow",
     "store_read",
@@ -205,3 +206,21 @@ def store_read(sessions: sessionmaker[Session]) -> Iterator[Session]:
         raise AccountStoreUnavailable(
             f"the account store failed ({type(exc).__name__}); is the database migrated?"
         ) from None
+
+
+class PasskeyRow(Base):
+    """What WebAuthn needs beyond the shared authenticator row (credential id, COSE key and
+    signature counter live there: ``idp_authenticators``)."""
+
+    __tablename__ = "idp_passkeys"
+
+    authenticator_id: Mapped[str] = mapped_column(
+        Uuid(as_uuid=False),
+        ForeignKey("idp_authenticators.id", ondelete="CASCADE"),
+        primary_key=True,
+    )
+    user_handle: Mapped[bytes] = mapped_column(LargeBinary())
+    aaguid: Mapped[str] = mapped_column(String(36))
+    backup_eligible: Mapped[bool] = mapped_column(Boolean())
+    backed_up: Mapped[bool] = mapped_column(Boolean())
+    transports: Mapped[str] = mapped_column(String(100), default="")

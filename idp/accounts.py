@@ -280,15 +280,36 @@ class AccountService:
         """The register data and account facts :func:`idp.claims.release_claims` needs."""
         with store_read(self._sessions) as session:
             row = self._row(session, account_id)
-            roles: frozenset[str] = frozenset()
-            if row.operator_id is not None:
-                operator = session.get(OperatorRow, row.operator_id)
-                if operator is not None and operator.status == OperatorStatus.ACTIVE.value:
-                    roles = frozenset(operator.roles.split())
+            roles = self._roles(session, row)
             account = to_account(row)
+        return self._claims_subject(account, self._register.get_person(account.person_id), roles)
+
+    def claims_subject_of_person(self, person_id: str) -> ClaimsSubject | None:
+        """:meth:`claims_subject` for the account of register person ``person_id`` (a grant's
+        subject), reading each row once; None when the person has no account."""
+        person = self._register.get_person(person_id)
+        with store_read(self._sessions) as session:
+            row = session.scalar(select(AccountRow).where(AccountRow.person_id == person.id))
+            if row is None:
+                return None
+            roles = self._roles(session, row)
+            account = to_account(row)
+        return self._claims_subject(account, person, roles)
+
+    @staticmethod
+    def _roles(session: Session, row: AccountRow) -> frozenset[str]:
+        if row.operator_id is not None:
+            operator = session.get(OperatorRow, row.operator_id)
+            if operator is not None and operator.status == OperatorStatus.ACTIVE.value:
+                return frozenset(operator.roles.split())
+        return frozenset()
+
+    def _claims_subject(
+        self, account: Account, person: Person, roles: frozenset[str]
+    ) -> ClaimsSubject:
         return ClaimsSubject(
-            person=self._register.get_person(account.person_id),
-            servants=self._register.servants_of_person(account.person_id),
+            person=person,
+            servants=self._register.servants_of_person(person.id),
             roles=roles,
             email_verified=account.email_verified,
             phone_verified=account.phone_verified,

@@ -9,6 +9,9 @@
 * Sector (OIDC Core §8.1): without an explicit sector, every redirect URI must share one host
   and that host is the sector; a client with several hosts must be given a sector.
 * Scopes (RFC 6749 §3.3): scope tokens of the allowed characters; ``openid`` always included.
+* ``userinfo_signed_response_alg`` (OIDC Dynamic Client Registration §2, OIDC Core §5.3.2):
+  absent, or one of the algorithms the IdP signs with (ES256, PS256); ``none`` is never
+  accepted (an unsigned JWT is worse than plain JSON: it looks signed).
 * JWKS of ``private_key_jwt`` clients (RFC 7517 §5): public keys only (no ``d``, ``p``,
   ``k`` ... members, no ``oct`` keys), EC P-256 or RSA of at least 2048 bits, each key parsed
   to prove it is a valid point or modulus. A FAPI 2.0 client's keys may only announce ES256
@@ -36,6 +39,7 @@ __all__ = [
     "check_redirect_uris",
     "check_scopes",
     "check_sector",
+    "check_userinfo_alg",
 ]
 
 LOOPBACK_HOSTS = frozenset({"localhost", "127.0.0.1", "[::1]"})
@@ -139,6 +143,18 @@ def check_scopes(scopes: Iterable[str] | None) -> frozenset[str]:
             raise InvalidClientMetadata(f"scope {str(scope)[:64]!r}: not a valid scope token")
         checked.add(scope)
     return frozenset(checked | {"openid"})
+
+
+def check_userinfo_alg(alg: str | None) -> str | None:
+    """The algorithm of signed UserInfo responses, or None for plain JSON."""
+    if alg is None:
+        return None
+    allowed = ALLOWED_ALGORITHMS[JWSUse.ID_TOKEN]
+    if alg not in allowed:
+        raise InvalidClientMetadata(
+            f"userinfo_signed_response_alg {str(alg)[:20]!r}: expected one of {sorted(allowed)}"
+        )
+    return alg
 
 
 def _parse_key(key: Mapping[str, Any], allowed_algs: frozenset[str]) -> None:

@@ -85,6 +85,12 @@ CLOCK_SKEW = dt.timedelta(seconds=30)
 MAX_ASSERTION_LIFETIME = dt.timedelta(hours=1)
 _AUTH_FAILED = "client authentication failed"
 _SECRET_LABEL = b"natid idp client secret v1\0"
+#: Seconds a worker reuses a client registration it read (see ClientRegistry._entry).
+CLIENT_CACHE_TTL = 10.0
+_MAX_COPIES = 10_000
+_VERSION_KEY = "idp:clients:version"
+#: Compared against when a client has no secret, so every failure costs the same.
+_NO_SECRET = "0" * 64
 
 
 class ClientAuthMethod(StrEnum):
@@ -111,6 +117,9 @@ class Client:
     scopes: frozenset[str]
     jwks: tuple[dict[str, Any], ...] = field(repr=False)
     created_at: dt.datetime
+    #: ``ES256`` / ``PS256`` when UserInfo answers this client with a signed JWT (OIDC Core
+    #: §5.3.2); None for plain JSON.
+    userinfo_signed_response_alg: str | None = None
 
     @property
     def require_par(self) -> bool:
@@ -163,6 +172,7 @@ class Client:
             "subject_type": self.subject_type.value,
             "scope": " ".join(sorted(self.scopes)),
             "jwks": {"keys": list(self.jwks)} if self.jwks else None,
+            "userinfo_signed_response_alg": self.userinfo_signed_response_alg,
             "client_id_issued_at": int(self.created_at.timestamp()),
         }
 
@@ -193,6 +203,7 @@ def _to_client(row: ClientRow) -> Client:
         scopes=frozenset(row.scopes.split()),
         jwks=tuple(json.loads(row.jwks)) if row.jwks else (),
         created_at=row.created_at,
+        userinfo_signed_response_alg=row.userinfo_signed_response_alg,
     )
 
 
@@ -213,6 +224,7 @@ class ClientRegistry:
         self._cache = cache
         self._clock = clock
         self.issuer = issuer
+        self._copies: dict[str, tuple[float, bytes | None, tuple[Client, str | None]]] = {}
 
     @contextmanager
     def _db(self, *, read: bool = False) -> Iterator[Session]:
@@ -244,9 +256,14 @@ class ClientRegistry:
         scopes: Iterable[str] | None = None,
         post_logout_redirect_uris: Iterable[str] = (),
         backchannel_logout_uri: str | None = None,
+        userinfo_signed_response_alg: str | None = None,
         actor: str = "cli",
     ) -> RegisteredClient:
-        """Register a client; returns it with its secret (shown once) if it has one."""
+        """Register a client; returns it with its secret (shown once) if it has one.
+
+        ``userinfo_signed_response_alg`` (``ES256`` or ``PS256``, the algorithm of the IdP's
+        signing key) makes UserInfo answer this client with a signed JWT (OIDC Core §5.3.2).
+        """
         try:
             method = ClientAuthMethod(auth_method)
             subject = SubjectType(subject_type)
@@ -287,6 +304,7 @@ class ClientRegistry:
             subject_type=subject.value,
             scopes=" ".join(sorted(meta.check_scopes(scopes))),
             created_at=now,
+            userinfo_signed_response_alg=meta.check_userinfo_alg(userinfo_signed_response_alg),
         )
         with self._db() as session:
             session.add(row)
@@ -295,9 +313,15 @@ class ClientRegistry:
                 "idp.client.added",
                 actor=actor,
                 subject=row.client_id,
-                data={"auth_method": row.auth_method, "fapi2": fapi2, "sector": row.sector},
+                data={
+                    "auth_method": row.auth_method,
+                    "fapi2": fapi2,
+                    "sector": row.sector,
+                    "userinfo_signed_response_alg": row.userinfo_signed_response_alg,
+                },
                 session=session,
             )
+        self._changed()
         return RegisteredClient(client=_to_client(row), client_secret=secret)
 
     def get(self, client_id: str) -> Client:
@@ -308,18 +332,44 @@ class ClientRegistry:
         return client
 
     def _find(self, client_id: str | None) -> Client | None:
+        entry = self._entry(client_id)
+        return None if entry is None else entry[0]
+
+    def _entry(self, client_id: str | None) -> tuple[Client, str | None] | None:
+        """The client and its secret's hash, from this worker's short-lived copy or the store.
+
+        Registrations are immutable once added; a change would bump the shared version key,
+        which every worker checks, and the copy lives ``CLIENT_CACHE_TTL`` seconds at most.
+        Unknown ids are not remembered (nobody can fill the memory with made-up ids).
+        """
         if not isinstance(client_id, str) or not 1 <= len(client_id) <= 64:
             return None
+        now = self._clock.now().timestamp()
+        version = self._cache.get(_VERSION_KEY)
+        cached = self._copies.get(client_id)
+        if cached is not None and now < cached[0] and cached[1] == version:
+            return cached[2]
         with self._db(read=True) as session:
             row = session.get(ClientRow, client_id)
-            return None if row is None else _to_client(row)
+            if row is None:
+                return None
+            entry = (_to_client(row), row.secret_sha256)
+        if len(self._copies) >= _MAX_COPIES:
+            self._copies.clear()
+        self._copies[client_id] = (now + CLIENT_CACHE_TTL, version, entry)
+        return entry
+
+    def _changed(self) -> None:
+        """A registration changed: every worker re-reads its clients at their next use."""
+        self._copies.clear()
+        self._cache.set(_VERSION_KEY, secrets.token_bytes(8), ttl=86_400 * 30)
 
     def _secret_matches(self, client_id: str, secret: str) -> bool:
-        with self._db(read=True) as session:
-            stored = session.scalar(
-                select(ClientRow.secret_sha256).where(ClientRow.client_id == client_id)
-            )
-        return stored is not None and hmac.compare_digest(stored, _secret_hash(secret))
+        entry = self._entry(client_id)
+        stored = entry[1] if entry is not None else None
+        # Compared whatever was found, so an unknown client costs the same time.
+        ok = hmac.compare_digest(stored or _NO_SECRET, _secret_hash(secret))
+        return stored is not None and ok
 
     def list(self) -> list[Client]:
         with self._db(read=True) as session:

@@ -25,6 +25,7 @@ __all__ = [
     "ClientNotFound",
     "IdPError",
     "IdPStoreUnavailable",
+    "InsufficientScope",
     "InvalidClaimsRequest",
     "InvalidClient",
     "InvalidClientMetadata",
@@ -153,6 +154,7 @@ class OAuthErrorCode(StrEnum):
     TEMPORARILY_UNAVAILABLE = "temporarily_unavailable"
     # RFC 6750 §3.1
     INVALID_TOKEN = "invalid_token"  # noqa: S105 - an error code, not a secret
+    INSUFFICIENT_SCOPE = "insufficient_scope"
     # RFC 7009 §2.2.1
     UNSUPPORTED_TOKEN_TYPE = "unsupported_token_type"  # noqa: S105 - an error code
     # RFC 7591 §3.2.2 (used for operator registration too)
@@ -221,6 +223,14 @@ class InvalidToken(OAuthError, InvalidInput):
     oauth_error = OAuthErrorCode.INVALID_TOKEN
     code = "invalid_token"
     http_status = 401
+
+
+class InsufficientScope(OAuthError, PermissionDenied):
+    """The access token lacks a scope the resource needs (RFC 6750 §3.1: HTTP 403)."""
+
+    oauth_error = OAuthErrorCode.INSUFFICIENT_SCOPE
+    code = "insufficient_scope"
+    http_status = 403
 
 
 class InvalidDPoPProof(OAuthError, InvalidInput):

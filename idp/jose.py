@@ -71,6 +71,8 @@ __all__ = [
 
 #: The longest compact JWS accepted (a client assertion or token is far smaller).
 MAX_JWS_LENGTH = 16 * 1024
+#: The longest JWS header accepted (decoded; an embedded RSA-4096 key fits).
+_MAX_HEADER_LENGTH = 4096
 #: RSA keys below this size are refused for every use (RFC 7518 §3.3, §3.5).
 MIN_RSA_BITS = 2048
 
@@ -333,8 +335,14 @@ def _library_verify(token: str, jwk: Mapping[str, Any], alg: str) -> None:
         from joserfc.errors import JoseError
         from joserfc.jwk import RSAKey
 
+        registry = rfc_jws.JWSRegistry(algorithms=[alg])
+        # joserfc caps headers at 512 bytes; a DPoP proof's header carries an RSA key
+        # (RFC 9449 §4.2), about 700 bytes for RSA-2048. The whole token is capped above.
+        registry.max_header_length = _MAX_HEADER_LENGTH
         try:
-            rfc_jws.deserialize_compact(token, RSAKey.import_key(dict(jwk)), algorithms=[alg])
+            rfc_jws.deserialize_compact(
+                token, RSAKey.import_key(dict(jwk)), algorithms=[alg], registry=registry
+            )
         except (JoseError, ValueError, TypeError) as exc:
             raise InvalidJWS("the JWS signature does not verify") from exc
         return

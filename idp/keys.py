@@ -38,6 +38,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
+import secrets
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -50,6 +51,7 @@ from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from core.audit import AuditLedger
+from core.cache import Cache
 from core.clock import Clock, require_aware
 from core.db import transaction
 from hsm_adapters import KeyAlgorithm, KeyBackend, KeyBackendError, KeyExists
@@ -75,6 +77,12 @@ DEFAULT_CACHE_PERIOD = dt.timedelta(hours=24)
 DEFAULT_MAX_TOKEN_LIFETIME = dt.timedelta(hours=1)
 LABEL_PREFIX = "idp-sig-"
 _LABEL_ATTEMPTS = 5
+#: How long a worker reuses what it read of the key table (seconds). Rotation bumps a version
+#: in the shared cache, so every worker sees it at its next use; without a shared cache another
+#: worker's rotation shows within this time. Either way no verifier meets an unknown ``kid``:
+#: a key is published a cache period before it signs, and stays published after it retires.
+SNAPSHOT_TTL = 5.0
+_VERSION_KEY = "idp:signing-keys:version"
 
 
 class KeyState(StrEnum):
@@ -145,6 +153,8 @@ class SigningKeys:
         algorithm: KeyAlgorithm = KeyAlgorithm.EC_P256,
         cache_period: dt.timedelta = DEFAULT_CACHE_PERIOD,
         max_token_lifetime: dt.timedelta = DEFAULT_MAX_TOKEN_LIFETIME,
+        cache: Cache | None = None,
+        snapshot_ttl: float = SNAPSHOT_TTL,
     ) -> None:
         if algorithm not in {KeyAlgorithm.EC_P256, KeyAlgorithm.RSA_2048, KeyAlgorithm.RSA_3072}:
             raise ValueError(
@@ -158,6 +168,10 @@ class SigningKeys:
         self.cache_period = cache_period
         self.max_token_lifetime = max_token_lifetime
         self._loaded: dict[str, ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey] = {}
+        self._cache = cache
+        self._snapshot_ttl = snapshot_ttl
+        #: (expires at, shared version, the keys not removed, oldest first): see _current().
+        self._snapshot: tuple[float, bytes | None, tuple[SigningKeyInfo, ...]] | None = None
 
     # --- storage helpers -----------------------------------------------------------------------
 
@@ -293,9 +307,40 @@ class SigningKeys:
             raise SigningKeyUnavailable(
                 "another process rotated the signing keys at the same time; run it again"
             ) from None
+        self._changed()
         for label in removed_labels:
             self._destroy(label)
         return result
+
+    # --- the per-worker snapshot of the key table ----------------------------------------------
+
+    def _changed(self) -> None:
+        """After a rotation committed: drop this worker's snapshot and tell the others."""
+        self._snapshot = None
+        if self._cache is not None:
+            self._cache.set(_VERSION_KEY, secrets.token_bytes(8), ttl=86_400 * 30)
+
+    def _current(self) -> tuple[SigningKeyInfo, ...]:
+        """The keys not removed (oldest first), read at most every ``snapshot_ttl`` seconds.
+
+        Only a snapshot with an active key is kept, so a new installation's first key is
+        seen at once. Private keys are never part of it (they stay in the key backend).
+        """
+        now = self._clock.now().timestamp()
+        version = self._cache.get(_VERSION_KEY) if self._cache is not None else None
+        snapshot = self._snapshot
+        if snapshot is not None and now < snapshot[0] and snapshot[1] == version:
+            return snapshot[2]
+        with self._read() as session:
+            rows = session.scalars(
+                select(SigningKeyRow)
+                .where(SigningKeyRow.state != KeyState.REMOVED.value)
+                .order_by(SigningKeyRow.published_at)
+            ).all()
+            infos = tuple(_info(r) for r in rows)
+        if any(i.state is KeyState.ACTIVE for i in infos):
+            self._snapshot = (now + self._snapshot_ttl, version, infos)
+        return infos
 
     def _promote(
         self,
@@ -350,11 +395,10 @@ class SigningKeys:
     # --- use -----------------------------------------------------------------------------------
 
     def active_info(self) -> SigningKeyInfo:
-        with self._read() as session:
-            active = self._in_state(session, KeyState.ACTIVE)
-        if not active:
-            raise SigningKeyUnavailable("no active IdP signing key; run `natid idp keys rotate`")
-        return _info(active[0])
+        for info in self._current():
+            if info.state is KeyState.ACTIVE:
+                return info
+        raise SigningKeyUnavailable("no active IdP signing key; run `natid idp keys rotate`")
 
     def signing_key(self) -> SigningKey:
         """The active key, to sign an ID token or access token now."""
@@ -364,16 +408,10 @@ class SigningKeys:
     def published(self, *, at: dt.datetime) -> list[SigningKeyInfo]:
         """Keys in the JWKS at ``at``: next, active, and retired ones whose tokens may live."""
         at = require_aware(at)
-        with self._read() as session:
-            rows = session.scalars(
-                select(SigningKeyRow)
-                .where(SigningKeyRow.state != KeyState.REMOVED.value)
-                .order_by(SigningKeyRow.published_at)
-            ).all()
         return [
-            _info(r)
-            for r in rows
-            if r.retired_at is None or r.retired_at + self.max_token_lifetime > at
+            info
+            for info in self._current()
+            if info.retired_at is None or info.retired_at + self.max_token_lifetime > at
         ]
 
     def jwks(self, *, at: dt.datetime) -> dict[str, Any]:

@@ -10,11 +10,13 @@ holds what the protocol needs:
   audit entry naming a ``kid`` stays resolvable.
 * ``idp_clients`` - registered relying parties (:mod:`idp.clients`). Secrets are stored only
   as SHA-256 (a 256-bit random secret needs no slow hash; see ``docs/decisions.md``,
-  "Operators"). URI lists and the client's JWKS are JSON text.
+  "Operators"). URI lists and the client's JWKS are JSON text. ``userinfo_signed_response_alg``
+  (OIDC Dynamic Client Registration §2) asks for signed UserInfo responses.
 * ``idp_grants`` - one row per redeemed authorization code: who (register id), which client,
   what was granted, when and how the person authenticated. It is the "token family": every
   refresh token and access token issued from one code names its grant, and revoking the grant
-  (code reuse, refresh-token reuse, RFC 7009 revocation) revokes them all.
+  (code reuse, refresh-token reuse, RFC 7009 revocation) revokes them all. ``dpop_jkt`` is the
+  DPoP key the grant's refresh tokens are bound to (RFC 9449 §5).
 * ``idp_refresh_tokens`` - SHA-256 of each refresh token (never the token), its grant, expiry
   and ``used_at`` once rotated; presenting a used one is reuse and revokes the grant.
 * ``idp_revoked_access_tokens`` - ``jti`` of JWT access tokens revoked one by one (RFC 7009),
@@ -94,6 +96,9 @@ class ClientRow(Base):
     subject_type: Mapped[str] = mapped_column(String(16))
     scopes: Mapped[str] = mapped_column(String(1000))
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    #: ``ES256`` / ``PS256``: UserInfo answers as a JWT signed with the IdP's key (OIDC Core
+    #: §5.3.2; migration 0016). None: plain JSON.
+    userinfo_signed_response_alg: Mapped[str | None] = mapped_column(String(16))
 
 
 class GrantRow(Base):
@@ -114,6 +119,10 @@ class GrantRow(Base):
     expires_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
     revoked_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
     revoke_reason: Mapped[str | None] = mapped_column(String(32))
+    #: RFC 7638 thumbprint of the DPoP key the tokens were bound to at the code exchange; the
+    #: grant's refresh tokens are then usable only with a proof by that key (RFC 9449 §5;
+    #: migration 0016). None: not DPoP-bound.
+    dpop_jkt: Mapped[str | None] = mapped_column(String(DIGEST_LENGTH))
 
 
 class RefreshTokenRow(Base):

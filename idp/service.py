@@ -74,6 +74,7 @@ def build_provider_core(
         max_token_lifetime=max(
             DEFAULT_MAX_TOKEN_LIFETIME, access_token_lifetime, id_token_lifetime
         ),
+        cache=cache,
     )
     subjects = SubjectIdentifiers(
         pairwise_salt if pairwise_salt is not None else salt_from_key_backend(keys)

@@ -31,9 +31,9 @@ import hashlib
 import secrets
 import uuid
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from core.clock import require_aware
@@ -203,16 +203,33 @@ class LoginSessions:
     def get(self, token: str, *, at: dt.datetime) -> LoginSession:
         """The live session behind a cookie token; raise :class:`SessionNotFound` otherwise."""
         at = require_aware(at)
-        with store_write(self._sessions) as session:
+        digest = _digest(token)
+        # A read transaction: the write lock is taken only when last_seen_at is due a touch
+        # (at most once per TOUCH_GRANULARITY), not on every request that carries the cookie.
+        with store_read(self._sessions) as session:
             row = self._live(
                 session.scalar(
-                    select(LoginSessionRow).where(LoginSessionRow.token_sha256 == _digest(token))
+                    select(LoginSessionRow).where(LoginSessionRow.token_sha256 == digest)
                 ),
                 at,
             )
-            if at - row.last_seen_at >= TOUCH_GRANULARITY:
-                row.last_seen_at = at
-            return self._value(row, self._clients(session, row.id))
+            found = self._value(row, self._clients(session, row.id))
+        if at - found.last_seen_at < TOUCH_GRANULARITY:
+            return found
+        with store_write(self._sessions) as session:
+            touched = session.execute(
+                update(LoginSessionRow)
+                .where(
+                    LoginSessionRow.id == found.id,
+                    LoginSessionRow.ended_at.is_(None),
+                    LoginSessionRow.last_seen_at < at,
+                )
+                .values(last_seen_at=at)
+            )
+            if getattr(touched, "rowcount", 1) == 0:
+                # Ended (or touched by a concurrent request) in between: look again.
+                self._live(session.get(LoginSessionRow, found.id), at)
+        return replace(found, last_seen_at=max(found.last_seen_at, at))
 
     def step_up(
         self, token: str, *, acr: AssuranceLevel, amr: Iterable[str], at: dt.datetime

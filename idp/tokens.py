@@ -17,6 +17,8 @@
   IS NULL``, so of two concurrent uses exactly one succeeds, and presenting a used one is
   reuse - the whole grant is revoked (the legitimate client and the thief both lose it).
   They are bound to the client (RFC 6749 §6) and end with the grant's absolute lifetime.
+  When the code was exchanged with a DPoP proof, the grant records the key's thumbprint and
+  its refresh tokens are bound to it (RFC 9449 §5): a refresh needs a proof by that key.
 * **Introspection** (RFC 7662 §2.2) answers ``{"active": false}`` for anything unknown,
   expired, revoked, malformed or issued to another client - never an error. **Revocation**
   (RFC 7009 §2.1): a refresh token revokes its grant; an access token is revoked alone; a
@@ -60,6 +62,7 @@ from idp.jose import JWSUse, hash_half, numeric_date, sign_jws, verify_jws
 from idp.keys import SigningKeys
 from idp.models import GrantRow, RefreshTokenRow, RevokedAccessTokenRow
 from idp.subjects import SubjectIdentifiers, SubjectType
+from idp.token_reads import GrantState, token_reads_for
 
 __all__ = ["AccessTokenInfo", "TokenResponse", "TokenService"]
 
@@ -119,6 +122,18 @@ def _ts(moment: dt.datetime) -> int:
     return int(moment.timestamp())
 
 
+def _check_refresh_binding(grant: GrantRow, dpop_jkt: str | None) -> None:
+    """RFC 9449 §5: a refresh token of a grant bound to a DPoP key is used only with a proof by
+    that key. Checked before the token is rotated, so a thief without the key cannot even burn
+    the legitimate client's refresh token (and so cannot trigger reuse detection either)."""
+    if grant.dpop_jkt is None:
+        return
+    if dpop_jkt is None:
+        raise InvalidGrant("the refresh token is bound to a DPoP key; send a DPoP proof")
+    if dpop_jkt != grant.dpop_jkt:
+        raise InvalidGrant("the refresh token is bound to another DPoP key")
+
+
 class TokenService:
     """Issues, refreshes, verifies, introspects and revokes tokens."""
 
@@ -149,6 +164,7 @@ class TokenService:
         self.id_token_lifetime = id_token_lifetime
         self.refresh_token_lifetime = refresh_token_lifetime
         self.grant_lifetime = grant_lifetime
+        self._reads = token_reads_for(sessions)
 
     @contextmanager
     def _db(self, *, read: bool = False) -> Iterator[Session]:
@@ -199,6 +215,7 @@ class TokenService:
                     expires_at=at + self.grant_lifetime,
                     revoked_at=None,
                     revoke_reason=None,
+                    dpop_jkt=dpop_jkt,
                 )
             )
             if refresh is not None:
@@ -270,6 +287,7 @@ class TokenService:
                 raise InvalidGrant("the refresh token has been revoked")
             if row.expires_at <= at or grant.expires_at <= at:
                 raise InvalidGrant("the refresh token has expired")
+            _check_refresh_binding(grant, dpop_jkt)
             scopes = tuple(grant.scopes.split())
             if scope is not None:
                 extra = [s for s in scope if s not in scopes]
@@ -449,9 +467,14 @@ class TokenService:
         grant_id, jti = claims.get(_GRANT_CLAIM), claims.get("jti")
         if not isinstance(grant_id, str) or not isinstance(jti, str):
             raise InvalidToken("the access token lacks its grant or jti")
-        with self._db(read=True) as session:
-            grant = session.get(GrantRow, grant_id)
-            revoked = session.get(RevokedAccessTokenRow, jti) is not None
+        grant: GrantRow | GrantState | None
+        if self._reads is not None:  # held connections, no ORM (idp.token_reads)
+            grant = self._reads.grant(grant_id)
+            revoked = grant is not None and self._reads.revoked(jti)
+        else:
+            with self._db(read=True) as session:
+                grant = session.get(GrantRow, grant_id)
+                revoked = session.get(RevokedAccessTokenRow, jti) is not None
         if grant is None or grant.revoked_at is not None or revoked:
             raise InvalidToken("the access token has been revoked")
         return AccessTokenInfo(

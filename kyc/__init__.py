@@ -1,5 +1,74 @@
-"""kyc: see its issue; nothing public yet."""
+"""KYC for banks: relying parties, consented attribute release as signed OpenID Connect for
+Identity Assurance ``verified_claims``, yes/no match checks, and the citizen's access log.
 
-from kyc.errors import KYCError
+The api layer verifies the bank's DPoP-bound token with the IdP and looks up the citizen's
+consent; everything here works on the values it hands in (see :mod:`kyc.service`).
+"""
 
-__all__ = ["KYCError"]
+from kyc.access_log import AccessEntry, AccessLog, AccessStats
+from kyc.errors import (
+    ACCESS_DENIED_MESSAGE,
+    InvalidMatchRequest,
+    InvalidRelyingParty,
+    KYCAccessDenied,
+    KYCError,
+    KYCRateLimited,
+    KYCStoreUnavailable,
+    NotARelyingParty,
+    PolicyViolation,
+    RelyingPartyExists,
+    RelyingPartyNotFound,
+)
+from kyc.match import match_person, normalise_name
+from kyc.policy import (
+    ATTRIBUTES_BY_SCOPE,
+    KYC_SCOPE,
+    PURPOSE_SCOPE_PREFIX,
+    Attribute,
+    ConsentView,
+    GrantView,
+    Purpose,
+    RelyingParty,
+    decide_release,
+    purpose_scope,
+)
+from kyc.relying_parties import ClientFacts, RelyingParties
+from kyc.service import ConsentedRequest, KYCService, SignedResponse
+from kyc.verified_claims import KYC_JWT_TYPE, TRUST_FRAMEWORK, ResponseSigner
+
+__all__ = [
+    "ACCESS_DENIED_MESSAGE",
+    "ATTRIBUTES_BY_SCOPE",
+    "KYC_JWT_TYPE",
+    "KYC_SCOPE",
+    "PURPOSE_SCOPE_PREFIX",
+    "TRUST_FRAMEWORK",
+    "AccessEntry",
+    "AccessLog",
+    "AccessStats",
+    "Attribute",
+    "ClientFacts",
+    "ConsentView",
+    "ConsentedRequest",
+    "GrantView",
+    "InvalidMatchRequest",
+    "InvalidRelyingParty",
+    "KYCAccessDenied",
+    "KYCError",
+    "KYCRateLimited",
+    "KYCService",
+    "KYCStoreUnavailable",
+    "NotARelyingParty",
+    "PolicyViolation",
+    "Purpose",
+    "RelyingParties",
+    "RelyingParty",
+    "RelyingPartyExists",
+    "RelyingPartyNotFound",
+    "ResponseSigner",
+    "SignedResponse",
+    "decide_release",
+    "match_person",
+    "normalise_name",
+    "purpose_scope",
+]

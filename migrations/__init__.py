@@ -24,7 +24,9 @@ MODEL_MODULES = (
     "ca.models",
     "idp.models",
     "idp.account_models",
+    "idp.consent_models",
     "signing.models",
+    "signing.workflow_models",
     "kyc.models",
     "vaccine_cert.models",
 )

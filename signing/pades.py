@@ -86,6 +86,7 @@ __all__ = [
     "PadesLevel",
     "SignatureSpec",
     "VisibleSpec",
+    "add_signature_fields",
     "asn1_certificate",
     "http_timestamper",
     "open_pdf",
@@ -654,6 +655,39 @@ def _reserved_bytes(signer: BackendSigner, level: PadesLevel) -> int:
     if level.needs_timestamp:
         base += 6144
     return 2 * base
+
+
+def add_signature_fields(data: bytes, names: Sequence[str]) -> bytes:
+    """``data`` with empty, invisible signature fields ``names`` added in one incremental
+    update (the original bytes stay a prefix of the result).
+
+    An approval workflow creates every field it will sign before the first signature: a
+    certification signature (DocMDP level 2) allows later signatures into existing fields,
+    while a field created after it would be a change it does not cover (issue 5,
+    "certification signatures"; ISO 32000-2 §12.8.2.2.2).
+    """
+    checked = [SignatureSpec(field_name=name).checked_field_name() for name in names]
+    if len(set(checked)) != len(checked):
+        raise InvalidSigningRequest("signature field names must differ")
+    writer = open_pdf(data)
+    out: Any = writer
+    output = io.BytesIO()
+    try:
+        existing = {
+            name for name, _value, _ref in fields.enumerate_sig_fields(writer, filled_status=None)
+        }
+        taken = sorted(existing.intersection(n for n in checked if n is not None))
+        if taken:
+            raise InvalidSigningRequest(f"the PDF already has a field named {taken[0]}")  # noqa: TRY301
+        for name in checked:
+            assert name is not None
+            fields.append_signature_field(writer, fields.SigFieldSpec(sig_field_name=name))
+        out.write(output)
+    except (InvalidPdf, InvalidSigningRequest):
+        raise
+    except READ_ERRORS as exc:
+        raise InvalidPdf(f"the PDF cannot take signature fields: {_short(exc)}") from exc
+    return output.getvalue()
 
 
 def _free_field_name(data: bytes) -> str:

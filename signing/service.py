@@ -165,8 +165,10 @@ class SigningService:
         level: str | PadesLevel = "B-T",
         visible: bool = False,
         reason: str | None = None,
+        field_name: str | None = None,
     ) -> bytes:
-        """E-seal one PDF in memory with the entity's ``eseal`` certificate.
+        """E-seal one PDF in memory with the entity's ``eseal`` certificate (into the empty
+        signature field ``field_name`` when given, e.g. one a workflow made beforehand).
 
         Raises :class:`~signing.errors.NoESealCertificate` (none usable),
         :class:`~signing.errors.InvalidPdf`, :class:`~signing.errors.InvalidSigningRequest`
@@ -176,7 +178,7 @@ class SigningService:
         return self._sign(
             pdf,
             cert,
-            SignatureSpec(level=PadesLevel.parse(level), reason=reason),
+            SignatureSpec(level=PadesLevel.parse(level), reason=reason, field_name=field_name),
             visible=visible,
             actor=actor,
             event="signing.pdf.sealed",

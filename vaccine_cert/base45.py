@@ -30,6 +30,17 @@ _VALUES = bytes(ALPHABET.index(chr(i)) if chr(i) in ALPHABET else _INVALID for i
 _ENCODE = ALPHABET.encode("ascii")
 
 
+def _low_bytes(span: int) -> int:
+    """The integer whose big-endian bytes are ``00 00 ff`` repeated over ``span`` bytes."""
+    return int.from_bytes(b"\x00\x00\xff" * (span // 3), "big")
+
+
+# Masks for texts up to the longest HC1 payload accepted (vaccine_cert.hcert): built once. A
+# mask longer than the integer it masks costs nothing extra (CPython's "&" stops at the shorter).
+_LOW_BYTES_SPAN = 3 * (16 * 1024 // 3)
+_LOW_BYTES = _low_bytes(_LOW_BYTES_SPAN)
+
+
 def b45encode(data: bytes) -> str:
     """Encode ``data`` as Base45 text (RFC 9285 §4)."""
     out = bytearray()
@@ -63,30 +74,29 @@ def b45decode(text: str) -> bytes:
     if len(values) % 3 == 1:
         raise Base45Error(f"length {len(values)} is not valid Base45 (3k or 3k + 2 characters)")
 
-    # Each triplet c d e is the 16-bit number c + 45 d + 2025 e. Place c, d and e of triplet i
-    # in the lowest byte of 32-bit big-endian slot i of three integers C, D and E; then every
-    # slot of C + 45 D + 2025 E holds that triplet's number (at most 91124 < 2^32, so no carry
-    # crosses a slot), computed in one big-integer operation instead of a loop.
+    # Each triplet c d e is the 16-bit number c + 45 d + 2025 e. Read all the values as one
+    # big-endian integer: triplet i fills 24-bit slot i with c, d and e as its three bytes.
+    # Masking out each byte of every slot (shifted down to the slot's lowest byte) gives three
+    # integers C, D and E, and every slot of C + 45 D + 2025 E holds that triplet's number (at
+    # most 91124 < 2^24, so no carry crosses a slot): one big-integer computation for the whole
+    # text instead of a loop per triplet.
     count = len(values) // 3
     full = count * 3
     out = bytearray()
     if count:
-        slots = bytearray(4 * count)
-        slots[3::4] = values[0:full:3]
-        low = int.from_bytes(slots, "big")
-        slots[3::4] = values[1:full:3]
-        mid = int.from_bytes(slots, "big")
-        slots[3::4] = values[2:full:3]
-        high = int.from_bytes(slots, "big")
-        numbers = (low + 45 * mid + 2025 * high).to_bytes(4 * count, "big")
-        # Byte 1 of a slot is non-zero exactly when that triplet is worth more than 65535.
-        overflow = numbers[1::4]
+        whole = int.from_bytes(values[:full] if full < len(values) else values, "big")
+        low = _LOW_BYTES if full <= _LOW_BYTES_SPAN else _low_bytes(full)
+        numbers = (
+            ((whole >> 16) & low) + 45 * ((whole >> 8) & low) + 2025 * (whole & low)
+        ).to_bytes(full, "big")
+        # The top byte of a slot is non-zero exactly when that triplet is worth more than 65535.
+        overflow = numbers[0::3]
         if overflow.count(0) != count:
             first = next(i for i, b in enumerate(overflow) if b)
             raise Base45Error(f"characters {3 * first}-{3 * first + 2} encode a value above 65535")
         out = bytearray(2 * count)
-        out[0::2] = numbers[2::4]
-        out[1::2] = numbers[3::4]
+        out[0::2] = numbers[1::3]
+        out[1::2] = numbers[2::3]
     if full < len(values):
         n = values[full] + 45 * values[full + 1]
         if n > 255:

@@ -34,7 +34,6 @@ import cbor2
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
-from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 
 from vaccine_cert.errors import DecodeStage, HcertDecodeError
 
@@ -157,6 +156,12 @@ class CoseSign1:
 
 def parse_cose_sign1(data: bytes) -> CoseSign1:
     """Parse a (possibly tagged) COSE_Sign1 message; raise :class:`HcertDecodeError`."""
+    fields = _common_envelope(data)
+    if fields is not None:
+        protected_bytes, payload, signature = fields
+        return CoseSign1(
+            protected_bytes, _protected(protected_bytes), _EMPTY_UNPROTECTED, payload, signature
+        )
     item = loads_bounded(data, tags=_ENVELOPE_TAGS, stage=DecodeStage.CBOR)
     # Untagged, COSE_Sign1-tagged, or CWT-tagged around a COSE_Sign1-tagged message (CO28).
     if isinstance(item, cbor2.CBORTag) and item.tag == TAG_CWT:
@@ -180,13 +185,69 @@ def parse_cose_sign1(data: bytes) -> CoseSign1:
         raise HcertDecodeError(DecodeStage.COSE, "payload must be a byte string (not detached)")
     if not isinstance(signature, bytes):
         raise HcertDecodeError(DecodeStage.COSE, "signature must be a byte string")
+    return CoseSign1(protected_bytes, _protected(protected_bytes), unprotected, payload, signature)
+
+
+# The envelope nearly every issuer writes: tag 18 (alone or inside tag 61), an array of four
+# items, byte strings with definite lengths, and an empty unprotected header.
+_TAG_PREFIXES = (b"\xd8\x3d\xd2", b"\xd2")
+_ARRAY_OF_4 = 0x84
+_EMPTY_MAP = 0xA0
+_EMPTY_UNPROTECTED: Mapping[Any, Any] = MappingProxyType({})
+
+
+def _common_envelope(data: bytes) -> tuple[bytes, bytes, bytes] | None:
+    """The protected header, payload and signature of a COSE_Sign1 in the common shape (the
+    comment above), read without a general CBOR decoder; None for any other shape.
+
+    Speed only: every byte string here is read exactly as cbor2 reads it, and anything else
+    (an indefinite length, a non-empty unprotected header, other tags, trailing bytes) is
+    left to :func:`loads_bounded`, which accepts or refuses it as before.
+    """
+    at = 0
+    for prefix in _TAG_PREFIXES:
+        if data.startswith(prefix):
+            at = len(prefix)
+            break
+    if len(data) <= at or data[at] != _ARRAY_OF_4:
+        return None
+    protected, at = _byte_string(data, at + 1)
+    if protected is None or at >= len(data) or data[at] != _EMPTY_MAP:
+        return None
+    payload, at = _byte_string(data, at + 1)
+    if payload is None:
+        return None
+    signature, at = _byte_string(data, at)
+    if signature is None or at != len(data):
+        return None
+    return protected, payload, signature
+
+
+def _byte_string(data: bytes, at: int) -> tuple[bytes | None, int]:
+    """RFC 8949 §3.1, major type 2 with a definite length of at most 65535 bytes."""
+    if at >= len(data):
+        return None, at
+    head = data[at]
+    if 0x40 <= head <= 0x57:  # the length is in the head byte itself
+        size, at = head - 0x40, at + 1
+    elif head == 0x58 and at + 1 < len(data):  # one length byte follows
+        size, at = data[at + 1], at + 2
+    elif head == 0x59 and at + 2 < len(data):  # two length bytes follow
+        size, at = int.from_bytes(data[at + 1 : at + 3], "big"), at + 3
+    else:
+        return None, at
+    end = at + size
+    if end > len(data):
+        return None, at
+    return data[at:end], end
+
+
+def _protected(protected_bytes: bytes) -> Mapping[Any, Any]:
     # Real protected headers are about a dozen bytes (alg and an 8-byte kid); only such small
     # ones are remembered, so the cache can never hold more than 256 x 64 bytes.
     if len(protected_bytes) <= 64:
-        protected = _remembered_protected_header(protected_bytes)
-    else:
-        protected = _protected_header(protected_bytes)
-    return CoseSign1(protected_bytes, protected, unprotected, payload, signature)
+        return _remembered_protected_header(protected_bytes)
+    return _protected_header(protected_bytes)
 
 
 def _protected_header(protected_bytes: bytes) -> Mapping[Any, Any]:
@@ -210,8 +271,31 @@ _remembered_protected_header = functools.lru_cache(maxsize=256)(_protected_heade
 
 
 def sig_structure(message: CoseSign1) -> bytes:
-    """The bytes that were signed (RFC 9052 §4.4), with empty external_aad."""
-    return cbor2.dumps(["Signature1", message.protected_bytes, b"", message.payload])
+    """The bytes that were signed (RFC 9052 §4.4), with empty external_aad.
+
+    Written out directly (RFC 8949 §4.2.1 preferred serialization, as ``cbor2.dumps`` writes
+    it; a test compares the two): an array of four, the text "Signature1", and three byte
+    strings.
+    """
+    protected, payload = message.protected_bytes, message.payload
+    return b"".join(
+        (_SIG_STRUCTURE_HEAD, _bstr_head(len(protected)), protected, b"\x40",
+         _bstr_head(len(payload)), payload)
+    )  # fmt: skip
+
+
+# 0x84: an array of 4 items; 0x6a: a text string of 10 bytes, "Signature1".
+_SIG_STRUCTURE_HEAD = b"\x84\x6aSignature1"
+
+
+def _bstr_head(size: int) -> bytes:
+    """The head of a byte string of ``size`` bytes (RFC 8949 §3.1, major type 2)."""
+    if size < 24:  # RFC 8949 §3.1: lengths below 24 sit in the head byte
+        return bytes((0x40 + size,))
+    for head, width in ((0x58, 1), (0x59, 2), (0x5A, 4), (0x5B, 8)):
+        if size < 1 << (8 * width):
+            return bytes((head,)) + size.to_bytes(width, "big")
+    raise ValueError("byte string too long for CBOR")
 
 
 def verify_signature(
@@ -233,13 +317,31 @@ def _verify_es256(message: CoseSign1, key: ec.EllipticCurvePublicKey) -> str | N
     # RFC 9053 §2.1: the signature is r and s as 32-byte big-endian integers, concatenated.
     if len(message.signature) != 64:
         return f"an ES256 signature is 64 bytes (r || s), got {len(message.signature)}"
-    r = int.from_bytes(message.signature[:32], "big")
-    s = int.from_bytes(message.signature[32:], "big")
     try:
-        key.verify(encode_dss_signature(r, s), sig_structure(message), _ECDSA_SHA256)
+        key.verify(_der_signature(message.signature), sig_structure(message), _ECDSA_SHA256)
     except InvalidSignature:
         return "signature does not verify"
     return None
+
+
+def _der_signature(raw: bytes) -> bytes:
+    """``r || s`` (32 bytes each) as the DER ``SEQUENCE { INTEGER r, INTEGER s }`` cryptography
+    takes: what ``encode_dss_signature`` writes (a test compares the two), without two big
+    integers and a call into its ASN.1 module per verification."""
+    return _der_sequence(_der_integer(raw[:32]) + _der_integer(raw[32:]))
+
+
+def _der_integer(magnitude: bytes) -> bytes:
+    """A non-negative INTEGER (X.690 §8.3): minimal big-endian bytes, a leading 0x00 when the
+    top bit is set (it would read as negative), one 0x00 byte for zero."""
+    digits = magnitude.lstrip(b"\x00") or b"\x00"
+    if digits[0] & 0x80:
+        digits = b"\x00" + digits
+    return b"\x02" + bytes((len(digits),)) + digits  # at most 33 bytes: short-form length
+
+
+def _der_sequence(content: bytes) -> bytes:
+    return b"\x30" + bytes((len(content),)) + content  # at most 70 bytes: short-form length
 
 
 def _verify_ps256(message: CoseSign1, key: rsa.RSAPublicKey) -> str | None:

@@ -241,15 +241,31 @@ class RevocationList:
         return len(self._hashes)
 
     def __call__(self, query: RevocationQuery) -> str | None:
-        """The verifier's revocation hook: why the credential is revoked, or None."""
-        probes = [(HashType.SIGNATURE, signature_hash(query.signature))]
-        if query.uvci is not None:
-            probes.append((HashType.UCI, uci_hash(query.uvci)))
-            if query.issuer_country is not None:
-                probes.append(
-                    (HashType.COUNTRYCODEUCI, country_uci_hash(query.issuer_country, query.uvci))
-                )
-        for kind, value in probes:
-            if (query.kid, kind, value) in self._hashes:
-                return f"revoked by its issuer (listed by {kind.value} hash)"
+        """The verifier's revocation hook: why the credential is revoked, or None.
+
+        All three hashes are probed, in the order SIGNATURE, UCI, COUNTRYCODEUCI (the last two
+        need the UVCI, the last one the country too); the first one listed answers.
+        """
+        hashes, kid = self._hashes, query.kid
+        if (kid, HashType.SIGNATURE, signature_hash(query.signature)) in hashes:
+            return _REVOKED_BY[HashType.SIGNATURE]
+        uvci = query.uvci
+        if uvci is None:
+            return None
+        encoded = uvci.encode("utf-8")
+        if (kid, HashType.UCI, _sha256_16(encoded)) in hashes:
+            return _REVOKED_BY[HashType.UCI]
+        country = query.issuer_country
+        if country is not None and (
+            (kid, HashType.COUNTRYCODEUCI, _sha256_16(country.encode("utf-8") + encoded)) in hashes
+        ):
+            return _REVOKED_BY[HashType.COUNTRYCODEUCI]
         return None
+
+
+_REVOKED_BY = {kind: f"revoked by its issuer (listed by {kind.value} hash)" for kind in HashType}
+
+
+def _sha256_16(data: bytes) -> bytes:
+    """The revocation spec's hash: the first :data:`HASH_BYTES` of SHA-256."""
+    return hashlib.sha256(data).digest()[:HASH_BYTES]

@@ -14,8 +14,8 @@ separate "tolerant" mode for old versions: it would accept nothing more that any
 ``format`` is an annotation, not an assertion (JSON Schema 2020-12 Validation §7.2), as in
 jsonschema's default; the DCC's dates are checked by the business rules, not here.
 
-Speed: jsonschema is the validator of record. A compiled yes/no check
-(:mod:`vaccine_cert._internal.jsonschema_subset`) answers first; only a payload it calls
+Speed: jsonschema is the validator of record. A yes/no check compiled once per schema to one
+Python function (:mod:`vaccine_cert.schema_compiler`) answers first; only a payload it calls
 invalid goes through jsonschema, which then says why (and has the last word). Error messages
 give the path and the keyword that failed, never the value: the value is the holder's data.
 """
@@ -32,8 +32,8 @@ from typing import Any
 import jsonschema
 from jsonschema.exceptions import SchemaError
 
-from vaccine_cert._internal.jsonschema_subset import Check, UnsupportedSchema, compile_schema
 from vaccine_cert.errors import SchemaUnavailable
+from vaccine_cert.schema_compiler import Check, UnsupportedSchema, compile_schema
 
 __all__ = ["BUNDLED_SCHEMA", "DccSchema"]
 

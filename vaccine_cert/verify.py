@@ -73,8 +73,6 @@ KID_LENGTH = 8
 
 # Iterating an Enum class is slow; these run once per verification.
 _CHECKS = tuple(Check)
-_REQUIRED = (Check.DECODE, Check.SIGNATURE, Check.EXPIRY, Check.SCHEMA)
-_ALL_PASS = [Outcome.PASS] * len(_REQUIRED)
 _TYPES = tuple((kind, kind.value) for kind in CertificateType)
 _REVOCATION_NOT_CHECKED = Finding(
     Check.REVOCATION, ReasonCode.NOT_CHECKED, "not checked: no revocation list given"
@@ -101,7 +99,7 @@ def verify(
     if isinstance(step, VerificationReport):
         return step
     _signature(step, signers)
-    return _finish(step, at, schema, revocation)
+    return _finish(step, _Moment(at), schema, revocation)
 
 
 def verify_many(
@@ -125,12 +123,13 @@ def verify_many(
     at = require_aware(at)
     signers = _signers(trusted)
     schema = schema if schema is not None else DccSchema.bundled()
+    moment = _Moment(at)
     steps = [_decode(payload) for payload in payloads]
     for step in steps:
         if not isinstance(step, VerificationReport):
             _signature(step, signers)
     return [
-        step if isinstance(step, VerificationReport) else _finish(step, at, schema, revocation)
+        step if isinstance(step, VerificationReport) else _finish(step, moment, schema, revocation)
         for step in steps
     ]
 
@@ -139,6 +138,16 @@ def _signers(trusted: TrustedSigners | Iterable[x509.Certificate]) -> TrustedSig
     if isinstance(trusted, TrustedSigners):
         return trusted
     return TrustedSigners.from_certificates(trusted)
+
+
+class _Moment:
+    """The moment of verification, with its POSIX time worked out once."""
+
+    __slots__ = ("at", "timestamp")
+
+    def __init__(self, at: dt.datetime) -> None:
+        self.at = at
+        self.timestamp = at.timestamp()
 
 
 class _Pending:
@@ -183,7 +192,7 @@ def _signature(step: _Pending, signers: TrustedSigners) -> None:
 
 
 def _finish(
-    step: _Pending, at: dt.datetime, schema: DccSchema, revocation: RevocationCheck | None
+    step: _Pending, moment: _Moment, schema: DccSchema, revocation: RevocationCheck | None
 ) -> VerificationReport:
     """Checks 3-5 (only after a trusted signature), then the report."""
     decoded, outcomes, findings, signer = step.decoded, step.outcomes, step.findings, step.signer
@@ -196,7 +205,7 @@ def _finish(
     # processed. Without a trusted signature, the remaining checks are skipped.
     if signer is not None:
         # 3. expiry
-        expiry_ok = _check_expiry(decoded, signer, at, findings, issued_at, expires_at)
+        expiry_ok = _check_expiry(decoded, signer, moment, findings, issued_at, expires_at)
         outcomes[Check.EXPIRY] = Outcome.PASS if expiry_ok else Outcome.FAIL
 
         # 4. schema
@@ -225,7 +234,10 @@ def _finish(
 
     holder = Holder.from_dcc(decoded.dcc)
     credential = None
-    passed = [outcomes[check] for check in _REQUIRED] == _ALL_PASS
+    passed = (
+        outcomes[Check.DECODE] is outcomes[Check.SIGNATURE] is outcomes[Check.EXPIRY]
+        is outcomes[Check.SCHEMA] is Outcome.PASS
+    )  # fmt: skip
     revocation_ok = outcomes[Check.REVOCATION] is Outcome.PASS or revocation is None
     if passed and revocation_ok and signer and kind and issued_at and expires_at:
         credential = VerifiedCredential(
@@ -261,22 +273,21 @@ def _check_signature(
     if isinstance(headers, Finding):
         return headers
     kid_bytes, algorithm = headers
-    kid_text = kid_b64(kid_bytes)
     candidates = signers.with_kid(kid_bytes)
     if not candidates:
         return _signature_finding(
-            ReasonCode.SIGNER_UNKNOWN, f"no trusted signer with kid {kid_text}"
+            ReasonCode.SIGNER_UNKNOWN, f"no trusted signer with kid {kid_b64(kid_bytes)}"
         )
     problems = []
     for candidate in candidates:
         problem = verify_signature(decoded.cose, algorithm, candidate.public_key)
         if problem is None:
-            return _authorised(candidate, types, kid_text)
+            return _authorised(candidate, types)
         problems.append(problem)
     return _signature_finding(
         ReasonCode.SIGNATURE_INVALID,
         f"{algorithm.name} signature rejected by the {len(candidates)} trusted signer(s) with kid "
-        f"{kid_text}: " + "; ".join(sorted(set(problems))),
+        f"{kid_b64(kid_bytes)}: " + "; ".join(sorted(set(problems))),
     )
 
 
@@ -299,9 +310,7 @@ def _signature_headers(kid: Any, alg: Any) -> tuple[bytes, CoseAlgorithm] | Find
     return kid, algorithm
 
 
-def _authorised(
-    signer: TrustedSigner, types: list[CertificateType], kid_text: str
-) -> TrustedSigner | Finding:
+def _authorised(signer: TrustedSigner, types: list[CertificateType]) -> TrustedSigner | Finding:
     """HCERT spec §5.1.1: the DSC's purpose OIDs, if any, must allow the DCC's kind."""
     refused = [kind for kind in types if kind not in signer.allowed_types]
     if not refused:
@@ -309,7 +318,7 @@ def _authorised(
     kinds = ", ".join(_TYPE_NAMES[kind] for kind in refused)
     return _signature_finding(
         ReasonCode.SIGNER_PURPOSE,
-        f"the signer with kid {kid_text} is not authorised to sign {kinds} certificates "
+        f"the signer with kid {signer.kid_b64} is not authorised to sign {kinds} certificates "
         "(extended key usage)",
     )
 
@@ -328,28 +337,39 @@ _TYPE_NAMES = {
 def _algorithm(alg: Any) -> CoseAlgorithm | None:
     if isinstance(alg, bool) or not isinstance(alg, int):
         return None
-    try:
-        return CoseAlgorithm(alg)
-    except ValueError:
-        return None
+    return _ALGORITHMS.get(alg)
+
+
+_ALGORITHMS = {algorithm.value: algorithm for algorithm in CoseAlgorithm}
+_TYPE_KEYS = dict(_TYPES)
 
 
 def _check_expiry(  # noqa: PLR0917 - the parts of one check
     decoded: DecodedHcert,
-    signer: TrustedSigner | None,
-    at: dt.datetime,
+    signer: TrustedSigner,
+    moment: _Moment,
     findings: list[Finding],
     issued_at: dt.datetime | None,
     expires_at: dt.datetime | None,
 ) -> bool:
     """Step 3 of the module docstring."""
+    at, now = moment.at, moment.timestamp
+    iat, exp = decoded.issued_at, decoded.expires_at
+    # The usual case, decided in one expression; any failure is worked out in full below.
+    if (
+        issued_at is not None
+        and expires_at is not None
+        and iat is not None
+        and exp is not None
+        and iat <= now <= exp
+        and signer.not_before <= at <= signer.not_after
+    ):
+        return True
     before = len(findings)
 
     def fail(code: ReasonCode, message: str) -> None:
         findings.append(Finding(Check.EXPIRY, code, message))
 
-    now = at.timestamp()
-    iat, exp = decoded.issued_at, decoded.expires_at
     if iat is None:
         fail(ReasonCode.CLAIM_MISSING, "no iat (issued at) claim")
     elif issued_at is None:
@@ -362,7 +382,7 @@ def _check_expiry(  # noqa: PLR0917 - the parts of one check
         fail(ReasonCode.CLAIM_INVALID, f"exp {exp} is not a time NatID can represent")
     elif now > exp:
         fail(ReasonCode.EXPIRED, f"expired at {_show(exp)}, before {at.isoformat()}")
-    if signer is not None and not signer.not_before <= at <= signer.not_after:
+    if not signer.not_before <= at <= signer.not_after:
         fail(
             ReasonCode.SIGNER_CERTIFICATE_NOT_VALID,
             f"the signer certificate is valid from {signer.not_before.isoformat()} "
@@ -388,7 +408,7 @@ def _show(value: float) -> str:
 def _uvci(dcc: dict[str, Any], kind: CertificateType | None) -> str | None:
     if kind is None:
         return None
-    group = dcc.get(kind.value)
+    group = dcc.get(_TYPE_KEYS[kind])  # not kind.value: an Enum property costs a Python call
     if isinstance(group, list) and group and isinstance(group[0], dict):
         ci = group[0].get("ci")
         return ci if isinstance(ci, str) else None

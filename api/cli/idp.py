@@ -72,6 +72,13 @@ def client_add(  # noqa: PLR0917 - Typer maps parameters to options
         list[str] | None, typer.Option("--post-logout-redirect-uri", help="Repeat for several.")
     ] = None,
     backchannel: Annotated[str | None, typer.Option("--backchannel-logout-uri")] = None,
+    userinfo_signed: Annotated[
+        bool,
+        typer.Option(
+            "--userinfo-signed",
+            help="UserInfo answers as a JWT signed with the IdP's key (OIDC Core 5.3.2).",
+        ),
+    ] = False,
     data_dir: DataDirOption = None,
 ) -> None:
     """Register a client; prints its settings as JSON (with the client secret, shown once)."""
@@ -82,6 +89,9 @@ def client_add(  # noqa: PLR0917 - Typer maps parameters to options
         except (OSError, UnicodeDecodeError) as exc:
             fail(f"cannot read the JWKS file {jwks}: {type(exc).__name__}")
     with _core(data_dir) as core:
+        # The algorithm is the one the IdP signs with: its active key's (created if the
+        # installation has none yet, as `natid serve` would).
+        userinfo_alg = core.signing_keys.ensure_active(actor="cli").alg if userinfo_signed else None
         added = core.clients.add(
             name=name,
             redirect_uris=redirect_uris,
@@ -93,6 +103,7 @@ def client_add(  # noqa: PLR0917 - Typer maps parameters to options
             scopes=scopes or None,
             post_logout_redirect_uris=post_logout or (),
             backchannel_logout_uri=backchannel,
+            userinfo_signed_response_alg=userinfo_alg,
             actor="cli",
         )
     settings: dict[str, Any] = added.client.settings()

@@ -13,7 +13,7 @@ from typing import Annotated
 
 import typer
 
-from api.cli import audit, ca, ca_ocsp, ceremony, health, idp_user, keys, operator, registry
+from api.cli import audit, ca, ca_ocsp, ceremony, health, idp_user, keys, kyc, operator, registry
 from api.cli import idp as idp_cli
 from api.cli import sign as sign_cli
 from api.cli.ca_log import app as log_app
@@ -49,6 +49,7 @@ idp_cli.app.add_typer(
 )
 app.add_typer(idp_cli.app, name="idp", help="The OpenID provider: clients, signing keys, users.")
 app.add_typer(sign_cli.app, name="sign", help="PDF signatures (PAdES B-B..B-LTA) and validation.")
+app.add_typer(kyc.app, name="kyc", help="KYC for banks: relying parties and access figures.")
 app.command("seal", help="E-seal every PDF of a directory with an entity's eseal certificate.")(
     sign_cli.seal_command
 )
@@ -70,6 +71,8 @@ def _initialise(ctx: AppContext, *, demo: bool) -> tuple[int, int | None]:
     """
     created = ctx.register.load_demo() if demo else 0
     ctx.ca().ensure_hierarchy(actor="natid-init")
+    # The OpenID provider signs ID and access tokens from its first request on.
+    ctx.idp_core().signing_keys.ensure_active(actor="natid-init")
     if ctx.ledger.head().seq == 0:
         return created, None
     # Sign the ledger's state at the end of every init, so even a fresh installation has a
@@ -91,6 +94,8 @@ def init(
         typer.echo(f"key backend: {ctx.keys.name} ({len(ctx.keys.list())} keys)")
         authorities = ", ".join(a.name for a in ctx.ca().authorities())
         typer.echo(f"certificate authorities: {authorities}")
+        idp_key = ctx.idp_core().signing_keys.active_info()
+        typer.echo(f"OpenID provider signing key: {idp_key.kid} ({idp_key.alg})")
         typer.echo(
             "register: "
             + ", ".join(f"{n} {kind}" for kind, n in counts.items())
@@ -146,7 +151,8 @@ def serve(
         port=port,
         workers=workers,
         log_config=None,
-        proxy_headers=True,
+        # The app applies the proxy headers itself (api/app.py), after noting the peer.
+        proxy_headers=False,
         # Our middleware logs each request (api/observability.py); uvicorn's access line would
         # repeat it, and uvicorn formats its arguments (quoting the whole path) on every
         # response even while its logger is disabled.

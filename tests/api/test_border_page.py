@@ -5,8 +5,10 @@ A uvicorn server runs in a thread with a test context (SQLite and PostgreSQL); C
 upload a photo of a QR code -> green with the holder's name; a QR code of an altered credential
 -> red with the signature reason; revoke, refresh the lists -> red with the revocation reason;
 then the server is stopped and the browser taken offline, and the page - served by its service
-worker - still verifies. The public EU DCC test vectors are run through the page's verifier and
-must agree with NatID's Python verifier check by check.
+worker - still verifies. A credential of another country, whose signer NatID knows only from
+that country's imported trust list, verifies green; one from a signer in no list is red with
+the unknown-signer reason. The public EU DCC test vectors are run through the page's verifier
+and must agree with NatID's Python verifier check by check.
 
 The server's clock is a fixed clock at the real current time, because Chromium checks iat/exp
 against its own clock (Date.now()), as a border device does.
@@ -32,6 +34,10 @@ import cbor2
 import pytest
 import uvicorn
 from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
+from cryptography.x509.oid import NameOID
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
@@ -50,6 +56,8 @@ from tests.vaccine_cert._health import TEST, VACCINATION
 from tests.vaccine_cert.conftest import DCC_DIR
 from vaccine_cert.base45 import b45decode, b45encode
 from vaccine_cert.qr import qr_png
+from vaccine_cert.report import ReasonCode
+from vaccine_cert.trustlist import export_trustlist
 from vaccine_cert.verify import verify
 
 PASSPHRASE = "border page test passphrase"
@@ -268,6 +276,136 @@ def test_officer_scans_verifies_sees_revocation_and_works_offline(ctx: AppContex
         assert not shown["valid"]
         assert shown["checks"]["revocation"]["codes"] == ["revoked"]
         context.close()
+
+
+# --- another country's credentials ------------------------------------------------------------
+
+#: HCERT spec, Appendix A, "Key Usage Policy Identifiers": may sign vaccination certificates.
+VACCINATION_PURPOSE = "1.3.6.1.4.1.1847.2021.1.2"
+
+
+def _name(country: str, common_name: str) -> x509.Name:
+    return x509.Name(
+        [
+            x509.NameAttribute(NameOID.COUNTRY_NAME, country),
+            x509.NameAttribute(NameOID.COMMON_NAME, common_name),
+        ]
+    )
+
+
+def _foreign_signer(country: str) -> tuple[ec.EllipticCurvePrivateKey, x509.Certificate]:
+    """A document signer as another country makes its own, with nothing of NatID's: its
+    country signing CA (CSCA), and a DSC certified by it that may sign vaccinations only."""
+    csca_key = ec.generate_private_key(ec.SECP256R1())
+    csca_name = _name(country, f"CSCA-{country} health")
+    csca = (
+        x509.CertificateBuilder()
+        .subject_name(csca_name)
+        .issuer_name(csca_name)
+        .public_key(csca_key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(NOW - dt.timedelta(days=400))
+        .not_valid_after(NOW + dt.timedelta(days=3650))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+        .sign(csca_key, hashes.SHA256())
+    )
+    dsc_key = ec.generate_private_key(ec.SECP256R1())
+    dsc = (
+        x509.CertificateBuilder()
+        .subject_name(_name(country, f"DSC-{country} vaccination"))
+        .issuer_name(csca.subject)
+        .public_key(dsc_key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(NOW - dt.timedelta(days=30))
+        .not_valid_after(NOW + dt.timedelta(days=730))
+        .add_extension(
+            x509.ExtendedKeyUsage([x509.ObjectIdentifier(VACCINATION_PURPOSE)]), critical=False
+        )
+        .sign(csca_key, hashes.SHA256())
+    )
+    return dsc_key, dsc
+
+
+def _foreign_credential(
+    key: ec.EllipticCurvePrivateKey, dsc: x509.Certificate, country: str, nam: dict[str, str]
+) -> str:
+    """A vaccination credential issued abroad, encoded here with cbor2, cryptography, zlib and
+    Base45 (HCERT spec: CWT, COSE_Sign1 ES256, kid = SHA-256 of the DSC, first 8 bytes)."""
+    dcc = {
+        "ver": "1.3.0",
+        "nam": nam,
+        "dob": "1979-11-30",
+        "v": [
+            {
+                "tg": "840539006", "vp": "1119349007", "mp": "EU/1/20/1528",
+                "ma": "ORG-100030215", "dn": 2, "sd": 2, "dt": "2026-09-15", "co": country,
+                "is": f"Ministry of Public Health ({country})",
+                "ci": f"URN:UVCI:01:{country}:FOREIGN{nam['fnt'][:6]}#7",
+            }
+        ],
+    }  # fmt: skip
+    iat = int((NOW - dt.timedelta(hours=2)).timestamp())
+    claims = cbor2.dumps({1: country, 6: iat, 4: iat + 180 * 86400, -260: {1: dcc}})
+    kid = hashlib.sha256(dsc.public_bytes(serialization.Encoding.DER)).digest()[:8]
+    protected = cbor2.dumps({1: -7, 4: kid})
+    to_be_signed = cbor2.dumps(["Signature1", protected, b"", claims])
+    r, s = decode_dss_signature(key.sign(to_be_signed, ec.ECDSA(hashes.SHA256())))
+    signature = r.to_bytes(32, "big") + s.to_bytes(32, "big")
+    cose = cbor2.dumps(cbor2.CBORTag(18, [protected, {}, claims, signature]))
+    return "HC1:" + b45encode(zlib.compress(cose, 9))
+
+
+@pytest.mark.slow
+def test_credential_of_a_foreign_signer_from_an_imported_trust_list(ctx: AppContext) -> None:
+    # Thailand publishes its signers in a trust list signed with its own anchor; NatID's
+    # operator imports it (what ``natid health trustlist import th.json --anchor th.pem`` does).
+    dsc_key, dsc = _foreign_signer("TH")
+    anchor = ec.generate_private_key(ec.SECP256R1())
+    thai_list = json.dumps(export_trustlist([dsc], country="TH", key=anchor))
+    assert ctx.health().import_trustlist(thai_list, anchor=anchor.public_key(), actor="t") == (1, 1)
+    thai = _foreign_credential(
+        dsc_key, dsc, "TH", {"fn": "Sukprasert", "fnt": "SUKPRASERT", "gn": "Niran", "gnt": "NIRAN"}
+    )
+    # Laos's signer is in no list NatID has.
+    lao_key, lao_dsc = _foreign_signer("LA")
+    lao = _foreign_credential(
+        lao_key, lao_dsc, "LA", {"fn": "Phommachanh", "fnt": "PHOMMACHANH", "gn": "Kham"}
+    )
+    lao_kid = base64.b64encode(
+        hashlib.sha256(lao_dsc.public_bytes(serialization.Encoding.DER)).digest()[:8]
+    ).decode()
+    signers = len(ctx.health().trustlist(include_foreign=True))
+
+    with _chromium() as browser, _serve(_app(ctx)) as (base, _server):
+        page = browser.new_context(locale="en-GB").new_page()
+        _open(page, f"{base}/health/verify?lang=en")
+        assert f"{signers} signer(s)" in page.text_content("#trust-age")
+
+        # Green, with the holder's name and date of birth to compare with the passport.
+        shown = _upload(page, thai)
+        assert shown["valid"], shown
+        assert "VALID" in shown["verdict"]
+        assert shown["name"].startswith("Sukprasert Niran")
+        assert "SUKPRASERT<<NIRAN" in shown["name"]
+        assert shown["dob"] == "1979-11-30"
+        assert all(c["outcome"] == "pass" for c in shown["checks"].values()), shown["checks"]
+
+        # Red: the signer is unknown, so nothing else about the credential is believed.
+        shown = _upload(page, lao)
+        assert not shown["valid"]
+        assert "NOT VALID" in shown["verdict"]
+        assert shown["checks"]["decode"]["outcome"] == "pass"
+        assert shown["checks"]["signature"]["outcome"] == "fail"
+        assert shown["checks"]["signature"]["codes"] == ["signer_unknown"]
+        assert "not in the trust list" in shown["checks"]["signature"]["text"]
+        assert lao_kid in shown["checks"]["signature"]["text"]
+        assert shown["checks"]["expiry"]["outcome"] == "skipped"
+        # The holder's name is still shown (as read), for the officer's report.
+        assert shown["name"].startswith("Phommachanh Kham")
+
+    # NatID's own verifier (the CLI's and the API's) agrees with the page.
+    assert ctx.health().verify(thai).valid
+    assert ctx.health().verify(lao).codes() == {ReasonCode.SIGNER_UNKNOWN}
 
 
 def _vectors() -> list[dict[str, Any]]:

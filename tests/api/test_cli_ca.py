@@ -108,11 +108,17 @@ def test_ca_init_creates_the_hierarchy_once(tmp_path: Path) -> None:
     assert code == 0, err
     assert "loaded (it already existed)" in out
     assert natid("keys", "list", "--json", data=data)[1] == keys_before
-    # `natid init` finds the hierarchy too and creates nothing more.
+    # `natid init` finds the hierarchy too and creates no CA key; it adds only the OpenID
+    # provider's keys (token signing key and pairwise-subject salt), once.
     code, out, _err = natid("init", "--no-demo", data=data)
     assert code == 0
     assert "certificate authorities: root, citizen, entity, government, health" in out
-    assert natid("keys", "list", "--json", data=data)[1] == keys_before
+    before = {k["label"] for k in json.loads(keys_before)}
+    after_init = natid("keys", "list", "--json", data=data)[1]
+    added = {k["label"] for k in json.loads(after_init)} - before
+    assert added and all(label.startswith("idp-") for label in added), added
+    assert natid("init", "--no-demo", data=data)[0] == 0
+    assert natid("keys", "list", "--json", data=data)[1] == after_init
 
 
 def test_issuing_before_ca_init_says_what_to_run(tmp_path: Path) -> None:

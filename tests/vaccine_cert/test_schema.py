@@ -13,8 +13,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from vaccine_cert import DccSchema, SchemaUnavailable
-from vaccine_cert._internal.jsonschema_subset import UnsupportedSchema, compile_schema
 from vaccine_cert.schema import BUNDLED_SCHEMA
+from vaccine_cert.schema_compiler import UnsupportedSchema, compile_schema
 
 from .conftest import DCC_DIR, lab_test_dcc, require_test_vectors, vaccination_dcc
 

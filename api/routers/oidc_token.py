@@ -1,0 +1,269 @@
+"""The token endpoint (RFC 6749 §3.2, §4.1.3, §6; OIDC Core §3.1.3), token introspection
+(RFC 7662) and token revocation (RFC 7009).
+
+``POST /token`` takes ``grant_type=authorization_code`` (the code is redeemed once,
+:meth:`idp.codes.AuthorizationCodes.redeem` checks client, ``redirect_uri``, PKCE and the DPoP
+key the authorization was bound to) and ``grant_type=refresh_token`` (rotation with reuse
+detection, :meth:`idp.tokens.TokenService.refresh`). Every call authenticates its client with
+exactly one method (:func:`api.oauth_wire.authenticate_client`). A refresh token is issued only
+when the grant includes ``offline_access`` (OIDC Core §11); a grant whose code was exchanged
+with a DPoP proof binds its refresh tokens to that key (RFC 9449 §5).
+
+DPoP (RFC 9449 §5): the proof is checked *before* client authentication, so a client that is
+asked for a server nonce (``use_dpop_nonce``) does not burn its client assertion's ``jti``. With
+a proof the tokens are bound to its key (``cnf.jkt``) and ``token_type`` is ``DPoP``; without
+one ``Bearer``. FAPI 2.0 clients must send a proof (FAPI 2.0 Security Profile §5.3.2.1); that
+is checked before the code is redeemed, so a request without one does not use the code up.
+
+ID token claims (OIDC Core §5.4, §5.5): the scope claims go to UserInfo; the ID token carries
+what the ``claims`` request asked for in its ``id_token`` member. Responses are never cached
+(``Cache-Control: no-store``, RFC 6749 §5.1). Issuing, refreshing and revoking are audited by
+:class:`idp.tokens.TokenService`.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse, Response
+
+from api.context import AppContext
+from api.deps import Ctx
+from api.oauth_wire import (
+    NO_STORE,
+    authenticate_client,
+    dpop_verifier,
+    form_value,
+    no_store_json,
+    oauth_error_response,
+    read_form,
+    used_basic_auth,
+    verify_dpop,
+)
+from core.errors import NotFound
+from idp.claims import ClaimsSubject, parse_claims_request, release_claims
+from idp.dpop import DPoPProof
+from idp.errors import (
+    InvalidDPoPProof,
+    InvalidRequest,
+    OAuthError,
+    UnsupportedGrantType,
+)
+
+__all__ = [
+    "claims_locales_of",
+    "released_claims",
+    "remember_userinfo_claims",
+    "remembered_userinfo_claims",
+    "router",
+]
+
+router = APIRouter(tags=["idp"])
+
+TOKEN_PATH = "/token"  # noqa: S105 - a path, not a secret
+INTROSPECT_PATH = "/introspect"
+REVOKE_PATH = "/revoke"
+#: The member of a grant's stored ``claims`` request under which /authorize records the
+#: request's ``claims_locales`` (OIDC Core §5.2); ignored by the claims-request parser.
+CLAIMS_LOCALES_KEY = "claims_locales"
+#: The scope that asks for a refresh token (OIDC Core §11).
+OFFLINE_ACCESS = "offline_access"
+
+
+def claims_locales_of(claims_request: Mapping[str, Any] | None) -> tuple[str, ...] | None:
+    """The ``claims_locales`` recorded with a grant's claims request, if any."""
+    if not claims_request:
+        return None
+    value = claims_request.get(CLAIMS_LOCALES_KEY)
+    if isinstance(value, str):
+        value = value.split()
+    if not isinstance(value, list | tuple):
+        return None
+    return tuple(v for v in value if isinstance(v, str)) or None
+
+
+def released_claims(
+    ctx: AppContext,
+    person_id: str,
+    *,
+    scopes: Sequence[str],
+    claims_request: Mapping[str, Any] | None,
+    target: str,
+) -> dict[str, Any]:
+    """The claims about ``person_id`` for ``target`` (``id_token`` or ``userinfo``).
+
+    ``person_id`` is the register's internal id (the grant's subject); no account (or no
+    such person any more) releases nothing beyond ``sub``.
+    """
+    subject = _claims_subject(ctx, person_id)
+    if subject is None:
+        return {}
+    return _release(subject, scopes=scopes, claims_request=claims_request, target=target)
+
+
+def _claims_subject(ctx: AppContext, person_id: str) -> ClaimsSubject | None:
+    try:
+        return ctx.idp_accounts().claims_subject_of_person(person_id)
+    except NotFound:
+        return None
+
+
+def _release(
+    subject: ClaimsSubject,
+    *,
+    scopes: Sequence[str],
+    claims_request: Mapping[str, Any] | None,
+    target: str,
+) -> dict[str, Any]:
+    parsed = parse_claims_request(
+        {k: v for k, v in (claims_request or {}).items() if k in {"userinfo", "id_token"}}
+    )
+    requested = parsed.id_token if target == "id_token" else parsed.userinfo
+    return release_claims(
+        subject,
+        scopes=scopes,
+        requested=requested,
+        claims_locales=claims_locales_of(claims_request),
+    ).claims
+
+
+def _userinfo_key(grant_id: str) -> str:
+    return f"idp:userinfo-claims:{grant_id}"
+
+
+def remember_userinfo_claims(
+    ctx: AppContext, grant_id: str, scopes: Sequence[str], claims: Mapping[str, Any]
+) -> None:
+    """Keep the UserInfo claims released at the code exchange for the access token's lifetime,
+    so /userinfo serves them without reading the register again (one release per login)."""
+    ttl = ctx.idp_core().tokens.access_token_lifetime.total_seconds()
+    body = {"scope": " ".join(scopes), "claims": dict(claims)}
+    ctx.cache.set(_userinfo_key(grant_id), json.dumps(body).encode(), ttl=ttl)
+
+
+def remembered_userinfo_claims(
+    ctx: AppContext, grant_id: str, scopes: Sequence[str]
+) -> dict[str, Any] | None:
+    """The claims :func:`remember_userinfo_claims` kept for ``grant_id`` and these scopes."""
+    raw = ctx.cache.get(_userinfo_key(grant_id))
+    if raw is None:
+        return None
+    try:
+        body = json.loads(raw)
+    except ValueError:
+        return None
+    if not isinstance(body, dict) or body.get("scope") != " ".join(scopes):
+        return None
+    claims = body.get("claims")
+    return dict(claims) if isinstance(claims, dict) else None
+
+
+def _scope_param(form_scope: str | None) -> tuple[str, ...] | None:
+    if form_scope is None:
+        return None
+    return tuple(form_scope.split())
+
+
+async def _token(request: Request, ctx: Ctx) -> tuple[dict[str, Any], DPoPProof | None]:
+    form = await read_form(request)
+    grant_type = form_value(form, "grant_type", required=True)
+    if grant_type not in {"authorization_code", "refresh_token"}:
+        raise UnsupportedGrantType(f"grant_type {str(grant_type)[:40]!r} is not supported")
+    proof = verify_dpop(request, ctx, TOKEN_PATH)
+    client = await authenticate_client(request, ctx, TOKEN_PATH)
+    if client.require_dpop and proof is None:
+        # FAPI 2.0 Security Profile §5.3.2.1, before the code is used up.
+        raise InvalidDPoPProof("this client must send a DPoP proof to the token endpoint")
+    jkt = proof.jkt if proof is not None else None
+    core = ctx.idp_core()
+    at = ctx.clock.now()
+    if grant_type == "authorization_code":
+        grant = core.codes.redeem(
+            form_value(form, "code", required=True) or "",
+            client_id=client.client_id,
+            redirect_uri=form_value(form, "redirect_uri"),
+            code_verifier=form_value(form, "code_verifier"),
+            dpop_jkt=jkt,
+            at=at,
+        )
+        # The register is read once per login: the ID token's claims now, UserInfo's kept.
+        subject = _claims_subject(ctx, grant.subject) if "openid" in grant.scopes else None
+        id_claims: dict[str, Any] = {}
+        if subject is not None:
+            id_claims = _release(subject, scopes=(), claims_request=grant.claims, target="id_token")
+        response = core.tokens.exchange_code(
+            grant,
+            client=client,
+            dpop_jkt=jkt,
+            at=at,
+            # OIDC Core §11: a refresh token (access while the user is away) only when the
+            # user granted offline_access.
+            issue_refresh_token=OFFLINE_ACCESS in grant.scopes,
+            id_token_claims=id_claims,
+        )
+        if subject is not None:
+            userinfo = _release(
+                subject, scopes=grant.scopes, claims_request=grant.claims, target="userinfo"
+            )
+            remember_userinfo_claims(ctx, response.grant_id, grant.scopes, userinfo)
+    else:
+        response = core.tokens.refresh(
+            form_value(form, "refresh_token", required=True) or "",
+            client=client,
+            dpop_jkt=jkt,
+            at=at,
+            scope=_scope_param(form_value(form, "scope")),
+        )
+    return response.to_wire(), proof
+
+
+def _error(request: Request, ctx: AppContext, exc: OAuthError) -> JSONResponse:
+    headers: dict[str, str] = {}
+    if request.headers.get("dpop") is not None and not isinstance(exc, InvalidRequest):
+        headers["DPoP-Nonce"] = dpop_verifier(request).new_nonce(at=ctx.clock.now())
+    return oauth_error_response(
+        exc, basic_challenge=used_basic_auth(request.headers.get("authorization")), headers=headers
+    )
+
+
+@router.post("/token")
+async def token(request: Request, ctx: Ctx) -> JSONResponse:
+    """Exchange a code or a refresh token for tokens (RFC 6749 §5.1, OIDC Core §3.1.3.3)."""
+    try:
+        body, proof = await _token(request, ctx)
+    except OAuthError as exc:
+        return _error(request, ctx, exc)
+    headers = {}
+    if proof is not None:
+        # RFC 9449 §8.2: a fresh nonce with every DPoP response, for the client's next proof.
+        headers["DPoP-Nonce"] = dpop_verifier(request).new_nonce(at=ctx.clock.now())
+    return no_store_json(body, headers=headers)
+
+
+@router.post(INTROSPECT_PATH)
+async def introspect(request: Request, ctx: Ctx) -> JSONResponse:
+    """RFC 7662 §2: whether ``token`` is active, for the client it was issued to."""
+    try:
+        form = await read_form(request)
+        client = await authenticate_client(request, ctx, INTROSPECT_PATH)
+        token_value = form_value(form, "token", required=True) or ""
+    except OAuthError as exc:
+        return _error(request, ctx, exc)
+    body = ctx.idp_core().tokens.introspect(token_value, client=client, at=ctx.clock.now())
+    return no_store_json(body)
+
+
+@router.post(REVOKE_PATH)
+async def revoke(request: Request, ctx: Ctx) -> Response:
+    """RFC 7009 §2: revoke a token; 200 whether or not it was known (§2.2)."""
+    try:
+        form = await read_form(request)
+        client = await authenticate_client(request, ctx, REVOKE_PATH)
+        token_value = form_value(form, "token", required=True) or ""
+    except OAuthError as exc:
+        return _error(request, ctx, exc)
+    ctx.idp_core().tokens.revoke(token_value, client=client, at=ctx.clock.now())
+    return Response(status_code=200, headers=dict(NO_STORE))

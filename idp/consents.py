@@ -1,0 +1,218 @@
+"""Consents: which scopes and claims a citizen allowed a relying party to receive.
+
+OIDC Core §3.1.2.4 lets the provider obtain the end-user's consent once and remember it;
+``prompt=consent`` asks again. Decisions:
+
+* One consent per (account, client), stored in the database (``idp_consents``): the account
+  pages list and withdraw them, and every worker must see the same answer.
+* A consent lasts :data:`DEFAULT_LIFETIME` (a year) unless the caller says otherwise; after
+  that the consent page is shown again. An expired consent covers nothing and is not listed.
+* :meth:`Consents.grant` merges with what the holder already allowed that client (asking for
+  one more scope does not silently drop the others) minus what they refused this time (an
+  unticked box on the consent page withdraws that item), so the stored consent is always the
+  holder's latest word on each item.
+* ``openid`` is always part of a consent (OIDC Core §3.1.2.1: it is what makes the request an
+  OpenID request); the consent page does not offer to untick it.
+* Audit: ``idp.consent.granted`` and ``idp.consent.withdrawn`` with the account as actor, the
+  client as subject, and scope and claim NAMES only (never a claim's value).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from sqlalchemy import delete, select
+from sqlalchemy.orm import Session, sessionmaker
+
+from core.clock import require_aware
+from idp.account_models import store_read, store_write
+from idp.consent_models import ConsentRow
+from idp.errors import AccountError
+from registry.ports import AuditSink
+
+__all__ = ["DEFAULT_LIFETIME", "Consents", "GrantedConsent", "InvalidConsent"]
+
+DEFAULT_LIFETIME = dt.timedelta(days=365)
+_MAX_ITEMS = 100
+_MAX_NAME = 100
+
+
+class InvalidConsent(AccountError):
+    """A consent with malformed scope or claim names, or a non-positive lifetime."""
+
+    code = "invalid_consent"
+
+
+@dataclass(frozen=True, slots=True)
+class GrantedConsent:
+    """What a holder allowed one client to receive, and for how long."""
+
+    account_id: str
+    client_id: str
+    scopes: frozenset[str]
+    claims: frozenset[str]
+    granted_at: dt.datetime
+    expires_at: dt.datetime
+
+    def covers(self, scopes: Iterable[str], claim_names: Iterable[str] = ()) -> bool:
+        return set(scopes) <= self.scopes and set(claim_names) <= self.claims
+
+
+def _names(values: Iterable[str], what: str) -> frozenset[str]:
+    names = frozenset(values)
+    if len(names) > _MAX_ITEMS:
+        raise InvalidConsent(f"{what}: at most {_MAX_ITEMS} names")
+    for name in names:
+        if (
+            not isinstance(name, str)
+            or not 0 < len(name) <= _MAX_NAME
+            or not name.isprintable()
+            or any(c.isspace() for c in name)
+        ):
+            raise InvalidConsent(f"{what}: expected short names without spaces")
+    return names
+
+
+def _account(account_id: str) -> str:
+    try:
+        return str(uuid.UUID(str(account_id)))
+    except ValueError:
+        raise InvalidConsent("account id: expected a UUID") from None
+
+
+def _value(row: ConsentRow) -> GrantedConsent:
+    return GrantedConsent(
+        account_id=row.account_id,
+        client_id=row.client_id,
+        scopes=frozenset(row.scopes.split()),
+        claims=frozenset(row.claims.split()),
+        granted_at=row.granted_at,
+        expires_at=row.expires_at,
+    )
+
+
+class Consents:
+    """Finds, grants, lists and withdraws consents."""
+
+    def __init__(self, sessions: sessionmaker[Session], *, ledger: AuditSink) -> None:
+        self._sessions = sessions
+        self._ledger = ledger
+
+    @staticmethod
+    def _row(session: Session, account_id: str, client_id: str) -> ConsentRow | None:
+        return session.get(ConsentRow, (_account(account_id), str(client_id)))
+
+    def find(self, account_id: str, client_id: str, *, at: dt.datetime) -> GrantedConsent | None:
+        """The holder's live consent for ``client_id``, or None (none, or expired)."""
+        at = require_aware(at)
+        try:
+            _account(account_id)
+        except InvalidConsent:
+            return None
+        with store_read(self._sessions) as session:
+            row = self._row(session, account_id, client_id)
+            if row is None or row.expires_at <= at:
+                return None
+            return _value(row)
+
+    def covers(
+        self,
+        account_id: str,
+        client_id: str,
+        scopes: Iterable[str],
+        claim_names: Iterable[str],
+        *,
+        at: dt.datetime,
+    ) -> bool:
+        """Whether a live consent already allows every one of ``scopes`` and ``claim_names``."""
+        found = self.find(account_id, client_id, at=at)
+        return found is not None and found.covers(scopes, claim_names)
+
+    def grant(
+        self,
+        account_id: str,
+        client_id: str,
+        scopes: Iterable[str],
+        claim_names: Iterable[str],
+        *,
+        at: dt.datetime,
+        lifetime: dt.timedelta = DEFAULT_LIFETIME,
+        refused_scopes: Iterable[str] = (),
+        refused_claims: Iterable[str] = (),
+    ) -> GrantedConsent:
+        """Record that the holder allows ``scopes`` and ``claim_names`` (and refuses the
+        ``refused_*`` ones) for ``client_id`` from ``at`` for ``lifetime``."""
+        at = require_aware(at)
+        if lifetime <= dt.timedelta(0):
+            raise InvalidConsent("a consent's lifetime must be positive")
+        allowed_scopes = _names(scopes, "scopes") | {"openid"}
+        allowed_claims = _names(claim_names, "claims")
+        no_scopes = _names(refused_scopes, "refused scopes") - {"openid"}
+        no_claims = _names(refused_claims, "refused claims")
+        account_id = _account(account_id)
+        with store_write(self._sessions) as session:
+            row = self._row(session, account_id, client_id)
+            if row is not None and row.expires_at > at:
+                allowed_scopes |= frozenset(row.scopes.split())
+                allowed_claims |= frozenset(row.claims.split())
+            allowed_scopes -= no_scopes
+            allowed_claims -= no_claims
+            if row is None:
+                row = ConsentRow(account_id=str(account_id), client_id=str(client_id))
+                session.add(row)
+            row.scopes = " ".join(sorted(allowed_scopes))
+            row.claims = " ".join(sorted(allowed_claims))
+            row.granted_at = at
+            row.expires_at = at + lifetime
+            session.flush()
+            self._ledger.append(
+                "idp.consent.granted",
+                actor=str(account_id),
+                subject=str(client_id),
+                data={
+                    "scopes": sorted(allowed_scopes),
+                    "claims": sorted(allowed_claims),
+                    "refused_scopes": sorted(no_scopes),
+                    "refused_claims": sorted(no_claims),
+                    "expires_at": row.expires_at.isoformat(),
+                },
+                session=session,
+            )
+            return _value(row)
+
+    def withdraw(self, account_id: str, client_id: str, *, at: dt.datetime) -> bool:
+        """Withdraw the holder's consent for ``client_id``; True if there was one."""
+        at = require_aware(at)
+        account_id = _account(account_id)
+        with store_write(self._sessions) as session:
+            result = session.execute(
+                delete(ConsentRow).where(
+                    ConsentRow.account_id == str(account_id),
+                    ConsentRow.client_id == str(client_id),
+                )
+            )
+            removed = bool(getattr(result, "rowcount", 0))
+            if removed:
+                self._ledger.append(
+                    "idp.consent.withdrawn",
+                    actor=str(account_id),
+                    subject=str(client_id),
+                    data={"at": at.isoformat()},
+                    session=session,
+                )
+            return removed
+
+    def list_for_account(self, account_id: str, *, at: dt.datetime) -> list[GrantedConsent]:
+        """The holder's live consents, newest first."""
+        at = require_aware(at)
+        account_id = _account(account_id)
+        with store_read(self._sessions) as session:
+            query = (
+                select(ConsentRow)
+                .where(ConsentRow.account_id == str(account_id), ConsentRow.expires_at > at)
+                .order_by(ConsentRow.granted_at.desc(), ConsentRow.client_id)
+            )
+            return [_value(row) for row in session.scalars(query)]

@@ -1,0 +1,366 @@
+"""The authorization endpoint over HTTP, test by test after the OpenID Foundation's Basic OP
+plan (``oidcc-*``) and the front-channel dance of issue 4 (login, step-up, consent)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from api.context import AppContext
+from core.clock import FixedClock
+from idp.accounts import Account
+from idp.jose import unverified_claims
+from idp.service import ProviderCore
+from registry.records import Person
+from tests.api.idp_authorize.conftest import (
+    PORTAL_REDIRECT,
+    Browser,
+    grant_consent,
+    redirect_params,
+)
+from tests.api.idp_token._rp import RegisteredRP, basic_header
+
+Who = tuple[Person, Account]
+
+
+def _tokens(http: TestClient, rp: RegisteredRP, code: str, verifier: str) -> dict[str, Any]:
+    assert rp.secret is not None
+    response = http.post(
+        "/token",
+        data={
+            "grant_type": "authorization_code",
+            "code": code,
+            "redirect_uri": rp.client.redirect_uris[0],
+            "code_verifier": verifier,
+        },
+        headers={"Authorization": basic_header(rp.client_id, rp.secret)},
+    )
+    assert response.status_code == 200, response.text
+    body: dict[str, Any] = response.json()
+    return body
+
+
+@pytest.fixture
+def ready(browser: Browser, app_ctx: AppContext, person: Who, portal: RegisteredRP) -> Browser:
+    """Logged in (password, acr low) and consented to openid profile email for the portal."""
+    browser.login(person[1])
+    grant_consent(app_ctx, person[1], portal, ("openid", "profile", "email"))
+    return browser
+
+
+def _code(response: Any, params: dict[str, str], core: ProviderCore) -> str:
+    url, query = redirect_params(response)
+    assert url == PORTAL_REDIRECT
+    assert query["iss"] == core.issuer
+    assert query.get("state") == params.get("state")
+    assert "error" not in query, query
+    return query["code"]
+
+
+# --- happy flows ----------------------------------------------------------------------------
+
+
+def test_oidcc_server(
+    ready: Browser, portal: RegisteredRP, core: ProviderCore, person: Who
+) -> None:
+    params = ready.params(portal)
+    response = ready.http.get("/authorize", params=params)
+    code = _code(response, params, core)
+    assert response.headers["cache-control"] == "no-store"
+    tokens = _tokens(ready.http, portal, code, ready.verifier)
+    claims = unverified_claims(tokens["id_token"])
+    assert claims["nonce"] == params["nonce"]
+    assert claims["aud"] == portal.client_id
+    assert claims["acr"] == "low"
+    assert claims["sid"] == ready.session.id  # type: ignore[union-attr]
+    assert claims["sub"] == core.tokens.subject_for(portal.client, person[0].id)
+    assert tokens["scope"] == "openid profile email"
+
+
+def test_oidcc_ensure_post_request_succeeds(
+    ready: Browser, portal: RegisteredRP, core: ProviderCore
+) -> None:
+    params = ready.params(portal)
+    response = ready.http.post("/authorize", data=params)
+    _code(response, params, core)
+
+
+def test_oidcc_alternate_happy_flow(
+    ready: Browser, portal: RegisteredRP, core: ProviderCore
+) -> None:
+    params = ready.params(portal, scope="email profile openid")
+    reordered = dict(reversed(list(params.items())))
+    _code(ready.http.get("/authorize", params=reordered), params, core)
+
+
+@pytest.mark.parametrize(
+    "extra",
+    [
+        {"extra": "foobar"},  # oidcc-ensure-request-with-unknown-parameter-succeeds
+        {"display": "page"},  # oidcc-display-page
+        {"display": "popup"},  # oidcc-display-popup
+        {"login_hint": "buffy@id.natid.gov.kh"},  # oidcc-login-hint
+        {"ui_locales": "se"},  # oidcc-ui-locales
+        {"claims_locales": "se"},  # oidcc-claims-locales
+        {"acr_values": "low"},  # oidcc-ensure-request-with-acr-values-succeeds
+        {"max_age": "10000"},  # oidcc-max-age-10000
+        {"nonce": None},  # oidcc-ensure-request-without-nonce-succeeds-for-code-flow
+        {"state": None},  # fapi2 ensure-authorization-request-without-state-success
+        {"state": "s" * 2048},  # fapi2 ensure-authorization-request-with-long-state
+    ],
+    ids=lambda e: "-".join(f"{k}" for k in e),
+)
+def test_optional_parameters_do_not_break_the_flow(
+    ready: Browser, portal: RegisteredRP, core: ProviderCore, extra: dict[str, Any]
+) -> None:
+    params = ready.params(portal, **extra)
+    _code(ready.http.get("/authorize", params=params), params, core)
+
+
+def test_oidcc_claims_essential_is_carried_to_the_grant(
+    ready: Browser, portal: RegisteredRP, core: ProviderCore, app_ctx: AppContext, person: Who
+) -> None:
+    grant_consent(app_ctx, person[1], portal, ("openid",), ("name",))
+    params = ready.params(portal, claims='{"userinfo": {"name": {"essential": true}}}')
+    code = _code(ready.http.get("/authorize", params=params), params, core)
+    grant = core.codes.redeem(
+        code, client_id=portal.client_id, redirect_uri=PORTAL_REDIRECT,
+        code_verifier=ready.verifier, dpop_jkt=None, at=app_ctx.clock.now(),
+    )  # fmt: skip
+    assert grant.claims == {"userinfo": {"name": {"essential": True}}}
+    assert grant.subject == person[0].id
+
+
+# --- errors the client gets back ------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("overrides", "error"),
+    [
+        ({"response_type": None}, "invalid_request"),  # oidcc-response-type-missing
+        ({"response_type": "code id_token"}, "unsupported_response_type"),
+        ({"response_type": "token"}, "unsupported_response_type"),
+        ({"scope": "profile"}, "invalid_scope"),
+        ({"code_challenge": None, "code_challenge_method": None}, "invalid_request"),
+        ({"code_challenge_method": "plain"}, "invalid_request"),  # par-plain-pkce-rejected
+        ({"code_challenge_method": None}, "invalid_request"),
+        ({"prompt": "none login"}, "invalid_request"),
+        ({"max_age": "-1"}, "invalid_request"),
+        ({"claims": "{not json"}, "invalid_request"),
+        ({"request": "eyJhbGciOiJub25lIn0.e30."}, "request_not_supported"),
+        ({"request_uri": "https://rp.example/req.jwt"}, "request_uri_not_supported"),
+        ({"id_token_hint": "not-a-token"}, "invalid_request"),
+    ],
+)
+def test_bad_requests_redirect_back_with_error_state_and_iss(
+    ready: Browser, portal: RegisteredRP, core: ProviderCore, overrides: dict[str, Any], error: str
+) -> None:
+    params = ready.params(portal, **overrides)
+    url, query = redirect_params(ready.http.get("/authorize", params=params))
+    assert url == PORTAL_REDIRECT
+    assert query["error"] == error
+    assert query["state"] == params["state"]
+    assert query["iss"] == core.issuer
+    assert "code" not in query
+
+
+def test_too_long_state_is_refused_and_not_echoed(ready: Browser, portal: RegisteredRP) -> None:
+    _url, query = redirect_params(ready.authorize(portal, state="s" * 2049))
+    assert query["error"] == "invalid_request"
+    assert "state" not in query
+
+
+def test_repeated_parameter_is_refused(ready: Browser, portal: RegisteredRP) -> None:
+    params = [*list(ready.params(portal).items()), ("scope", "openid")]
+    _, query = redirect_params(ready.http.get("/authorize", params=params))
+    assert query["error"] == "invalid_request"
+
+
+def test_oidcc_ensure_registered_redirect_uri_shows_a_page(
+    ready: Browser, portal: RegisteredRP
+) -> None:
+    response = ready.authorize(portal, redirect_uri="https://evil.example/cb")
+    assert response.status_code == 400
+    assert "location" not in response.headers
+    assert "text/html" in response.headers["content-type"]
+
+
+def test_redirect_uri_is_compared_exactly(ready: Browser, portal: RegisteredRP) -> None:
+    response = ready.authorize(portal, redirect_uri=PORTAL_REDIRECT + "/")
+    assert response.status_code == 400
+    assert "location" not in response.headers
+
+
+def test_unknown_client_shows_a_page(ready: Browser, portal: RegisteredRP) -> None:
+    response = ready.authorize(portal, client_id="no-such-client")
+    assert response.status_code == 400
+    assert "location" not in response.headers
+
+
+def test_fapi_client_without_par_is_refused(browser: Browser, bank: RegisteredRP) -> None:
+    # fapi2 ensure-unsigned-authorization-request-without-using-par-fails
+    _, query = redirect_params(browser.authorize(bank))
+    assert query["error"] == "invalid_request"
+    assert "code" not in query
+
+
+# --- login, prompt, max_age, step-up ---------------------------------------------------------
+
+
+def test_oidcc_prompt_none_not_logged_in(
+    browser: Browser, portal: RegisteredRP, core: ProviderCore
+) -> None:
+    params = browser.params(portal, prompt="none")
+    url, query = redirect_params(browser.http.get("/authorize", params=params))
+    assert url == PORTAL_REDIRECT
+    assert query == {"error": "login_required", "error_description": query["error_description"],
+                     "state": params["state"], "iss": core.issuer}  # fmt: skip
+
+
+def test_oidcc_prompt_none_logged_in(
+    ready: Browser, portal: RegisteredRP, core: ProviderCore
+) -> None:
+    params = ready.params(portal, prompt="none")
+    _code(ready.http.get("/authorize", params=params), params, core)
+
+
+def test_not_logged_in_goes_to_login_then_back_with_a_code(
+    browser: Browser, portal: RegisteredRP, core: ProviderCore, person: Who, app_ctx: AppContext
+) -> None:
+    grant_consent(app_ctx, person[1], portal, ("openid", "profile", "email"))
+    params = browser.params(portal)
+    url, query = redirect_params(browser.http.get("/authorize", params=params))
+    assert url == "/login"
+    pending = query["pending"]
+    # The login page authenticates, starts the session and sends the browser back.
+    browser.login(person[1])
+    response = browser.http.get("/authorize/continue", params={"pending": pending})
+    _code(response, params, core)
+    # The pending request is used up with the code.
+    again = browser.http.get("/authorize/continue", params={"pending": pending})
+    assert again.status_code == 400
+    assert "location" not in again.headers
+
+
+def test_oidcc_prompt_login_asks_again_even_with_a_session(
+    ready: Browser, portal: RegisteredRP, core: ProviderCore, person: Who
+) -> None:
+    first = ready.session
+    params = ready.params(portal, prompt="login")
+    url, query = redirect_params(ready.http.get("/authorize", params=params))
+    assert url == "/login"
+    # Coming back without having logged in again: still the login page.
+    url2, _ = redirect_params(ready.http.get("/authorize/continue", params=query))
+    assert url2 == "/login"
+    ready.login(person[1])
+    code = _code(ready.http.get("/authorize/continue", params=query), params, core)
+    tokens = _tokens(ready.http, portal, code, ready.verifier)
+    assert unverified_claims(tokens["id_token"])["sid"] != first.id  # type: ignore[union-attr]
+
+
+def test_oidcc_max_age_1_requires_a_new_login(
+    ready: Browser, portal: RegisteredRP, core: ProviderCore, clock: FixedClock, person: Who
+) -> None:
+    clock.advance(dt.timedelta(seconds=2))
+    params = ready.params(portal, max_age="1")
+    url, query = redirect_params(ready.http.get("/authorize", params=params))
+    assert url == "/login"
+    ready.login(person[1])
+    clock.advance(dt.timedelta(seconds=5))  # the consent page may take longer than max_age
+    code = _code(ready.http.get("/authorize/continue", params=query), params, core)
+    tokens = _tokens(ready.http, portal, code, ready.verifier)
+    assert unverified_claims(tokens["id_token"])["auth_time"] == int(
+        (clock.now() - dt.timedelta(seconds=5)).timestamp()
+    )
+
+
+def test_max_age_1_with_prompt_none_is_login_required(
+    ready: Browser, portal: RegisteredRP, clock: FixedClock
+) -> None:
+    clock.advance(dt.timedelta(seconds=2))
+    _, query = redirect_params(ready.authorize(portal, max_age="1", prompt="none"))
+    assert query["error"] == "login_required"
+
+
+def test_step_up_from_low_to_substantial_goes_to_login(
+    ready: Browser, portal: RegisteredRP, core: ProviderCore
+) -> None:
+    params = ready.params(portal, acr_values="substantial")
+    url, query = redirect_params(ready.http.get("/authorize", params=params))
+    assert url == "/login"
+    ready.step_up(acr="substantial", amr=("otp",))
+    code = _code(ready.http.get("/authorize/continue", params=query), params, core)
+    claims = unverified_claims(_tokens(ready.http, portal, code, ready.verifier)["id_token"])
+    assert claims["acr"] == "substantial"
+    assert claims["amr"] == ["pwd", "otp"]
+
+
+def test_step_up_with_prompt_none_is_login_required(ready: Browser, portal: RegisteredRP) -> None:
+    _, query = redirect_params(ready.authorize(portal, acr_values="high", prompt="none"))
+    assert query["error"] == "login_required"
+
+
+def test_oidcc_id_token_hint(
+    ready: Browser, portal: RegisteredRP, core: ProviderCore, other_person: Who, clock: FixedClock
+) -> None:
+    params = ready.params(portal)
+    code = _code(ready.http.get("/authorize", params=params), params, core)
+    id_token = _tokens(ready.http, portal, code, ready.verifier)["id_token"]
+    clock.advance(dt.timedelta(hours=1))  # the hint has expired: still a valid hint
+    params = ready.params(portal, prompt="none", id_token_hint=id_token)
+    _code(ready.http.get("/authorize", params=params), params, core)
+    # Someone else logs in on this browser: the hint names another user.
+    ready.login(other_person[1])
+    _, query = redirect_params(ready.authorize(portal, prompt="none", id_token_hint=id_token))
+    assert query["error"] == "login_required"
+
+
+# --- consent -------------------------------------------------------------------------------
+
+
+def test_missing_consent_goes_to_consent_then_issues_the_consented_subset(
+    browser: Browser, portal: RegisteredRP, core: ProviderCore, person: Who, app_ctx: AppContext
+) -> None:
+    browser.login(person[1])
+    params = browser.params(portal, scope="openid profile email")
+    url, query = redirect_params(browser.http.get("/authorize", params=params))
+    assert url == "/consent"
+    # The user unticks email on the consent page.
+    grant_consent(app_ctx, person[1], portal, ("openid", "profile"))
+    code = _code(
+        browser.http.get("/authorize/continue", params={**query, "consented": "1"}), params, core
+    )
+    assert _tokens(browser.http, portal, code, browser.verifier)["scope"] == "openid profile"
+
+
+def test_prompt_consent_asks_even_when_consent_exists(ready: Browser, portal: RegisteredRP) -> None:
+    url, _ = redirect_params(ready.authorize(portal, prompt="consent"))
+    assert url == "/consent"
+
+
+def test_prompt_none_without_consent_is_consent_required(
+    browser: Browser, portal: RegisteredRP, person: Who
+) -> None:
+    browser.login(person[1])
+    _, query = redirect_params(browser.authorize(portal, prompt="none"))
+    assert query["error"] == "consent_required"
+
+
+def test_forged_consented_flag_does_not_skip_consent(
+    browser: Browser, portal: RegisteredRP, person: Who
+) -> None:
+    browser.login(person[1])
+    _, query = redirect_params(browser.authorize(portal))
+    url, _ = redirect_params(
+        browser.http.get("/authorize/continue", params={**query, "consented": "1"})
+    )
+    assert url == "/consent"
+
+
+def test_unknown_pending_shows_a_page(browser: Browser) -> None:
+    response = browser.http.get("/authorize/continue", params={"pending": "nope"})
+    assert response.status_code == 400
+    assert "location" not in response.headers

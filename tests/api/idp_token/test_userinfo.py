@@ -1,0 +1,293 @@
+"""GET/POST /userinfo (OIDC Core §5.3) as a protected resource: Bearer (RFC 6750) and DPoP
+(RFC 9449 §7) access, claims by scope and by the claims request, WWW-Authenticate errors."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from fastapi.testclient import TestClient
+
+from api.context import AppContext
+from core.clock import FixedClock
+from idp.service import ProviderCore
+from registry.records import Person
+from tests.api.idp_token._rp import DPoPSession, RegisteredRP, dpop_proof, make_rp_key
+from tests.api.idp_token._tokens import get_tokens
+
+
+def _bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+def test_userinfo_by_bearer_get_releases_scope_claims_and_pairwise_sub(
+    http: TestClient,
+    core: ProviderCore,
+    app_ctx: AppContext,
+    basic_client: RegisteredRP,
+    person: Person,
+) -> None:
+    tokens = get_tokens(
+        http, core, app_ctx, basic_client, person.id, scopes=("openid", "profile", "email")
+    )
+    response = http.get("/userinfo", headers=_bearer(tokens["access_token"]))
+    assert response.status_code == 200, response.text
+    assert response.headers["cache-control"] == "no-store"
+    info = response.json()
+    assert info["sub"] == core.tokens.subject_for(basic_client.client, person.id)
+    assert info["sub"] != person.id
+    assert info["name"] == "Sok Dara"
+    assert info["name#km"] == "សុខ ដារា"
+    assert info["email"] == "sok.dara@example.com"
+    assert "phone_number" not in info  # no phone scope
+    assert "address" not in info
+
+
+def test_userinfo_by_post_header_and_form_body(
+    http: TestClient,
+    core: ProviderCore,
+    app_ctx: AppContext,
+    basic_client: RegisteredRP,
+    person: Person,
+) -> None:
+    token = get_tokens(http, core, app_ctx, basic_client, person.id)["access_token"]
+    assert http.post("/userinfo", headers=_bearer(token)).status_code == 200
+    by_form = http.post("/userinfo", data={"access_token": token})
+    assert by_form.status_code == 200
+    assert by_form.json()["name"] == "Sok Dara"
+
+
+def test_access_token_in_query_refused(
+    http: TestClient,
+    core: ProviderCore,
+    app_ctx: AppContext,
+    basic_client: RegisteredRP,
+    person: Person,
+) -> None:
+    token = get_tokens(http, core, app_ctx, basic_client, person.id)["access_token"]
+    response = http.get("/userinfo", params={"access_token": token})
+    assert response.status_code == 400
+    assert 'error="invalid_request"' in response.headers["www-authenticate"]
+
+
+def test_token_in_header_and_body_refused(
+    http: TestClient,
+    core: ProviderCore,
+    app_ctx: AppContext,
+    basic_client: RegisteredRP,
+    person: Person,
+) -> None:
+    token = get_tokens(http, core, app_ctx, basic_client, person.id)["access_token"]
+    response = http.post("/userinfo", data={"access_token": token}, headers=_bearer(token))
+    assert response.status_code == 400
+
+
+def test_no_token_gets_bare_challenges(http: TestClient) -> None:
+    response = http.get("/userinfo")
+    assert response.status_code == 401
+    challenges = response.headers.get_list("www-authenticate")
+    assert any(c.startswith("Bearer") for c in challenges)
+    assert any(c.startswith("DPoP") and 'algs="ES256 PS256"' in c for c in challenges)
+    assert not any("error=" in c for c in challenges)
+
+
+def test_garbage_and_expired_tokens_are_invalid_token(
+    http: TestClient,
+    core: ProviderCore,
+    app_ctx: AppContext,
+    clock: FixedClock,
+    basic_client: RegisteredRP,
+    person: Person,
+) -> None:
+    response = http.get("/userinfo", headers=_bearer("not.a.token"))
+    assert response.status_code == 401
+    assert 'Bearer realm="natid", error="invalid_token"' in response.headers["www-authenticate"]
+    token = get_tokens(http, core, app_ctx, basic_client, person.id)["access_token"]
+    clock.advance(core.tokens.access_token_lifetime + dt.timedelta(seconds=1))
+    assert http.get("/userinfo", headers=_bearer(token)).status_code == 401
+
+
+def test_token_without_openid_scope_is_insufficient_scope(
+    http: TestClient,
+    core: ProviderCore,
+    app_ctx: AppContext,
+    basic_client: RegisteredRP,
+    person: Person,
+) -> None:
+    tokens = get_tokens(http, core, app_ctx, basic_client, person.id, scopes=("profile",))
+    response = http.get("/userinfo", headers=_bearer(tokens["access_token"]))
+    assert response.status_code == 403
+    assert 'error="insufficient_scope"' in response.headers["www-authenticate"]
+
+
+def test_claims_request_for_userinfo_and_claims_locales(
+    http: TestClient,
+    core: ProviderCore,
+    app_ctx: AppContext,
+    basic_client: RegisteredRP,
+    person: Person,
+) -> None:
+    claims = {"userinfo": {"phone_number": {"essential": True}}, "claims_locales": ["en"]}
+    tokens = get_tokens(
+        http, core, app_ctx, basic_client, person.id, scopes=("openid", "profile"), claims=claims
+    )
+    info = http.get("/userinfo", headers=_bearer(tokens["access_token"])).json()
+    assert info["phone_number"] == "+85512345678"
+    assert info["name"] == "Sok Dara"
+    assert "name#km" not in info  # claims_locales en only
+
+
+# --- DPoP -------------------------------------------------------------------------------------
+
+
+def _dpop_tokens(
+    http: TestClient,
+    core: ProviderCore,
+    app_ctx: AppContext,
+    rp: RegisteredRP,
+    person: Person,
+    key_alg: str = "ES256",
+) -> tuple[DPoPSession, str]:
+    session = DPoPSession(http, make_rp_key(key_alg, kid="dpop"), core.issuer, app_ctx.clock.now())
+    tokens = get_tokens(http, core, app_ctx, rp, person.id, dpop=session)
+    assert tokens["token_type"] == "DPoP"
+    return session, tokens["access_token"]
+
+
+def test_dpop_bound_token_with_proof_of_its_key(
+    http: TestClient,
+    core: ProviderCore,
+    app_ctx: AppContext,
+    fapi_client: RegisteredRP,
+    person: Person,
+) -> None:
+    session, token = _dpop_tokens(http, core, app_ctx, fapi_client, person)
+    response = session.request("GET", "/userinfo", access_token=token)
+    assert response.status_code == 200, response.text
+    assert response.json()["name"] == "Sok Dara"
+    assert response.headers["dpop-nonce"]
+    post = session.request("POST", "/userinfo", access_token=token)
+    assert post.status_code == 200
+
+
+def test_token_bound_to_key_a_used_with_key_b_refused(
+    http: TestClient,
+    core: ProviderCore,
+    app_ctx: AppContext,
+    fapi_client: RegisteredRP,
+    person: Person,
+) -> None:
+    session, token = _dpop_tokens(http, core, app_ctx, fapi_client, person)
+    thief = DPoPSession(http, make_rp_key("ES256", kid="thief"), core.issuer, app_ctx.clock.now())
+    thief.nonce = session.nonce
+    response = thief.request("GET", "/userinfo", access_token=token)
+    assert response.status_code == 401
+    challenge = response.headers["www-authenticate"]
+    assert challenge.startswith("DPoP ") and 'error="invalid_token"' in challenge
+
+
+def test_dpop_bound_token_used_as_bearer_refused(
+    http: TestClient,
+    core: ProviderCore,
+    app_ctx: AppContext,
+    fapi_client: RegisteredRP,
+    person: Person,
+) -> None:
+    _, token = _dpop_tokens(http, core, app_ctx, fapi_client, person)
+    response = http.get("/userinfo", headers=_bearer(token))
+    assert response.status_code == 401
+    assert 'error="invalid_token"' in response.headers["www-authenticate"]
+
+
+def test_bearer_token_under_dpop_scheme_refused(
+    http: TestClient,
+    core: ProviderCore,
+    app_ctx: AppContext,
+    basic_client: RegisteredRP,
+    person: Person,
+) -> None:
+    token = get_tokens(http, core, app_ctx, basic_client, person.id)["access_token"]
+    session = DPoPSession(http, make_rp_key("ES256"), core.issuer, app_ctx.clock.now())
+    response = session.request("GET", "/userinfo", access_token=token)
+    assert response.status_code == 401
+    assert 'error="invalid_token"' in response.headers["www-authenticate"]
+
+
+def test_dpop_nonce_challenge_at_userinfo(
+    http: TestClient,
+    core: ProviderCore,
+    app_ctx: AppContext,
+    fapi_client: RegisteredRP,
+    person: Person,
+) -> None:
+    session, token = _dpop_tokens(http, core, app_ctx, fapi_client, person)
+    at = app_ctx.clock.now()
+    proof = dpop_proof(
+        session.key, method="GET", url=core.issuer + "/userinfo", at=at, access_token=token
+    )
+    response = http.get("/userinfo", headers={"Authorization": f"DPoP {token}", "DPoP": proof})
+    assert response.status_code == 401
+    assert 'DPoP realm="natid", error="use_dpop_nonce"' in response.headers["www-authenticate"]
+    nonce = response.headers["dpop-nonce"]
+    proof = dpop_proof(
+        session.key,
+        method="GET",
+        url=core.issuer + "/userinfo",
+        at=at,
+        access_token=token,
+        nonce=nonce,
+    )
+    again = http.get("/userinfo", headers={"Authorization": f"DPoP {token}", "DPoP": proof})
+    assert again.status_code == 200, again.text
+
+
+def test_dpop_proof_without_ath_or_for_another_url_refused(
+    http: TestClient,
+    core: ProviderCore,
+    app_ctx: AppContext,
+    fapi_client: RegisteredRP,
+    person: Person,
+) -> None:
+    session, token = _dpop_tokens(http, core, app_ctx, fapi_client, person)
+    at = app_ctx.clock.now()
+    headers = {"Authorization": f"DPoP {token}"}
+    no_ath = dpop_proof(
+        session.key, method="GET", url=core.issuer + "/userinfo", at=at, nonce=session.nonce
+    )
+    response = http.get("/userinfo", headers={**headers, "DPoP": no_ath})
+    assert response.status_code == 401
+    assert 'error="invalid_dpop_proof"' in response.headers["www-authenticate"]
+    wrong_url = dpop_proof(
+        session.key,
+        method="GET",
+        url=core.issuer + "/token",
+        at=at,
+        nonce=session.nonce,
+        access_token=token,
+    )
+    response = http.get("/userinfo", headers={**headers, "DPoP": wrong_url})
+    assert 'error="invalid_dpop_proof"' in response.headers["www-authenticate"]
+    missing = http.get("/userinfo", headers=headers)
+    assert missing.status_code == 401
+
+
+def test_dpop_proof_replay_at_userinfo_refused(
+    http: TestClient,
+    core: ProviderCore,
+    app_ctx: AppContext,
+    fapi_client: RegisteredRP,
+    person: Person,
+) -> None:
+    session, token = _dpop_tokens(http, core, app_ctx, fapi_client, person)
+    proof = dpop_proof(
+        session.key,
+        method="GET",
+        url=core.issuer + "/userinfo",
+        at=app_ctx.clock.now(),
+        nonce=session.nonce,
+        access_token=token,
+    )
+    headers = {"Authorization": f"DPoP {token}", "DPoP": proof}
+    assert http.get("/userinfo", headers=headers).status_code == 200
+    replay = http.get("/userinfo", headers=headers)
+    assert replay.status_code == 401
+    assert 'error="invalid_dpop_proof"' in replay.headers["www-authenticate"]

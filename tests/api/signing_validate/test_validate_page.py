@@ -1,0 +1,214 @@
+"""The validation page, the QR-code page and the validation API (api/routers/signing_validate.py):
+what a citizen, a clerk or a ministry system sees for a valid, a tampered, a revoked-later, an
+encrypted, a broken and an oversized PDF."""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+import re
+from urllib.parse import urlsplit
+
+import httpx
+import pytest
+from fastapi.testclient import TestClient
+from pyhanko.pdf_utils.reader import PdfFileReader
+
+from api.context import AppContext
+from api.routers import signing_validate
+from ca.revocation import RevocationReason
+from ca.store import IssuedCertificate
+from core.clock import FixedClock
+from tests.signing._pdf import make_pdf
+from tests.signing.test_bad_input import encrypted_pdf
+
+PDF = "application/pdf"
+
+
+def _signed(ctx: AppContext, cert: IssuedCertificate, *, visible: bool = False) -> bytes:
+    return ctx.signing().sign_pdf(
+        make_pdf(text="Circular 12"), signer=cert.serial_hex, actor="test", level="B-T",
+        visible=visible,
+    )  # fmt: skip
+
+
+def _upload(http: TestClient, data: bytes, lang: str = "en") -> httpx.Response:
+    response: httpx.Response = http.post(
+        "/sign/validate", files={"file": ("memo.pdf", data, PDF)}, data={"lang": lang}
+    )
+    return response
+
+
+def _tampered(signed: bytes) -> bytes:
+    out = bytearray(signed)
+    at = signed.index(b"Circular 12")
+    out[at] = ord("X")
+    return bytes(out)
+
+
+def _stamp_link(pdf: bytes) -> str:
+    """The URI of the stamp's link annotation (the same URL its QR code holds)."""
+    reader = PdfFileReader(io.BytesIO(pdf))
+    page = reader.root["/Pages"]["/Kids"][0].get_object()
+    for annot in page.get("/Annots", ()):
+        action = annot.get_object().get("/A")
+        if action is not None and "/URI" in action:
+            return str(action["/URI"])
+    raise AssertionError("the stamp has no link annotation")
+
+
+def test_upload_form_is_khmer_by_default_english_on_request_without_script(
+    validate_http: TestClient,
+) -> None:
+    km = validate_http.get("/sign/validate")
+    assert km.status_code == 200
+    assert km.headers["content-language"] == "km"
+    assert "ពិនិត្យហត្ថលេខាឌីជីថល" in km.text
+    assert 'enctype="multipart/form-data"' in km.text
+    assert "<script" not in km.text
+    assert "default-src 'self'" in km.headers["content-security-policy"]
+    en = validate_http.get("/sign/validate?lang=en")
+    assert "Check a digital signature" in en.text
+    assert '<label for="file">PDF file</label>' in en.text
+    by_header = validate_http.get("/sign/validate", headers={"Accept-Language": "en-GB,en;q=0.8"})
+    assert by_header.headers["content-language"] == "en"
+
+
+def test_uploaded_signed_pdf_gets_a_valid_report(
+    validate_ctx: AppContext, validate_http: TestClient, servant_cert: IssuedCertificate
+) -> None:
+    answer = _upload(validate_http, _signed(validate_ctx, servant_cert))
+    assert answer.status_code == 200, answer.text
+    text = answer.text
+    assert 'data-ok="true"' in text
+    assert "Every signature is valid." in text
+    assert 'data-indication="TOTAL-PASSED"' in text
+    assert "Chan Sopheap" in text
+    assert re.search(r'class="level">B-T<', text)
+    assert re.search(r'class="modifications">none<', text)
+    assert re.search(r'class="revocation-then">valid<', text)
+    assert servant_cert.serial_hex in text  # links to the certificate's page
+    khmer = _upload(validate_http, _signed(validate_ctx, servant_cert), lang="km")
+    assert khmer.headers["content-language"] == "km"
+    assert "ហត្ថលេខាទាំងអស់មានសុពលភាព។" in khmer.text
+
+
+def test_tampered_pdf_report_says_it_was_changed(
+    validate_ctx: AppContext, validate_http: TestClient, servant_cert: IssuedCertificate
+) -> None:
+    answer = _upload(validate_http, _tampered(_signed(validate_ctx, servant_cert)))
+    assert answer.status_code == 200
+    assert 'data-ok="false"' in answer.text
+    assert "TOTAL-FAILED / HASH_FAILURE" in answer.text
+    assert "The document was changed after it was signed." in answer.text
+
+
+@pytest.mark.parametrize(
+    ("data", "code", "words"),
+    [
+        (encrypted_pdf(), "encrypted_pdf", "encrypted (password-protected)"),
+        (b"%PDF-1.7\n1 0 obj << /Type /Catalog >>\nxref broken trailer", "invalid_pdf",
+         "not a readable PDF"),
+        (b"GIF89a not a pdf at all", "invalid_pdf", "not a readable PDF"),
+    ],
+)  # fmt: skip
+def test_encrypted_or_broken_pdf_gets_a_clear_error(
+    validate_http: TestClient, data: bytes, code: str, words: str
+) -> None:
+    page = _upload(validate_http, data)
+    assert page.status_code == 422
+    assert f'data-code="{code}"' in page.text
+    assert words in page.text
+    api = validate_http.post("/signing/v1/validate", content=data, headers={"Content-Type": PDF})
+    assert api.status_code == 422
+    assert api.headers["content-type"] == "application/problem+json"
+    assert api.json()["code"] == code
+
+
+def test_oversized_upload_is_refused_before_validation(
+    validate_http: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(signing_validate, "MAX_UPLOAD_BYTES", 1000)
+    big = make_pdf(pages=40)
+    assert len(big) > 1000 + 64 * 1024 or len(big) > 1000
+    page = _upload(validate_http, big + b"\n%" + b"x" * 70_000)
+    assert page.status_code == 413
+    assert 'data-code="too_large"' in page.text
+    api = validate_http.post("/signing/v1/validate", content=big, headers={"Content-Type": PDF})
+    assert api.status_code == 413
+    assert api.json()["code"] == "pdf_too_large"
+
+
+def test_missing_file_or_wrong_media_type(validate_http: TestClient) -> None:
+    page = validate_http.post("/sign/validate", data={"lang": "en"}, files={"other": ("x", b"")})
+    assert page.status_code == 400
+    assert "Please choose a PDF file." in page.text
+    api = validate_http.post("/signing/v1/validate", json={"pdf": "no"})
+    assert api.status_code == 415
+
+
+def test_api_reports_every_signature_with_revocation_then_and_now(
+    validate_ctx: AppContext,
+    validate_http: TestClient,
+    servant_cert: IssuedCertificate,
+    clock: FixedClock,
+) -> None:
+    signed = _signed(validate_ctx, servant_cert)
+    clock.advance(dt.timedelta(hours=1))
+    validate_ctx.ca().revoke(
+        servant_cert.serial_hex, reason=RevocationReason.KEY_COMPROMISE, actor="test"
+    )
+    answer = validate_http.post(
+        "/signing/v1/validate", content=signed, headers={"Content-Type": PDF}
+    )
+    assert answer.status_code == 200, answer.text
+    body = answer.json()
+    [sig] = body["signatures"]
+    # The time-stamp proves the signature came before the revocation (EN 319 102-1 §5.6.2.4).
+    assert sig["indication"] == "TOTAL-PASSED"
+    assert sig["revocation_then"] == "revoked_later"
+    assert sig["revocation_now"] == "revoked"
+    assert sig["pades_level"] == "B-T"
+    assert sig["signer_serial"].lower() == servant_cert.serial_hex.lower().lstrip("0")
+    assert len(sig["chain"]) >= 2
+    assert sig["timestamp_time"] is not None
+    assert sig["modifications"] == "none"
+    assert body["ok"] is True
+    tampered = validate_http.post(
+        "/signing/v1/validate", content=_tampered(signed), headers={"Content-Type": PDF}
+    ).json()
+    assert tampered["ok"] is False
+    assert tampered["signatures"][0]["sub_indication"] == "HASH_FAILURE"
+
+
+def test_stamp_qr_link_shows_the_certificate_and_its_status(
+    validate_ctx: AppContext,
+    validate_http: TestClient,
+    servant_cert: IssuedCertificate,
+    clock: FixedClock,
+) -> None:
+    signed = _signed(validate_ctx, servant_cert, visible=True)
+    url = urlsplit(_stamp_link(signed))
+    assert url.path == "/sign/validate"
+    page = validate_http.get(f"{url.path}?{url.query}&lang=en")
+    assert page.status_code == 200
+    assert "Chan Sopheap" in page.text
+    assert 'data-status="good"' in page.text
+    assert "IDCKH" not in page.text  # the ID card number is never shown by serial
+    assert '<input type="file"' in page.text  # and the document itself can be checked
+    clock.advance(dt.timedelta(days=1))
+    validate_ctx.ca().revoke(
+        servant_cert.serial_hex, reason=RevocationReason.KEY_COMPROMISE, actor="test"
+    )
+    later = validate_http.get(f"{url.path}?{url.query}&lang=en")
+    assert 'id="status-now" data-status="revoked"' in later.text
+    assert 'id="status-then" data-status="good"' in later.text
+
+
+def test_unknown_serial_on_a_stamp_may_be_forged(validate_http: TestClient) -> None:
+    page = validate_http.get("/sign/validate?cert=0123456789ABCDEF&t=20261101T090000Z&lang=en")
+    assert page.status_code == 404
+    assert "The stamp may be forged." in page.text
+    bad = validate_http.get("/sign/validate?cert=not-hex<script>&lang=en")
+    assert bad.status_code == 404
+    assert "<script>" not in bad.text

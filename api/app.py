@@ -16,26 +16,35 @@ from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from api.context import AppContext, build_context
 from api.errors import install_error_handlers
+from api.listeners import install_ledger_listeners
 from api.observability import configure_logging, install_observability
 from api.ocsp_fastpath import OCSPFastPath
 from api.routers import (
+    activation,
     admin,
     admin_idp,
     border,
     crl,
     csc,
+    demo_site,
     health,
     health_certs,
     idp_account,
     idp_login,
     kyc,
+    kyc_pages,
+    kyc_requests,
     ocsp,
+    officer_pages,
     oidc_authorize,
     oidc_discovery,
     oidc_token,
     oidc_userinfo,
     pki,
     ra,
+    recovery,
+    registry_events,
+    signing_batch,
     signing_pages,
     signing_validate,
     signing_workflows,
@@ -77,6 +86,7 @@ def create_app(ctx: AppContext, *, close_context: bool = False) -> FastAPI:
 
     app = FastAPI(title="NatID", version="0.1.0", description=DESCRIPTION, lifespan=lifespan)
     app.state.ctx = ctx
+    install_ledger_listeners(ctx)
     install_error_handlers(app)
     install_observability(app)
     # Outside FastAPI's routing and the observability middleware (only the two cheap address
@@ -109,6 +119,14 @@ def create_app(ctx: AppContext, *, close_context: bool = False) -> FastAPI:
     app.include_router(signing_validate.router)
     app.include_router(csc.router)
     app.include_router(kyc.router)
+    app.include_router(kyc_requests.router)
+    app.include_router(kyc_pages.router)
+    app.include_router(officer_pages.router)
+    app.include_router(activation.router)
+    app.include_router(recovery.router)
+    app.include_router(registry_events.router)
+    app.include_router(signing_batch.router)
+    app.include_router(demo_site.router)
     return app
 
 

@@ -19,6 +19,7 @@ from core.cache import Cache, InMemoryCache, RedisCache
 from core.clock import Clock, SystemClock
 from core.db import make_engine, make_session_factory
 from core.errors import InfrastructureError
+from core.notify import Notifier, make_notifier
 from core.settings import Settings
 
 if TYPE_CHECKING:
@@ -27,6 +28,7 @@ if TYPE_CHECKING:
     from hsm_adapters.base import KeyBackend
     from idp.accounts import AccountService
     from idp.service import ProviderCore
+    from registry.ports import PopulationRegister
     from registry.service import EmbeddedRegister
     from signing.service import SigningService
     from vaccine_cert.service import HealthService
@@ -66,6 +68,8 @@ class AppContext:
     _signing: SigningService | None = field(default=None, repr=False)
     _idp_core: ProviderCore | None = field(default=None, repr=False)
     _idp_accounts: AccountService | None = field(default=None, repr=False)
+    _notifier: Notifier | None = field(default=None, repr=False)
+    _register_port: PopulationRegister | None = field(default=None, repr=False)
 
     def ca(self) -> CAService:
         """The certificate authority's service, built on first use.
@@ -88,7 +92,7 @@ class AppContext:
             self._ca = CAService(
                 self.sessions,
                 keys=self.keys,
-                register=self.register,
+                register=self.register_port(),
                 ledger=self.ledger,
                 log=log,
                 clock=self.clock,
@@ -169,7 +173,7 @@ class AppContext:
             secret = configured.get_secret_value().encode()
             self._idp_accounts = AccountService(
                 self.sessions,
-                register=self.register,
+                register=self.register_port(),
                 ledger=self.ledger,
                 clock=self.clock,
                 passwords=Passwords(),
@@ -182,10 +186,32 @@ class AppContext:
             )
         return self._idp_accounts
 
+    def notifier(self) -> Notifier:
+        """How NatID reaches people (SMS, e-mail); the development outbox by default."""
+        if self._notifier is None:
+            self._notifier = make_notifier(self.settings)
+        return self._notifier
+
+    def register_port(self) -> PopulationRegister:
+        """The register's read side for the CA, the IdP and KYC (``NATID_REGISTER``): the
+        embedded register itself by default, or the X-Road adapter (api/register_port.py)."""
+        if self._register_port is None:
+            from api.register_port import build_register_port
+
+            self._register_port = build_register_port(
+                self.settings, embedded=self.register, clock=self.clock
+            )
+        return self._register_port
+
     def close(self) -> None:
         if self._closed:
             return
         self._closed = True
+        port = self._register_port
+        if port is not None and port is not self.register:
+            close = getattr(port, "close", None)
+            if callable(close):
+                close()
         self.keys.close()
         self.engine.dispose()
 

@@ -545,9 +545,16 @@ def continue_url(pending: str | None, *, consented: bool = False) -> str:
     return url + "&consented=1" if consented else url
 
 
-def page_url(path: str, *, lang: str | None, pending: str | None) -> str:
-    """``path`` with ``lang`` and ``pending`` (each only when given)."""
-    params = {"lang": lang if lang in LANGUAGES else None, "pending": pending or None}
+def page_url(
+    path: str, *, lang: str | None, pending: str | None, next_path: str | None = None
+) -> str:
+    """``path`` with ``lang``, ``pending`` and ``next`` (each only when given; ``next`` only
+    when it is a path on this site)."""
+    params = {
+        "lang": lang if lang in LANGUAGES else None,
+        "pending": pending or None,
+        "next": safe_next(next_path),
+    }
     query = urlencode({k: v for k, v in params.items() if v})
     return f"{path}?{query}" if query else path
 

@@ -27,18 +27,22 @@ small JSON object (at most 16 KiB).
   If the backend fails, the entry is still recorded, a warning is logged and the next append
   tries again: the ledger keeps recording while the HSM is down, and the unsigned stretch is
   reported by ``natid audit verify`` until a checkpoint covers it.
+* Listeners - :meth:`AuditLedger.add_listener` registers a callable that sees each entry once
+  its transaction has committed (never an entry that was rolled back), e.g. to send the
+  person a security notification. A failing listener is logged and never fails the append.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
 from cryptography.hazmat.primitives import serialization
 from sqlalchemy import Connection, bindparam, insert, select, update
+from sqlalchemy import event as sa_event
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
@@ -132,6 +136,9 @@ _MOVE_HEAD = (
 )
 
 
+_PENDING = "natid_audit_pending"
+
+
 @dataclass(frozen=True, slots=True)
 class AuditEvent:
     """One event to record with :meth:`AuditLedger.append_many` (the arguments of ``append``)."""
@@ -174,6 +181,7 @@ class AuditLedger:
         self._key = signing_key
         self._label = key_label
         self._interval = checkpoint_interval
+        self._listeners: dict[str, Callable[[AuditEntry], None]] = {}
         self._algorithm: CheckpointAlgorithm | None = None
         self._spki = b""
         if signing_key is not None:
@@ -232,9 +240,48 @@ class AuditLedger:
             return []
         with _storage_errors():
             if session is not None:
-                return self._append(session, checked)
+                entries = self._append(session, checked)
+                if self._listeners:
+                    self._after_commit(session, entries)
+                return entries
             with transaction(self._sessions) as own:
-                return self._append(own, checked)
+                entries = self._append(own, checked)
+        self._tell(entries)
+        return entries
+
+    # --- listeners ---------------------------------------------------------------------------
+
+    def add_listener(self, name: str, listener: Callable[[AuditEntry], None]) -> None:
+        """Call ``listener`` with every entry once it is committed (``name`` replaces an
+        earlier listener of the same name, so wiring twice is harmless)."""
+        self._listeners[name] = listener
+
+    def _after_commit(self, session: Session, entries: list[AuditEntry]) -> None:
+        pending: list[AuditEntry] | None = session.info.get(_PENDING)
+        if pending is None:
+            pending = session.info[_PENDING] = []
+
+            def committed(s: Session) -> None:
+                self._tell(s.info.pop(_PENDING, []))
+
+            def rolled_back(s: Session) -> None:
+                s.info.pop(_PENDING, None)
+
+            sa_event.listen(session, "after_commit", committed, once=True)
+            sa_event.listen(session, "after_rollback", rolled_back, once=True)
+        pending.extend(entries)
+
+    def _tell(self, entries: Sequence[AuditEntry]) -> None:
+        for listener_name, listener in list(self._listeners.items()):
+            for entry in entries:
+                try:
+                    listener(entry)
+                except Exception as exc:  # noqa: BLE001 - a listener never fails the ledger
+                    log.warning(
+                        "audit listener failed",
+                        extra={"listener": listener_name, "event": entry.event,
+                               "error": type(exc).__name__},
+                    )  # fmt: skip
 
     def _append(
         self, session: Session, checked: Sequence[tuple[str, str | None, str | None, str]]

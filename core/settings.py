@@ -12,7 +12,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Self
 
-from pydantic import Field, SecretStr, ValidationError, model_validator
+from pydantic import AliasChoices, Field, SecretStr, ValidationError, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from core.errors import CoreError
@@ -123,8 +123,75 @@ class Settings(BaseSettings):
         max_length=80,
         description="The `is` field of health credentials.",
     )
+    seal_batch_max_files: int = Field(
+        default=100, ge=1, le=10_000, description="Most PDFs in one e-seal batch upload."
+    )
+    seal_batch_max_file_bytes: int = Field(
+        default=32 * 1024 * 1024, ge=1024, description="Largest PDF of an e-seal batch upload."
+    )
+    seal_batch_max_total_bytes: int = Field(
+        default=256 * 1024 * 1024, ge=1024, description="Largest e-seal batch upload in all."
+    )
     audit_checkpoint_interval: int = Field(
         default=100, ge=1, description="Sign a ledger checkpoint every N entries."
+    )
+    activation_code_days: int = Field(
+        default=14, ge=1, le=90, description="Days an enrolment's activation code stays valid."
+    )
+    notifier: str = Field(
+        default="outbox",
+        pattern=r"^(outbox|gateway)$",
+        description="How people are notified: `outbox` (JSON files under DATA_DIR/outbox,"
+        " development) or `gateway` (the SMS gateway and/or the mail server below).",
+    )
+    sms_gateway_url: str | None = Field(
+        default=None, description="SMS gateway endpoint (POST JSON {to, text, reference})."
+    )
+    sms_gateway_token: SecretStr | None = Field(
+        default=None, description="Bearer token for the SMS gateway."
+    )
+    smtp_host: str | None = Field(default=None, description="Mail server for e-mail notices.")
+    smtp_port: int = Field(default=587, ge=1, le=65535)
+    smtp_user: str | None = None
+    smtp_password: SecretStr | None = None
+    smtp_from: str | None = Field(default=None, description="From address of e-mail notices.")
+    smtp_starttls: bool = Field(default=True, description="Upgrade with STARTTLS (RFC 3207).")
+    demo_site: bool | None = Field(
+        default=None,
+        description="Serve the demo relying party at /demo/ and let natid init register it and"
+        " its demo accounts; default on in development, off in production mode.",
+    )
+    # Named register_adapter: "register" would shadow ABCMeta.register on the class. The
+    # environment variable is still NATID_REGISTER.
+    register_adapter: str = Field(
+        default="embedded",
+        pattern=r"^(embedded|xroad)$",
+        validation_alias=AliasChoices("NATID_REGISTER", "register_adapter"),
+        description="Where the CA, IdP and KYC read persons from: `embedded` (NatID's own"
+        " tables) or `xroad` (a civil register behind an X-Road security server).",
+    )
+    xroad_base_url: str | None = Field(
+        default=None, description="NatID's X-Road security server, e.g. https://ss.natid.gov.kh."
+    )
+    xroad_client: str | None = Field(
+        default=None, description="NatID's X-Road client id INSTANCE/CLASS/MEMBER/SUBSYSTEM."
+    )
+    xroad_service: str | None = Field(
+        default=None,
+        description="The register's service id INSTANCE/CLASS/MEMBER/SUBSYSTEM/SERVICE.",
+    )
+    xroad_cert: Path | None = Field(
+        default=None, description="PEM client certificate for mutual TLS to the security server."
+    )
+    xroad_key: Path | None = Field(default=None, description="PEM key of NATID_XROAD_CERT.")
+    xroad_ca: Path | None = Field(
+        default=None, description="PEM CA bundle the security server's certificate chains to."
+    )
+    xroad_timeout: float = Field(
+        default=5.0, gt=0, le=60, description="Seconds to wait for the register's answer."
+    )
+    xroad_retries: int = Field(
+        default=2, ge=0, le=5, description="Extra attempts of a failed idempotent GET."
     )
     log_level: str = "INFO"
     log_json: bool = True
@@ -162,6 +229,15 @@ class Settings(BaseSettings):
                 )
             if not self.public_base_url.startswith("https://"):
                 raise ValueError("production mode needs an https:// NATID_PUBLIC_BASE_URL")
+            if self.notifier == "outbox":
+                raise ValueError(
+                    "production mode refuses the development outbox notifier (it writes one-time "
+                    "codes to disk); set NATID_NOTIFIER=gateway with an SMS gateway or mail server"
+                )
+        if self.notifier == "gateway" and not (self.sms_gateway_url or self.smtp_host):
+            raise ValueError(
+                "NATID_NOTIFIER=gateway needs NATID_SMS_GATEWAY_URL or NATID_SMTP_HOST"
+            )
         if self.idp_secret_key is not None and len(self.idp_secret_key.get_secret_value()) < 32:
             raise ValueError("NATID_IDP_SECRET_KEY must be at least 32 characters")
         return self
@@ -175,6 +251,11 @@ class Settings(BaseSettings):
     @property
     def resolved_soft_key_dir(self) -> Path:
         return self.soft_key_dir if self.soft_key_dir is not None else self.data_dir / "keys"
+
+    @property
+    def demo_site_enabled(self) -> bool:
+        """Whether the demo relying party runs (NATID_DEMO_SITE, else not in production)."""
+        return self.demo_site if self.demo_site is not None else not self.production
 
     @property
     def base_url(self) -> str:

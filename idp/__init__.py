@@ -157,3 +157,12 @@ __all__ += [
     "sign_jws",
     "verify_jws",
 ]
+
+# --- citizen activation (issue 8, H1) ---
+from idp.activation import (  # noqa: E402 - sections per part
+    ActivationFailed,
+    ActivationService,
+    IssuedActivation,
+)
+
+__all__ += ["ActivationFailed", "ActivationService", "IssuedActivation"]

@@ -33,6 +33,17 @@ from kyc.policy import (
     purpose_scope,
 )
 from kyc.relying_parties import ClientFacts, RelyingParties
+from kyc.requests import (
+    ApprovedRequest,
+    DecoupledRequests,
+    InvalidDecoupledRequest,
+    PendingRequest,
+    PollError,
+    PollRefused,
+    RequestNotFound,
+    RequestStats,
+    StartedRequest,
+)
 from kyc.service import ConsentedRequest, KYCService, SignedResponse
 from kyc.verified_claims import KYC_JWT_TYPE, TRUST_FRAMEWORK, ResponseSigner
 
@@ -46,11 +57,14 @@ __all__ = [
     "AccessEntry",
     "AccessLog",
     "AccessStats",
+    "ApprovedRequest",
     "Attribute",
     "ClientFacts",
     "ConsentView",
     "ConsentedRequest",
+    "DecoupledRequests",
     "GrantView",
+    "InvalidDecoupledRequest",
     "InvalidMatchRequest",
     "InvalidRelyingParty",
     "KYCAccessDenied",
@@ -59,14 +73,20 @@ __all__ = [
     "KYCService",
     "KYCStoreUnavailable",
     "NotARelyingParty",
+    "PendingRequest",
     "PolicyViolation",
+    "PollError",
+    "PollRefused",
     "Purpose",
     "RelyingParties",
     "RelyingParty",
     "RelyingPartyExists",
     "RelyingPartyNotFound",
+    "RequestNotFound",
+    "RequestStats",
     "ResponseSigner",
     "SignedResponse",
+    "StartedRequest",
     "decide_release",
     "match_person",
     "normalise_name",

@@ -21,13 +21,17 @@ __all__ = ["MODEL_MODULES", "alembic_config", "target_metadata", "upgrade"]
 MODEL_MODULES = (
     "core.models",
     "registry.models",
+    "registry.event_models",
     "ca.models",
     "idp.models",
     "idp.account_models",
     "idp.consent_models",
+    "idp.activation_models",
+    "idp.recovery_models",
     "signing.models",
     "signing.workflow_models",
     "kyc.models",
+    "kyc.request_models",
     "vaccine_cert.models",
 )
 

@@ -15,6 +15,7 @@ from registry.errors import (
     RegistryUnavailable,
     SubjectNotFound,
 )
+from registry.events import EventFeed, EventIn, EventOutcome, EventSource, EventType, RegisterEvent
 from registry.ports import AuditSink, PopulationRegister
 from registry.records import (
     AssuranceLevel,
@@ -42,6 +43,11 @@ __all__ = [
     "EmbeddedRegister",
     "EntityKind",
     "EntityStatus",
+    "EventFeed",
+    "EventIn",
+    "EventOutcome",
+    "EventSource",
+    "EventType",
     "EvidenceType",
     "ImportFileRejected",
     "ImportReport",
@@ -53,6 +59,7 @@ __all__ = [
     "ProofingMethod",
     "ProofingRecord",
     "RecordKind",
+    "RegisterEvent",
     "RegistryError",
     "RegistryUnavailable",
     "RejectedRow",

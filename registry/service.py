@@ -38,6 +38,7 @@ from registry import loading
 from registry.csvimport import read_csv, validate_rows
 from registry.demo import DEMO_SEED, generate_demo
 from registry.errors import DuplicateRecord, InvalidRecord, RegistryUnavailable, SubjectNotFound
+from registry.events import EventFeed, RegisterEvent
 from registry.models import CivilServantRow, LegalEntityRow, PersonRow, ProofingRow
 from registry.ports import AuditSink, PopulationRegister
 from registry.proofing import check_proofing, newest_highest
@@ -384,6 +385,15 @@ class EmbeddedRegister:
             )
         log.info("registry import finished", extra=summary)
         return ImportReport(parsed.kind, len(rows), tuple(sorted(rejected, key=lambda r: r.line)))
+
+    def record_event(
+        self, event: Mapping[str, object], *, source: str = "embedded", actor: str | None = None
+    ) -> tuple[RegisterEvent, bool]:
+        """Apply a life event (death, name change, card renewal, servant joined/moved/left) to
+        the register and append it to the event feed, in one transaction (registry/events.py);
+        ``(event, created)``, idempotent by the event's ``id``."""
+        feed = EventFeed(self._sessions, clock=self._clock, ledger=self._ledger)
+        return feed.record(event, source=source, actor=actor)
 
     def load_demo(self, *, seed: int = DEMO_SEED, actor: str | None = None) -> int:
         """Load the synthetic demo data (:mod:`registry.demo`); return how many records

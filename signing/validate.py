@@ -59,6 +59,7 @@ from pyhanko.sign.validation.status import (
 )
 from pyhanko_certvalidator.fetchers import Fetchers
 
+from ca.store import serial_hex
 from core.clock import require_aware
 from signing.errors import EncryptedPdf, InvalidPdf
 from signing.pades import MAX_PDF_BYTES, READ_ERRORS, asn1_certificate
@@ -250,7 +251,7 @@ def _report(
     kind = "document-timestamp" if is_doc_ts else "signature"
     try:
         cert = sig.signer_cert
-        signer, serial = cert.subject.human_friendly, f"{cert.serial_number:X}"
+        signer, serial = cert.subject.human_friendly, serial_hex(cert.serial_number)
     except (*READ_ERRORS, SignatureValidationError):  # no usable signer certificate
         signer, serial = "", ""
     if isinstance(outcome, Exception):

@@ -293,12 +293,18 @@ class ApprovalWorkflows:
             return found, document_at(session, found.id, found.version)
 
     def inbox(self, person_id: str) -> Inbox:
-        """What waits for the person's approval now, and what they started (newest first)."""
+        """What waits for the person's approval now, and what they started (newest first).
+
+        Only steps of the person's ACTIVE positions wait in the inbox: a civil servant who left
+        or moved (a register life event) no longer sees the old position's approvals.
+        """
+        active = [s.id for s in self._register.servants_of_person(person_id) if s.active]
         turn = (
             select(WorkflowRow)
             .join(ApproverRow, ApproverRow.workflow_id == WorkflowRow.id)
             .where(
                 ApproverRow.person_id == person_id,
+                ApproverRow.servant_id.in_(active),
                 ApproverRow.state == ApproverState.WAITING.value,
                 ApproverRow.step == WorkflowRow.current_step,
                 WorkflowRow.state == WorkflowState.IN_PROGRESS.value,

@@ -54,6 +54,9 @@ def cli_context(data_dir: Path | None, *, migrate: bool = True) -> Iterator[AppC
     ctx: AppContext | None = None
     try:
         ctx = build_context(settings, migrate=migrate)
+        from api.listeners import install_ledger_listeners  # the routers load only when needed
+
+        install_ledger_listeners(ctx)
         yield ctx
     except NatIDError as exc:
         fail(f"{exc} [{exc.code}]")

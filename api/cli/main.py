@@ -13,12 +13,25 @@ from typing import Annotated
 
 import typer
 
-from api.cli import audit, ca, ca_ocsp, ceremony, health, idp_user, keys, kyc, operator, registry
+from api.cli import (
+    audit,
+    ca,
+    ca_ocsp,
+    ceremony,
+    health,
+    idp_user,
+    keys,
+    kyc,
+    operator,
+    registry,
+    registry_external,
+)
 from api.cli import idp as idp_cli
 from api.cli import sign as sign_cli
 from api.cli.ca_log import app as log_app
 from api.cli.common import DataDirOption, cli_context, cli_settings, fail
 from api.context import AppContext
+from api.demo_setup import demo_block, ensure_demo_site
 
 app = typer.Typer(
     name="natid",
@@ -43,6 +56,7 @@ app.add_typer(ca.app, name="ca", help="The certificate authority: hierarchy, iss
 app.add_typer(
     operator.app, name="operator", help="Operators of the admin and RA APIs and their tokens."
 )
+registry.app.command("check-external")(registry_external.check_external)
 app.add_typer(registry.app, name="registry", help="The register of persons, entities, servants.")
 idp_cli.app.add_typer(
     idp_user.app, name="user", help="IdP accounts: set-password, enroll-totp, show."
@@ -103,6 +117,10 @@ def init(
         )
         if signed_seq is not None:
             typer.echo(f"audit ledger: {signed_seq} entries, checkpoint signed")
+        # The demo site (development only): its client and demo accounts, printed each time.
+        demo_site = ensure_demo_site(ctx) if demo else None
+        if demo_site is not None:
+            typer.echo(demo_block(demo_site))
         typer.echo("NatID is initialised. Next: natid serve")
 
 
@@ -124,6 +142,10 @@ def serve(
         if ctx.register.counts().get("persons", 0) == 0 or not ctx.ca().authorities():
             typer.echo(f"initialising {ctx.settings.data_dir.resolve()}", err=True)
             _initialise(ctx, demo=True)
+        # The demo site's client follows the public base URL (registered again if it changed).
+        demo_site = ensure_demo_site(ctx)
+        if demo_site is not None:
+            typer.echo(demo_block(demo_site), err=True)
         # Short-lived OCSP responder certificates are renewed before they expire.
         for renewed in ca_ocsp.renew_at_startup(ctx):
             typer.echo(

@@ -216,3 +216,47 @@ def import_file(
             typer.echo(f"  ... and {more} more (use --json for all)")
     if report.rejected:
         raise typer.Exit(1)
+
+
+# --- life events (issue 8) ---------------------------------------------------------------------
+
+
+@app.command()
+def event(
+    json_file: Annotated[
+        Path, typer.Option("--json", help="JSON file with one life event ('-' for stdin).")
+    ],
+    data_dir: DataDirOption = None,
+) -> None:
+    """Inject a life event, e.g. {"type": "death", "subject": "<person id>", "date": "2026-11-01"};
+    print it with its processing outcome as JSON (exit 1 if processing failed)."""
+    from api.lifecycle import record_event
+    from api.routers.registry_events import event_out
+    from registry.events import EventOutcome, EventSource
+
+    record = _read_json_object(json_file)
+    with cli_context(data_dir) as ctx:
+        stored, _created = record_event(ctx, record, source=EventSource.CLI, actor=CLI_ACTOR)
+    _echo_json(event_out(stored))
+    if stored.outcome is EventOutcome.FAILED:
+        raise typer.Exit(1)
+
+
+events_app = typer.Typer(help="The register's life-event feed.", no_args_is_help=True)
+app.add_typer(events_app, name="events")
+
+
+@events_app.command("process")
+def process_events(data_dir: DataDirOption = None) -> None:
+    """Carry out every unprocessed or failed life event (certificates, sessions, roles)."""
+    from api.lifecycle import process_pending
+    from registry.events import EventOutcome
+
+    with cli_context(data_dir) as ctx:
+        done = process_pending(ctx)
+    failed = [e for e in done if e.outcome is EventOutcome.FAILED]
+    typer.echo(f"processed {len(done)} events; {len(failed)} failed")
+    for item in failed:
+        typer.echo(f"  {item.id} ({item.type.value}): {(item.outcome_detail or {}).get('error')}")
+    if failed:
+        raise typer.Exit(1)

@@ -58,8 +58,10 @@ from api.idp_web import (
     finish_login,
     login_sessions,
     render,
+    safe_next,
 )
 from api.routers.idp_account_text import account_texts
+from api.routers.kyc_pages import pending_kyc_requests
 from ca.store import IssuedCertificate
 from idp.account_models import AuthenticatorKind
 from idp.account_records import LoginResult
@@ -91,6 +93,9 @@ _PENDING_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz
 
 Short = Annotated[str, Form(max_length=128)]
 Lang = Annotated[str | None, Query(max_length=8)]
+#: ``next``: where a login for one of NatID's own pages returns (a local path; ``safe_next``).
+NextPath = Annotated[str | None, Query(max_length=512)]
+NextForm = Annotated[str, Form(max_length=512)]
 
 
 # --- helpers ------------------------------------------------------------------------------------
@@ -126,9 +131,17 @@ def _pending(value: str | None) -> str:
     return ""
 
 
-def _finish_login(request: Request, result: LoginResult, pending: str) -> Response:
-    """Start or step up the login session exactly like ``/login`` does."""
-    return finish_login(request, result, pending or None)
+def _finish_login(
+    request: Request, result: LoginResult, pending: str, next_path: str = ""
+) -> Response:
+    """Start or step up the login session exactly like ``/login`` does (then on to the
+    authorization request, or to ``next`` - a path on this site - for NatID's own pages)."""
+    return finish_login(request, result, pending or None, next_path=safe_next(next_path))
+
+
+def _next(value: str | None) -> str:
+    """``next`` when it is a path on this site (see ``safe_next``), else ``""``."""
+    return safe_next(value) or ""
 
 
 def _passkeys(request: Request) -> Passkeys:
@@ -184,6 +197,7 @@ def overview(request: Request, lang: Lang = None) -> Response:
         sessions=len(login_sessions(request).list_for_account(session.account_id, at=now)),
         passkeys=len(_passkeys(request).list_for_account(session.account_id)),
         certificates=len(_certificates(request, session.account_id)),
+        kyc_pending=pending_kyc_requests(request, session.account_id),
     )
 
 
@@ -489,16 +503,24 @@ def consent_withdraw(
 
 
 @router.get("/login/passkey", response_class=HTMLResponse, summary="Log in with a passkey")
-def passkey_login_page(request: Request, lang: Lang = None, pending: str | None = None) -> Response:
+def passkey_login_page(
+    request: Request,
+    lang: Lang = None,
+    pending: str | None = None,
+    next: NextPath = None,  # noqa: A002 - the URL's name
+) -> Response:
     chosen = _lang(request, lang)
-    return _passkey_login(request, chosen, _pending(pending))
+    return _passkey_login(request, chosen, _pending(pending), next_path=_next(next))
 
 
-def _passkey_login(request: Request, lang: str, pending: str, error: str | None = None) -> Response:
+def _passkey_login(
+    request: Request, lang: str, pending: str, error: str | None = None, *, next_path: str = ""
+) -> Response:
     request.state.pending = pending or None
     return _page(
         request, "passkey_login.html", lang, 401 if error else 200, pending=pending or None,
         error=error, script=_script_url(), quoted=quote(pending, safe=""),
+        next_path=next_path, next_quoted=quote(next_path, safe=""),
     )  # fmt: skip
 
 
@@ -517,6 +539,7 @@ def passkey_login(
     csrf_token: Short = "",
     pending: Short = "",
     lang: Short = "",
+    next: NextForm = "",  # noqa: A002 - the form field's name
 ) -> Response:
     check_csrf(request, csrf_token)
     chosen = _lang(request, lang)
@@ -527,10 +550,14 @@ def passkey_login(
             credential, at=ctx.clock.now(), source=client_ip(request)
         )
     except AccountNotActive:
-        return _passkey_login(request, chosen, _pending(pending), words["account_not_active"])
+        return _passkey_login(
+            request, chosen, _pending(pending), words["account_not_active"], next_path=_next(next)
+        )
     except (LoginFailed, AuthenticatorError):
-        return _passkey_login(request, chosen, _pending(pending), words["passkey_failed"])
-    return _finish_login(request, result, _pending(pending))
+        return _passkey_login(
+            request, chosen, _pending(pending), words["passkey_failed"], next_path=_next(next)
+        )
+    return _finish_login(request, result, _pending(pending), next)
 
 
 # --- certificate login --------------------------------------------------------------------------
@@ -554,25 +581,40 @@ def _trusted_proxy(request: Request) -> bool:
 
 
 def _cert_login_page(
-    request: Request, lang: str, pending: str, error: str | None = None, status: int = 200
+    request: Request,
+    lang: str,
+    pending: str,
+    error: str | None = None,
+    status: int = 200,
+    *,
+    next_path: str = "",
 ) -> Response:
     request.state.pending = pending or None
     return _page(
         request, "account_certlogin.html", lang, status, pending=pending or None, error=error,
-        quoted=quote(pending, safe=""),
+        quoted=quote(pending, safe=""), next_path=next_path,
+        next_quoted=quote(next_path, safe=""),
     )  # fmt: skip
 
 
 @router.get("/login/certificate", response_class=HTMLResponse, summary="Certificate login page")
 def certificate_login_page(
-    request: Request, lang: Lang = None, pending: str | None = None
+    request: Request,
+    lang: Lang = None,
+    pending: str | None = None,
+    next: NextPath = None,  # noqa: A002 - the URL's name
 ) -> Response:
-    return _cert_login_page(request, _lang(request, lang), _pending(pending))
+    return _cert_login_page(request, _lang(request, lang), _pending(pending), next_path=_next(next))
 
 
 @router.post("/login/certificate", summary="Log in with a NatID certificate (level high)")
 def certificate_login(
-    request: Request, *, csrf_token: Short = "", pending: Short = "", lang: Short = ""
+    request: Request,
+    *,
+    csrf_token: Short = "",
+    pending: Short = "",
+    lang: Short = "",
+    next: NextForm = "",  # noqa: A002 - the form field's name
 ) -> Response:
     check_csrf(request, csrf_token)
     chosen = _lang(request, lang)
@@ -589,12 +631,15 @@ def certificate_login(
         key = {"no_certificate": "cert_none", "malformed": "cert_none"}.get(
             exc.code, "cert_no_account" if exc.code == "no_account" else "cert_refused"
         )
-        return _cert_login_page(request, chosen, _pending(pending), words[key], 401)
+        return _cert_login_page(
+            request, chosen, _pending(pending), words[key], 401, next_path=_next(next)
+        )
     except AccountNotActive:
         return _cert_login_page(
-            request, chosen, _pending(pending), words["account_not_active"], 403
-        )
-    return _finish_login(request, result, _pending(pending))
+            request, chosen, _pending(pending), words["account_not_active"], 403,
+            next_path=_next(next),
+        )  # fmt: skip
+    return _finish_login(request, result, _pending(pending), next)
 
 
 # --- the script ---------------------------------------------------------------------------------

@@ -23,6 +23,12 @@ _PAIRS: dict[str, tuple[str, str]] = {
     "nav_certificates": ("វិញ្ញាបនបត្ររបស់ខ្ញុំ", "My certificates"),
     "nav_logins": ("ការចូលប្រើថ្មីៗ", "Recent logins"),
     "nav_consents": ("ការយល់ព្រមដែលខ្ញុំបានផ្តល់", "Consents I gave"),
+    "nav_kyc_requests": ("សំណើពីធនាគារ", "Bank requests"),
+    "nav_data_access": ("អ្នកដែលបានមើលទិន្នន័យខ្ញុំ", "Who looked at my data"),
+    "kyc_pending_banner": (
+        "ធនាគារកំពុងរង់ចាំការយល់ព្រមរបស់អ្នក ({n})",
+        "A bank is waiting for your answer ({n})",
+    ),
     "account_nav": ("ម៉ឺនុយគណនី", "Account menu"),
     "overview_level": (
         "វគ្គនេះបានចូលប្រើនៅកម្រិតធានា៖ {level}",

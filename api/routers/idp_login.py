@@ -188,16 +188,24 @@ def _login_page(
     error: str | None = None,
     status: int = 200,
     headers: dict[str, str] | None = None,
+    needs_high: bool = False,
 ) -> HTMLResponse:
+    local_next = safe_next(next_path) if auth is None else None
     context = {
         "client_name": auth.client_name if auth is not None else None,
         "identifier": identifier,
         "error": error,
         "pending": pending if auth is not None else None,
-        "next": safe_next(next_path) if auth is None else None,
+        "next": local_next,
+        # A NatID page that needs level high (the officer pages) sends ``acr=high``: a password
+        # never reaches it, so the page says which ways do.
+        "needs_high": needs_high and auth is None,
         "other_urls": {
-            "passkey": page_url("/login/passkey", lang=lang, pending=pending),
-            "certificate": page_url("/login/certificate", lang=lang, pending=pending),
+            "passkey": page_url("/login/passkey", lang=lang, pending=pending, next_path=local_next),
+            "certificate": page_url(
+                "/login/certificate", lang=lang, pending=pending, next_path=local_next
+            ),
+            "recover": page_url("/recover", lang=lang, pending=None),
         },
     }
     return render(request, "login.html", context, lang=lang, status=status, headers=headers)
@@ -210,12 +218,14 @@ def login_form(
     pending: Annotated[str | None, Query(max_length=128)] = None,
     lang: Annotated[str | None, Query(max_length=8)] = None,
     next: Annotated[str | None, Query(max_length=512)] = None,  # noqa: A002 - the URL's name
+    acr: Annotated[str | None, Query(max_length=16)] = None,
 ) -> HTMLResponse:
     auth = pending_request(request, pending)
     chosen = page_language(request, lang, auth)
     return _login_page(
-        request, auth, lang=chosen, pending=pending, identifier=_hint(auth), next_path=next
-    )
+        request, auth, lang=chosen, pending=pending, identifier=_hint(auth), next_path=next,
+        needs_high=acr == "high",
+    )  # fmt: skip
 
 
 @router.post(

@@ -63,6 +63,12 @@ _PAIRS: dict[str, tuple[str, str]] = {
         "ចូលប្រើដោយវិញ្ញាបនបត្រ NatID (កម្រិតខ្ពស់)",
         "Log in with a NatID certificate (level high)",
     ),
+    "forgot_password": ("ភ្លេចពាក្យសម្ងាត់?", "Forgot your password?"),
+    "needs_high": (
+        "ទំព័រនេះត្រូវការកម្រិតខ្ពស់៖ សូមចូលប្រើដោយវិញ្ញាបនបត្រ NatID ឬ passkey ដែលបានចុះឈ្មោះនៅការិយាល័យ។",
+        "This page needs level high: log in with your NatID certificate or with a passkey"
+        " registered at an office.",
+    ),
     # second factor
     "second_title": ("ជំហានទីពីរ", "Second step"),
     "second_intro": (

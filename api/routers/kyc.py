@@ -85,7 +85,7 @@ def kyc_service(ctx: AppContext) -> KYCService:
     """The KYC service on the application's collaborators (built per call: it is stateless)."""
     return KYCService(
         ctx.sessions,
-        register=ctx.register,
+        register=ctx.register_port(),
         ledger=ctx.ledger,
         cache=ctx.cache,
         clock=ctx.clock,

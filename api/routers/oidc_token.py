@@ -43,6 +43,7 @@ from api.oauth_wire import (
     used_basic_auth,
     verify_dpop,
 )
+from api.routers.kyc_requests import CIBA_GRANT_TYPE, ciba_error_response, ciba_token
 from core.errors import NotFound
 from idp.claims import ClaimsSubject, parse_claims_request, release_claims
 from idp.dpop import DPoPProof
@@ -52,6 +53,7 @@ from idp.errors import (
     OAuthError,
     UnsupportedGrantType,
 )
+from kyc.requests import PollRefused
 
 __all__ = [
     "claims_locales_of",
@@ -170,7 +172,7 @@ def _scope_param(form_scope: str | None) -> tuple[str, ...] | None:
 async def _token(request: Request, ctx: Ctx) -> tuple[dict[str, Any], DPoPProof | None]:
     form = await read_form(request)
     grant_type = form_value(form, "grant_type", required=True)
-    if grant_type not in {"authorization_code", "refresh_token"}:
+    if grant_type not in {"authorization_code", "refresh_token", CIBA_GRANT_TYPE}:
         raise UnsupportedGrantType(f"grant_type {str(grant_type)[:40]!r} is not supported")
     proof = verify_dpop(request, ctx, TOKEN_PATH)
     client = await authenticate_client(request, ctx, TOKEN_PATH)
@@ -209,6 +211,10 @@ async def _token(request: Request, ctx: Ctx) -> tuple[dict[str, Any], DPoPProof 
                 subject, scopes=grant.scopes, claims_request=grant.claims, target="userinfo"
             )
             remember_userinfo_claims(ctx, response.grant_id, grant.scopes, userinfo)
+    elif grant_type == CIBA_GRANT_TYPE:
+        # Decoupled KYC consent (CIBA Core §10.1; api/routers/kyc_requests.py).
+        auth_req_id = form_value(form, "auth_req_id", required=True) or ""
+        response = ciba_token(ctx, client, auth_req_id, dpop_jkt=jkt)
     else:
         response = core.tokens.refresh(
             form_value(form, "refresh_token", required=True) or "",
@@ -236,6 +242,8 @@ async def token(request: Request, ctx: Ctx) -> JSONResponse:
         body, proof = await _token(request, ctx)
     except OAuthError as exc:
         return _error(request, ctx, exc)
+    except PollRefused as exc:
+        return ciba_error_response(exc)
     headers = {}
     if proof is not None:
         # RFC 9449 §8.2: a fresh nonce with every DPoP response, for the client's next proof.

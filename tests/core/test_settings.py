@@ -53,6 +53,8 @@ def test_production_refuses_soft_keys_unless_told() -> None:
         public_base_url="https://id.example",
         soft_key_passphrase="s3cret-x",
         allow_soft_keys_in_production=True,
+        notifier="gateway",
+        sms_gateway_url="https://sms.example/send",
     )
     assert ok.production
 
@@ -81,8 +83,9 @@ def test_production_on_pkcs11_needs_its_own_idp_secret() -> None:
         load_settings(production=True, public_base_url="https://id.example", **pkcs11)
     secret = "an idp sealing secret of enough length!"
     s = load_settings(
-        production=True, public_base_url="https://id.example", idp_secret_key=secret, **pkcs11
-    )
+        production=True, public_base_url="https://id.example", idp_secret_key=secret,
+        notifier="gateway", smtp_host="mail.example", **pkcs11,
+    )  # fmt: skip
     assert secret not in repr(s)
     with pytest.raises(SettingsError, match="at least 32") as info:
         load_settings(idp_secret_key="short-secret-value")
@@ -107,3 +110,14 @@ def test_secrets_never_print() -> None:
 def test_unknown_setting_is_an_error() -> None:
     with pytest.raises(SettingsError, match="no_such_setting"):
         load_settings(no_such_setting=1)
+
+
+def test_production_refuses_the_development_outbox_notifier() -> None:
+    # The outbox writes one-time activation and reset codes to files: development only.
+    production = {
+        "production": True, "public_base_url": "https://id.example",
+        "soft_key_passphrase": "s3cret-x", "allow_soft_keys_in_production": True,
+    }  # fmt: skip
+    with pytest.raises(SettingsError, match="outbox notifier"):
+        load_settings(**production)
+    assert load_settings(**production, notifier="gateway", smtp_host="mail.example").production

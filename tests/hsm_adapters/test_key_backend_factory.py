@@ -50,6 +50,8 @@ def test_soft_backend_in_production_logs_a_warning(
         allow_soft_keys_in_production=True,
         soft_key_passphrase="a long production passphrase",
         public_base_url="https://id.example.gov.kh",
+        notifier="gateway",
+        sms_gateway_url="https://sms.example.gov.kh/send",
     )
     with caplog.at_level(logging.WARNING, logger="hsm_adapters.factory"):
         make_key_backend(settings).close()

@@ -265,3 +265,18 @@ def test_parallel_approvers_at_the_same_moment_keep_both_signatures(
     assert report.ok
     assert sorted(r.field_name for r in report.signatures) == ["Approval-1-1", "Approval-1-2"]
     assert all(r.indication is Indication.TOTAL_PASSED for r in report.signatures)
+
+
+def test_a_servant_who_left_no_longer_sees_the_approval_waiting(
+    workflows: ApprovalWorkflows, office: Office, register: EmbeddedRegister
+) -> None:
+    wid = start(workflows, office)
+    first = office.persons[0]
+    assert [w.id for w in workflows.inbox(first).waiting] == [wid]
+
+    register.record_event(
+        {"type": "servant_left", "subject": first, "servant_id": office.servants[0],
+         "date": "2026-10-31"}
+    )  # fmt: skip
+
+    assert workflows.inbox(first).waiting == ()

@@ -168,6 +168,40 @@ def test_certificate_from_the_trusted_proxy_logs_in_at_high(
     assert national_id not in client.get("/account/logins?lang=en").text
 
 
+def test_a_page_that_needs_level_high_gets_the_officer_back_after_a_certificate_login(
+    ctx: AppContext, client: TestClient
+) -> None:
+    # The officer pages send ``/login?next=/officer&acr=high``: the login page says that a
+    # password is not enough, its links keep ``next``, and the certificate login returns there.
+    login = client.get("/login?lang=en&next=/officer&acr=high")
+    assert "needs level high" in login.text
+    assert "/login/certificate?lang=en&amp;next=%2Fofficer" in login.text
+    cert, _ = citizen_certificate(ctx)
+    page = client.get("/login/certificate?lang=en&next=/officer")
+    assert 'name="next" value="/officer"' in page.text
+    form = {"csrf_token": csrf_from(page.text), "lang": "en", "next": "/officer"}
+    answer = client.post(
+        "/login/certificate", data=form, headers=forwarded(cert), follow_redirects=False
+    )
+    assert answer.status_code == 303
+    assert answer.headers["location"] == "/officer"
+    assert session_of(ctx, client).acr is AssuranceLevel.HIGH
+
+
+def test_certificate_login_never_returns_to_another_site(
+    ctx: AppContext, client: TestClient
+) -> None:
+    cert, _ = citizen_certificate(ctx)
+    page = client.get("/login/certificate?lang=en&next=//evil.example/")
+    assert "evil.example" not in page.text
+    form = {"csrf_token": csrf_from(page.text), "lang": "en", "next": "https://evil.example/"}
+    answer = client.post(
+        "/login/certificate", data=form, headers=forwarded(cert), follow_redirects=False
+    )
+    assert answer.status_code == 303
+    assert answer.headers["location"] == "/account"
+
+
 def test_revoked_certificate_does_not_log_in(ctx: AppContext, client: TestClient) -> None:
     cert, _ = citizen_certificate(ctx)
     ctx.ca().revoke(cert.serial_number, reason=RevocationReason.KEY_COMPROMISE, actor="o")

@@ -518,6 +518,26 @@ def pending_request(request: Request, pending: str | None) -> AuthorizationReque
         raise PageError("pending_unknown", status=400) from None
 
 
+def form_language(request: Request, form_lang: str | None = None) -> str:
+    """:func:`choose_language` with a posted ``lang`` (every NatID page that has forms)."""
+    if form_lang in LANGUAGES:
+        request.state.lang = form_lang
+    return choose_language(request)
+
+
+@functools.cache
+def page_environment(folder: str) -> jinja2.Environment:
+    """The Jinja environment of one family of pages: ``templates/<folder>`` first, then the
+    IdP's templates (``base.html`` and its parts), with the IdP pages' options."""
+    return jinja2.Environment(
+        loader=jinja2.FileSystemLoader([TEMPLATE_DIR.parent / folder, TEMPLATE_DIR]),
+        autoescape=True,
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+
+
 def page_language(
     request: Request, form_lang: str | None, auth: AuthorizationRequest | None
 ) -> str:

@@ -8,7 +8,6 @@ events, the person lookup, and rendering (Jinja2 over ``api/templates/officer/``
 
 from __future__ import annotations
 
-import functools
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,14 +22,15 @@ from api.context import AppContext
 from api.idp_web import (
     CSRF_FIELD,
     PAGE_HEADERS,
-    choose_language,
     context_of,
     csrf_token,
     current_session,
+    page_environment,
     see_other,
     static_url,
 )
-from api.routers.officer_text import LANGUAGES, officer_texts
+from api.idp_web import form_language as page_language
+from api.routers.officer_text import officer_texts
 from ca.profiles import ProfileName
 from core.errors import NatIDError
 from core.operator_records import OperatorRole
@@ -74,15 +74,8 @@ class Officer:
     name: str
 
 
-@functools.cache
 def _environment() -> jinja2.Environment:
-    return jinja2.Environment(
-        loader=jinja2.FileSystemLoader([_TEMPLATES / "officer", _TEMPLATES / "idp"]),
-        autoescape=True,
-        undefined=jinja2.StrictUndefined,
-        trim_blocks=True,
-        lstrip_blocks=True,
-    )
+    return page_environment("officer")
 
 
 def render(
@@ -113,12 +106,6 @@ def render(
 
 def error_page(request: Request, lang: str, key: str, status: int) -> HTMLResponse:
     return render(request, "error.html", lang, status, message_key=key)
-
-
-def page_language(request: Request, form_lang: str | None = None) -> str:
-    if form_lang in LANGUAGES:
-        request.state.lang = form_lang
-    return choose_language(request)
 
 
 def require_officer(request: Request, lang: str) -> Officer | Response:

@@ -9,7 +9,6 @@ the account id or the step.
 from __future__ import annotations
 
 import datetime as dt
-import functools
 import hashlib
 import json
 import secrets
@@ -23,17 +22,17 @@ from fastapi.responses import HTMLResponse
 from api.context import AppContext
 from api.idp_web import (
     CSRF_FIELD,
-    LANGUAGES,
     PAGE_HEADERS,
-    choose_language,
     client_ip,
     context_of,
     csrf_token,
     finish_login,
     is_https,
+    page_environment,
     see_other,
     static_url,
 )
+from api.idp_web import form_language as page_language
 from api.routers.activation_text import activation_texts
 from api.routers.idp_text import texts
 from idp.account_records import LoginResult
@@ -59,16 +58,8 @@ _TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
 _LANGUAGE_NAMES = (("km", "ខ្មែរ"), ("en", "English"))
 
 
-@functools.cache
 def _environment() -> jinja2.Environment:
-    # Own templates first, then the IdP's (base.html).
-    return jinja2.Environment(
-        loader=jinja2.FileSystemLoader([_TEMPLATES / "activation", _TEMPLATES / "idp"]),
-        autoescape=True,
-        undefined=jinja2.StrictUndefined,
-        trim_blocks=True,
-        lstrip_blocks=True,
-    )
+    return page_environment("activation")
 
 
 def render(
@@ -101,12 +92,6 @@ def render(
     )
     csrf_token(request, response)  # sets the pre-session cookie if the browser had none
     return response
-
-
-def page_language(request: Request, form_lang: str | None = None) -> str:
-    if form_lang in LANGUAGES:
-        request.state.lang = form_lang
-    return choose_language(request)
 
 
 def flow_url(path: str, lang: str) -> str:

@@ -54,12 +54,12 @@ from api.idp_web import (
     PAGE_HEADERS,
     PageError,
     check_csrf,
-    choose_language,
     context_of,
     csrf_token,
     is_https,
     static_url,
 )
+from api.idp_web import form_language as _lang
 from api.routers.demo_text import demo_texts
 
 router = APIRouter(include_in_schema=False)
@@ -86,12 +86,6 @@ def _environment() -> jinja2.Environment:
         trim_blocks=True,
         lstrip_blocks=True,
     )
-
-
-def _lang(request: Request, form_lang: str | None = None) -> str:
-    if form_lang in LANGUAGES:
-        return str(form_lang)
-    return choose_language(request)
 
 
 def _render(

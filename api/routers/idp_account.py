@@ -48,7 +48,6 @@ from api.idp_web import (
     STATIC_DIR,
     PageRoute,
     check_csrf,
-    choose_language,
     clear_session_cookie,
     client_ip,
     consents,
@@ -60,6 +59,7 @@ from api.idp_web import (
     render,
     safe_next,
 )
+from api.idp_web import form_language as _lang
 from api.routers.idp_account_text import account_texts
 from api.routers.kyc_pages import pending_kyc_requests
 from ca.store import IssuedCertificate
@@ -89,6 +89,7 @@ _SCRIPT = STATIC_DIR / "passkey.js"
 _NOTICES = frozenset(
     {"session_ended", "passkey_added", "passkey_removed", "passkey_failed", "withdrawn"}
 )
+
 _PENDING_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-")
 
 Short = Annotated[str, Form(max_length=128)]
@@ -103,12 +104,6 @@ NextForm = Annotated[str, Form(max_length=512)]
 
 def _see_other(url: str) -> RedirectResponse:
     return RedirectResponse(url, status_code=303, headers={"Cache-Control": "no-store"})
-
-
-def _lang(request: Request, form_lang: str | None = None) -> str:
-    if form_lang in {"km", "en"}:
-        request.state.lang = form_lang
-    return choose_language(request)
 
 
 def _page(

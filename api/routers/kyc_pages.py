@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
-import functools
 import io
 import json
 from collections.abc import Mapping
@@ -24,17 +23,17 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from api.context import AppContext
 from api.idp_web import (
     CSRF_FIELD,
-    LANGUAGES,
     PAGE_HEADERS,
     PageRoute,
     check_csrf,
-    choose_language,
     consents,
     context_of,
     csrf_token,
     current_session,
+    page_environment,
     static_url,
 )
+from api.idp_web import form_language as _lang
 from api.routers.idp_account_text import account_texts
 from api.routers.idp_text import texts
 from api.routers.kyc import kyc_service
@@ -61,16 +60,8 @@ Lang = Annotated[str | None, Query(max_length=8)]
 Short = Annotated[str, Form(max_length=128)]
 
 
-@functools.cache
 def _environment() -> jinja2.Environment:
-    # Own templates first, then the IdP's (base.html, account_layout.html).
-    return jinja2.Environment(
-        loader=jinja2.FileSystemLoader([_TEMPLATES / "kyc", _TEMPLATES / "idp"]),
-        autoescape=True,
-        undefined=jinja2.StrictUndefined,
-        trim_blocks=True,
-        lstrip_blocks=True,
-    )
+    return page_environment("kyc")
 
 
 def _render(request: Request, name: str, lang: str, **values: Any) -> HTMLResponse:
@@ -96,12 +87,6 @@ def _render(request: Request, name: str, lang: str, **values: Any) -> HTMLRespon
     )
     csrf_token(request, response)  # sets the pre-session cookie if the browser had none
     return response
-
-
-def _lang(request: Request, form_lang: str | None = None) -> str:
-    if form_lang in LANGUAGES:
-        request.state.lang = form_lang
-    return choose_language(request)
 
 
 def _see_other(url: str) -> RedirectResponse:

@@ -32,11 +32,9 @@ from fastapi.responses import HTMLResponse
 from api.context import AppContext
 from api.idp_web import (
     CSRF_FIELD,
-    LANGUAGES,
     PAGE_HEADERS,
     PageRoute,
     check_csrf,
-    choose_language,
     client_ip,
     context_of,
     csrf_token,
@@ -44,9 +42,11 @@ from api.idp_web import (
     end_login_session,
     finish_login,
     login_sessions,
+    page_environment,
     see_other,
     static_url,
 )
+from api.idp_web import form_language as _lang
 from api.routers import activation
 from api.routers.idp_account import FRESH_LOGIN
 from api.routers.idp_account_text import account_texts
@@ -111,23 +111,7 @@ def install_security_notifications(ctx: AppContext) -> SecurityNotifications:
 
 
 def _environment() -> jinja2.Environment:
-    env: jinja2.Environment | None = getattr(_environment, "env", None)
-    if env is None:
-        env = jinja2.Environment(
-            loader=jinja2.FileSystemLoader([_TEMPLATES / "recovery", _TEMPLATES / "idp"]),
-            autoescape=True,
-            undefined=jinja2.StrictUndefined,
-            trim_blocks=True,
-            lstrip_blocks=True,
-        )
-        _environment.env = env  # type: ignore[attr-defined]
-    return env
-
-
-def _lang(request: Request, value: str | None) -> str:
-    if value in LANGUAGES:
-        request.state.lang = value
-    return choose_language(request)
+    return page_environment("recovery")
 
 
 def _render(

@@ -28,7 +28,6 @@ polls ``.../status.json`` and updates it, without JavaScript a refresh link does
 
 from __future__ import annotations
 
-import functools
 from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import quote
@@ -45,16 +44,16 @@ from api.deps import Ctx
 from api.errors import ProblemHTTPException
 from api.idp_web import (
     CSRF_FIELD,
-    LANGUAGES,
     PAGE_HEADERS,
     PageRoute,
     check_csrf,
-    choose_language,
     csrf_token,
     current_session,
+    page_environment,
     see_other,
     static_url,
 )
+from api.idp_web import form_language as _lang
 from api.routers.signing_batch_text import texts
 from api.security import require_operator
 from core.errors import NatIDError
@@ -221,15 +220,8 @@ def _zip(path: Path, batch_id: str) -> FileResponse:
 # --- pages ----------------------------------------------------------------------------------
 
 
-@functools.cache
 def _environment() -> jinja2.Environment:
-    return jinja2.Environment(
-        loader=jinja2.FileSystemLoader([_TEMPLATES / "signing_batch", _TEMPLATES / "idp"]),
-        autoescape=True,
-        undefined=jinja2.StrictUndefined,
-        trim_blocks=True,
-        lstrip_blocks=True,
-    )
+    return page_environment("signing_batch")
 
 
 def _render(
@@ -252,12 +244,6 @@ def _render(
 
 def _error(request: Request, lang: str, key: str, status: int, detail: str = "") -> HTMLResponse:
     return _render(request, "error.html", {"key": key, "detail": detail}, lang=lang, status=status)
-
-
-def _lang(request: Request, form_lang: str | None = None) -> str:
-    if form_lang in LANGUAGES:
-        request.state.lang = form_lang
-    return choose_language(request)
 
 
 def _login(path: str) -> Response:

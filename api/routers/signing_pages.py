@@ -19,7 +19,6 @@ form carries the IdP's CSRF token (:func:`api.idp_web.check_csrf`).
 
 from __future__ import annotations
 
-import functools
 from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import quote, urlencode
@@ -33,16 +32,16 @@ from api.context import AppContext
 from api.deps import Ctx
 from api.idp_web import (
     CSRF_FIELD,
-    LANGUAGES,
     PAGE_HEADERS,
     PageRoute,
     check_csrf,
-    choose_language,
     csrf_token,
     current_session,
+    page_environment,
     see_other,
     static_url,
 )
+from api.idp_web import form_language as _lang
 from api.routers.signing_text import texts
 from api.routers.signing_workflows import workflows_of
 from core.errors import NatIDError
@@ -66,16 +65,8 @@ _LANGUAGE_NAMES = (("km", "ខ្មែរ"), ("en", "English"))
 router = APIRouter(tags=["signing pages"], route_class=PageRoute, include_in_schema=False)
 
 
-@functools.cache
 def _environment() -> jinja2.Environment:
-    # Own templates first, then the IdP's (base.html).
-    return jinja2.Environment(
-        loader=jinja2.FileSystemLoader([_TEMPLATES / "signing", _TEMPLATES / "idp"]),
-        autoescape=True,
-        undefined=jinja2.StrictUndefined,
-        trim_blocks=True,
-        lstrip_blocks=True,
-    )
+    return page_environment("signing")
 
 
 def _render(
@@ -104,12 +95,6 @@ def _render(
 
 def _problem_page(request: Request, lang: str, key: str, status: int, detail: str = "") -> Response:
     return _render(request, "error.html", {"key": key, "detail": detail}, lang=lang, status=status)
-
-
-def _lang(request: Request, form_lang: str | None = None) -> str:
-    if form_lang in LANGUAGES:
-        request.state.lang = form_lang
-    return choose_language(request)
 
 
 def login_url(path: str, *, fresh: bool = False) -> str:

@@ -285,7 +285,7 @@ class ClientRegistry:
         secret = None if keys else secrets.token_urlsafe(32)
         now = require_aware(self._clock.now())
         row = ClientRow(
-            client_id=secrets.token_urlsafe(16),
+            client_id=_new_client_id(),
             name=meta.check_name(name),
             auth_method=method.value,
             secret_sha256=_secret_hash(secret) if secret else None,
@@ -485,3 +485,11 @@ class ClientRegistry:
             if value is not None and value > now + skew:
                 raise InvalidJWS(f"{name} is in the future")
         return exp
+
+
+def _new_client_id() -> str:
+    """128 random bits, base64url; never starting with ``-``, so the id can be passed to any
+    ``natid`` command as an argument without being read as an option."""
+    while (client_id := secrets.token_urlsafe(16)).startswith("-"):
+        pass
+    return client_id

@@ -11,7 +11,9 @@ from api.context import AppContext
 __all__ = ["Ctx", "get_context"]
 
 
-def get_context(request: Request) -> AppContext:
+async def get_context(request: Request) -> AppContext:
+    # Async although it awaits nothing: FastAPI runs a plain ``def`` dependency in the thread
+    # pool, a hop that cost more CPU than many endpoints (bench/bench_request_overhead.py).
     ctx: AppContext = request.app.state.ctx
     return ctx
 

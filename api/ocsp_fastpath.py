@@ -2,9 +2,9 @@
 
 Issue 3 asks for OCSP at ten times ``openssl ocsp``'s rate with p99 under 10 ms. Through
 FastAPI a pre-signed answer cost about 2 ms of CPU: routing, dependency solving, the
-``BaseHTTPMiddleware`` of api/observability.py (one extra task and stream per request), two hops
-to the thread pool, and a re-parse of the response for its headers. This middleware answers the
-common requests before all of that, with the same bytes and headers as the routes in
+``BaseHTTPMiddleware`` api/observability.py used then (one extra task and stream per request),
+two hops to the thread pool, and a re-parse of the response for its headers. This middleware
+answers the common requests before all of that, with the same bytes and headers as the routes in
 ``api/routers/ocsp.py``, which stay the reference and answer everything else. Decisions:
 
 1. **What it answers**: ``POST /pki/ocsp/{ca}`` with ``Content-Type: application/ocsp-request``
@@ -34,7 +34,7 @@ from typing import Any
 
 from anyio import to_thread
 
-from api.observability import HttpMetrics, new_request_id, request_id_var
+from api.observability import HttpMetrics, new_request_id, request_id_var, scope_header
 from api.routers.ocsp import OCSP_REQUEST, OCSP_RESPONSE, built_responders
 from ca.ocsp import MAX_REQUEST_BYTES, OCSPResponder, PreparedResponse
 from ca.ocsp_http import cache_control
@@ -71,7 +71,7 @@ class OCSPFastPath:
             return
         responders, responder, path, route = target
         start = time.perf_counter()
-        request_id = new_request_id(_header(scope, b"x-request-id"))
+        request_id = new_request_id(scope_header(scope, b"x-request-id"))
         token = request_id_var.set(request_id)
         status = 500
         try:
@@ -111,7 +111,7 @@ class OCSPFastPath:
         path: str | None = None
         if method == "POST":
             ca, route = rest, _POST_ROUTE
-            content_type = _header(scope, b"content-type").split(";")[0].strip().lower()
+            content_type = scope_header(scope, b"content-type").split(";")[0].strip().lower()
             if "/" in ca or content_type != OCSP_REQUEST:
                 return None  # the routes answer (415 problem+json for the content type)
         elif method == "GET":
@@ -156,13 +156,6 @@ def _headers(
         ]
     headers.append((b"x-request-id", request_id.encode()))
     return headers
-
-
-def _header(scope: Scope, name: bytes) -> str:
-    for key, value in scope["headers"]:
-        if key.lower() == name:
-            return str(value.decode("latin-1"))
-    return ""
 
 
 async def _read_body(receive: Receive) -> bytes | None:

@@ -39,6 +39,7 @@ from sqlalchemy import (
     Text,
     Uuid,
 )
+from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Mapped, Session, mapped_column, sessionmaker
 
@@ -55,6 +56,7 @@ __all__ = [
     "RecoveryCodeRow",
     "SessionClientRow",
     "store_read",
+    "store_read_core",
     "store_write",
 ]
 
@@ -200,12 +202,33 @@ def store_read(sessions: sessionmaker[Session]) -> Iterator[Session]:
             session.connection(execution_options={"sqlite_deferred": True})
             yield session
     except SQLAlchemyError as exc:
-        log.error(  # noqa: TRY400 - no traceback: it would quote the parameters
-            "account store error", extra={"error": type(exc).__name__}
-        )
-        raise AccountStoreUnavailable(
-            f"the account store failed ({type(exc).__name__}); is the database migrated?"
-        ) from None
+        raise _read_failed(exc) from None
+
+
+@contextmanager
+def store_read_core(sessions: sessionmaker[Session]) -> Iterator[Connection]:
+    """:func:`store_read` without the ORM session, for compiled Core selects on hot paths: a
+    connection of the same engine in the same deferred read transaction, at about a third of
+    a session's CPU cost on SQLite (no session, identity map or ORM result set-up)."""
+    bind = sessions.kw.get("bind")
+    if not isinstance(bind, Engine):
+        with store_read(sessions) as session:
+            yield session.connection()
+        return
+    try:
+        with bind.connect() as connection:
+            connection.execution_options(sqlite_deferred=True)
+            yield connection
+    except SQLAlchemyError as exc:
+        raise _read_failed(exc) from None
+
+
+def _read_failed(exc: SQLAlchemyError) -> AccountStoreUnavailable:
+    # No traceback: it would quote the parameters.
+    log.error("account store error", extra={"error": type(exc).__name__})
+    return AccountStoreUnavailable(
+        f"the account store failed ({type(exc).__name__}); is the database migrated?"
+    )
 
 
 class PasskeyRow(Base):

@@ -32,7 +32,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session, sessionmaker
@@ -48,6 +48,7 @@ from idp.account_models import (
     store_read,
     store_write,
 )
+from idp.account_reads import account_reads_for
 from idp.account_records import Account, AuthenticatorInfo, LoginResult, to_account
 from idp.claims import ClaimsSubject
 from idp.errors import (
@@ -63,7 +64,7 @@ from idp.throttle import LoginThrottle
 from idp.totp import TotpAuthenticators
 from registry.errors import InvalidRecord
 from registry.ports import AuditSink, PopulationRegister
-from registry.records import AssuranceLevel, Person, PersonStatus
+from registry.records import AssuranceLevel, CivilServant, Person, PersonStatus
 
 __all__ = [
     "SECOND_FACTOR_WINDOW",
@@ -80,6 +81,21 @@ _WRONG = "the ID card number or the password is wrong"
 
 def _identifier(value: str) -> str:
     return "".join(value.split()).replace("-", "")
+
+
+def _account_key(account_id: str) -> str:
+    """The canonical form of an account id; :class:`AccountNotFound` when it is no UUID."""
+    try:
+        return str(uuid.UUID(account_id))
+    except (ValueError, AttributeError, TypeError):
+        raise AccountNotFound("account id: expected a UUID") from None
+
+
+@runtime_checkable
+class _PersonAndServantsRegister(Protocol):
+    """A register that reads a person and their positions in one go (the embedded one)."""
+
+    def person_and_servants(self, person_id: str) -> tuple[Person, tuple[CivilServant, ...]]: ...
 
 
 class AccountService:
@@ -103,6 +119,7 @@ class AccountService:
         self._passwords = passwords
         self._throttle = throttle
         self.totp = totp
+        self._reads = account_reads_for(sessions)
 
     # --- accounts -------------------------------------------------------------------------------
 
@@ -111,10 +128,7 @@ class AccountService:
 
     @staticmethod
     def _row(session: Session, account_id: str) -> AccountRow:
-        try:
-            key = str(uuid.UUID(account_id))
-        except (ValueError, AttributeError, TypeError):
-            raise AccountNotFound("account id: expected a UUID") from None
+        key = _account_key(account_id)
         row = session.get(AccountRow, key)
         if row is None:
             raise AccountNotFound(f"no account with id {key}")
@@ -148,8 +162,14 @@ class AccountService:
             return to_account(row)
 
     def get(self, account_id: str) -> Account:
-        with store_read(self._sessions) as session:
-            return to_account(self._row(session, account_id))
+        if self._reads is None:
+            with store_read(self._sessions) as session:
+                return to_account(self._row(session, account_id))
+        key = _account_key(account_id)
+        found = self._reads.by_id(key)
+        if found is None:
+            raise AccountNotFound(f"no account with id {key}")
+        return found
 
     def find_by_person(self, person_id: str) -> Account | None:
         person = self._register.get_person(person_id)
@@ -286,22 +306,53 @@ class AccountService:
 
     def claims_subject_of_person(self, person_id: str) -> ClaimsSubject | None:
         """:meth:`claims_subject` for the account of register person ``person_id`` (a grant's
-        subject), reading each row once; None when the person has no account."""
-        person = self._register.get_person(person_id)
-        with store_read(self._sessions) as session:
-            row = session.scalar(select(AccountRow).where(AccountRow.person_id == person.id))
-            if row is None:
+        subject), reading each row once; None when the person has no account.
+
+        The code exchange asks this on every login: the register's person and positions come
+        in one read where the register offers it, the account from a held connection, and the
+        operator row only for an account linked to one."""
+        person, servants = self._person_and_servants(person_id)
+        if self._reads is None:
+            with store_read(self._sessions) as session:
+                row = session.scalar(select(AccountRow).where(AccountRow.person_id == person.id))
+                if row is None:
+                    return None
+                roles = self._roles(session, row)
+                account = to_account(row)
+        else:
+            found = self._reads.by_person(person.id)
+            if found is None:
                 return None
-            roles = self._roles(session, row)
-            account = to_account(row)
-        return self._claims_subject(account, person, roles)
+            account, roles = found, frozenset()
+            if found.operator_id is not None:
+                with store_read(self._sessions) as session:
+                    roles = self._operator_roles(session, found.operator_id)
+        return ClaimsSubject(
+            person=person,
+            servants=servants,
+            roles=roles,
+            email_verified=account.email_verified,
+            phone_verified=account.phone_verified,
+        )
+
+    def _person_and_servants(self, person_id: str) -> tuple[Person, tuple[CivilServant, ...]]:
+        register = self._register
+        if isinstance(register, _PersonAndServantsRegister):
+            return register.person_and_servants(person_id)
+        person = register.get_person(person_id)
+        return person, register.servants_of_person(person.id)
 
     @staticmethod
     def _roles(session: Session, row: AccountRow) -> frozenset[str]:
-        if row.operator_id is not None:
-            operator = session.get(OperatorRow, row.operator_id)
-            if operator is not None and operator.status == OperatorStatus.ACTIVE.value:
-                return frozenset(operator.roles.split())
+        if row.operator_id is None:
+            return frozenset()
+        return AccountService._operator_roles(session, row.operator_id)
+
+    @staticmethod
+    def _operator_roles(session: Session, operator_id: str) -> frozenset[str]:
+        operator = session.get(OperatorRow, operator_id)
+        if operator is not None and operator.status == OperatorStatus.ACTIVE.value:
+            return frozenset(operator.roles.split())
         return frozenset()
 
     def _claims_subject(

@@ -39,6 +39,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from core.clock import require_aware
 from idp.account_models import LoginSessionRow, SessionClientRow, store_read, store_write
 from idp.errors import AuthenticatorError, SessionNotFound
+from idp.session_reads import session_reader_for
 from registry.ports import AuditSink
 from registry.records import AssuranceLevel
 
@@ -153,14 +154,53 @@ class LoginSessions:
         return list(session.scalars(query))
 
     def _live(self, row: LoginSessionRow | None, at: dt.datetime) -> LoginSessionRow:
-        if (
-            row is None
-            or row.ended_at is not None
-            or at >= row.expires_at
-            or at - row.last_seen_at >= self._idle
-        ):
+        if row is None:
             raise SessionNotFound("no live login session; log in again")
+        self._check_live(row.ended_at, row.expires_at, row.last_seen_at, at)
         return row
+
+    def _check_live(
+        self,
+        ended_at: dt.datetime | None,
+        expires_at: dt.datetime,
+        last_seen_at: dt.datetime,
+        at: dt.datetime,
+    ) -> None:
+        if ended_at is not None or at >= expires_at or at - last_seen_at >= self._idle:
+            raise SessionNotFound("no live login session; log in again")
+
+    def _read(self, digest: str, at: dt.datetime) -> LoginSession:
+        """The live session with token hash ``digest``: one held-connection read where the
+        engine allows it (:mod:`idp.session_reads`), else a read transaction."""
+        reader = session_reader_for(self._sessions)
+        if reader is None:
+            with store_read(self._sessions) as session:
+                row = self._live(
+                    session.scalar(
+                        select(LoginSessionRow).where(LoginSessionRow.token_sha256 == digest)
+                    ),
+                    at,
+                )
+                return self._value(row, self._clients(session, row.id))
+        found = reader.by_token_hash(digest)
+        if found is None:
+            raise SessionNotFound("no live login session; log in again")
+        (sid, account_id, acr, amr, auth_time, created_at, last_seen_at, expires_at, ended_at,
+         source, user_agent), clients = found  # fmt: skip
+        self._check_live(ended_at, expires_at, last_seen_at, at)
+        return LoginSession(
+            id=sid,
+            account_id=account_id,
+            acr=AssuranceLevel(acr),
+            amr=tuple(amr.split()),
+            auth_time=auth_time,
+            created_at=created_at,
+            last_seen_at=last_seen_at,
+            expires_at=expires_at,
+            clients=tuple(sorted(clients)),
+            source=source,
+            user_agent=user_agent,
+        )
 
     def start(
         self,
@@ -204,16 +244,9 @@ class LoginSessions:
         """The live session behind a cookie token; raise :class:`SessionNotFound` otherwise."""
         at = require_aware(at)
         digest = _digest(token)
-        # A read transaction: the write lock is taken only when last_seen_at is due a touch
-        # (at most once per TOUCH_GRANULARITY), not on every request that carries the cookie.
-        with store_read(self._sessions) as session:
-            row = self._live(
-                session.scalar(
-                    select(LoginSessionRow).where(LoginSessionRow.token_sha256 == digest)
-                ),
-                at,
-            )
-            found = self._value(row, self._clients(session, row.id))
+        # A read: the write lock is taken only when last_seen_at is due a touch (at most once
+        # per TOUCH_GRANULARITY), not on every request that carries the cookie.
+        found = self._read(digest, at)
         if at - found.last_seen_at < TOUCH_GRANULARITY:
             return found
         with store_write(self._sessions) as session:

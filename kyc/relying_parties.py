@@ -43,6 +43,7 @@ from kyc.policy import (
     parse_purposes,
     parse_rate_limit,
 )
+from kyc.rp_reads import COLUMNS, held_rp_reader
 from kyc.verified_claims import check_encryption_jwk
 from registry.errors import RegistryError
 from registry.ports import AuditSink, PopulationRegister
@@ -62,19 +63,25 @@ class ClientFacts:
 
 
 def _to_rp(row: RelyingPartyRow) -> RelyingParty:
+    return _rp({name: getattr(row, name) for name in COLUMNS})
+
+
+def _rp(row: Mapping[str, Any]) -> RelyingParty:
+    """The relying party of a row's values (an ORM row's or a held-connection read's)."""
+    jwk = row["encryption_jwk"]
     return RelyingParty(
-        id=row.id,
-        entity_id=row.entity_id,
-        client_id=row.client_id,
-        attributes=frozenset(Attribute(a) for a in row.attributes.split()),
-        purposes=frozenset(Purpose(p) for p in row.purposes.split()),
-        rate_limit_per_minute=row.rate_limit_per_minute,
-        contact=row.contact,
-        legal_basis_match=row.legal_basis_match,
-        active=row.active,
-        created_at=row.created_at,
-        updated_at=row.updated_at,
-        encryption_jwk=json.loads(row.encryption_jwk) if row.encryption_jwk else None,
+        id=row["id"],
+        entity_id=row["entity_id"],
+        client_id=row["client_id"],
+        attributes=frozenset(Attribute(a) for a in row["attributes"].split()),
+        purposes=frozenset(Purpose(p) for p in row["purposes"].split()),
+        rate_limit_per_minute=row["rate_limit_per_minute"],
+        contact=row["contact"],
+        legal_basis_match=row["legal_basis_match"],
+        active=row["active"],
+        created_at=row["created_at"],
+        updated_at=row["updated_at"],
+        encryption_jwk=json.loads(jwk) if jwk else None,
     )
 
 
@@ -264,6 +271,11 @@ class RelyingParties:
     def find_by_client(self, client_id: str) -> RelyingParty | None:
         if not isinstance(client_id, str) or not 0 < len(client_id) <= 64:
             return None
+        # Asked on every KYC call: on a held connection where the engine allows one.
+        held = held_rp_reader(self._sessions)
+        if held is not None:
+            values = held.by_client(client_id)
+            return _rp(values) if values is not None else None
         with self._db(read=True) as session:
             row = session.scalar(
                 select(RelyingPartyRow).where(RelyingPartyRow.client_id == client_id)

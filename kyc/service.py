@@ -173,7 +173,6 @@ class KYCService:
     def _log(self, entry: AccessEntry, event: str) -> None:
         with transaction(self._sessions) as session:
             AccessLog.add(session, entry)
-            session.flush()
             self._ledger.append(
                 event,
                 actor=entry.client_id,

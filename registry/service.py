@@ -40,6 +40,7 @@ from registry.demo import DEMO_SEED, generate_demo
 from registry.errors import DuplicateRecord, InvalidRecord, RegistryUnavailable, SubjectNotFound
 from registry.events import EventFeed, RegisterEvent
 from registry.models import CivilServantRow, LegalEntityRow, PersonRow, ProofingRow
+from registry.person_read import read_person_and_servants
 from registry.ports import AuditSink, PopulationRegister
 from registry.proofing import check_proofing, newest_highest
 from registry.records import (
@@ -201,6 +202,15 @@ class EmbeddedRegister:
                 CivilServantRow.created_at, CivilServantRow.id
             )
             return tuple(found[0].to_servant(found[1]) for found in session.execute(query))
+
+    def person_and_servants(self, person_id: str) -> tuple[Person, tuple[CivilServant, ...]]:
+        """:meth:`get_person` and :meth:`servants_of_person` in one read transaction, on Core
+        statements (the OpenID provider's claims at every code exchange need both)."""
+        key = _id(person_id)
+        try:
+            return read_person_and_servants(self._sessions, key)
+        except SQLAlchemyError as exc:
+            raise self._unavailable(exc) from None
 
     def proofing_records(self, person_id: str) -> tuple[ProofingRecord, ...]:
         """All proofing records of the person, oldest first."""

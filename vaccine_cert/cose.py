@@ -28,7 +28,7 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from enum import IntEnum
 from types import MappingProxyType
-from typing import Any
+from typing import Any, TypeGuard
 
 import cbor2
 from cryptography.exceptions import InvalidSignature
@@ -45,6 +45,7 @@ __all__ = [
     "loads_bounded",
     "parse_cose_sign1",
     "sig_structure",
+    "tag_policy",
     "verify_signature",
 ]
 
@@ -104,6 +105,12 @@ class _TagPolicy(Mapping[int, TagDecoder]):
         return len(self._allowed)
 
 
+def tag_policy(allowed: Mapping[int, TagDecoder]) -> Mapping[int, TagDecoder]:
+    """``allowed`` as :func:`loads_bounded` uses it, built once by a caller that decodes often
+    (otherwise each call builds it again)."""
+    return _TagPolicy(allowed)
+
+
 def _keep_tag(tag: int) -> TagDecoder:
     return lambda value, _immutable: cbor2.CBORTag(tag, value)
 
@@ -121,7 +128,9 @@ def loads_bounded(data: bytes, *, tags: Mapping[int, TagDecoder], stage: DecodeS
             data,
             max_depth=MAX_DEPTH,
             allow_duplicate_keys=False,
-            semantic_decoders=tags if isinstance(tags, _TagPolicy) else _TagPolicy(tags),
+            # type(), not isinstance(): _TagPolicy is a Mapping, so isinstance() would run
+            # ABCMeta's Python-level check on every decoding.
+            semantic_decoders=tags if type(tags) is _TagPolicy else _TagPolicy(tags),
         )
     except (cbor2.CBORError, ValueError, TypeError, OverflowError, RecursionError) as exc:
         # cbor2 chains the ValueError of a refused tag; say what was wrong, not where in Rust.
@@ -190,7 +199,8 @@ def parse_cose_sign1(data: bytes) -> CoseSign1:
 
 # The envelope nearly every issuer writes: tag 18 (alone or inside tag 61), an array of four
 # items, byte strings with definite lengths, and an empty unprotected header.
-_TAG_PREFIXES = (b"\xd8\x3d\xd2", b"\xd2")
+_TAG_CWT_SIGN1 = b"\xd8\x3d\xd2"  # tag 61, then tag 18
+_TAG_SIGN1 = b"\xd2"  # tag 18
 _ARRAY_OF_4 = 0x84
 _EMPTY_MAP = 0xA0
 _EMPTY_UNPROTECTED: Mapping[Any, Any] = MappingProxyType({})
@@ -204,11 +214,7 @@ def _common_envelope(data: bytes) -> tuple[bytes, bytes, bytes] | None:
     (an indefinite length, a non-empty unprotected header, other tags, trailing bytes) is
     left to :func:`loads_bounded`, which accepts or refuses it as before.
     """
-    at = 0
-    for prefix in _TAG_PREFIXES:
-        if data.startswith(prefix):
-            at = len(prefix)
-            break
+    at = 3 if data.startswith(_TAG_CWT_SIGN1) else 1 if data.startswith(_TAG_SIGN1) else 0
     if len(data) <= at or data[at] != _ARRAY_OF_4:
         return None
     protected, at = _byte_string(data, at + 1)
@@ -225,16 +231,17 @@ def _common_envelope(data: bytes) -> tuple[bytes, bytes, bytes] | None:
 
 def _byte_string(data: bytes, at: int) -> tuple[bytes | None, int]:
     """RFC 8949 §3.1, major type 2 with a definite length of at most 65535 bytes."""
-    if at >= len(data):
-        return None, at
-    head = data[at]
-    if 0x40 <= head <= 0x57:  # the length is in the head byte itself
-        size, at = head - 0x40, at + 1
-    elif head == 0x58 and at + 1 < len(data):  # one length byte follows
-        size, at = data[at + 1], at + 2
-    elif head == 0x59 and at + 2 < len(data):  # two length bytes follow
-        size, at = int.from_bytes(data[at + 1 : at + 3], "big"), at + 3
-    else:
+    try:  # an IndexError: the head or its length bytes run past the end
+        head = data[at]
+        if 0x40 <= head <= 0x57:  # the length is in the head byte itself
+            size, at = head - 0x40, at + 1
+        elif head == 0x58:  # one length byte follows
+            size, at = data[at + 1], at + 2
+        elif head == 0x59:  # two length bytes follow
+            size, at = data[at + 1] << 8 | data[at + 2], at + 3
+        else:
+            return None, at
+    except IndexError:
         return None, at
     end = at + size
     if end > len(data):
@@ -292,7 +299,11 @@ def _bstr_head(size: int) -> bytes:
     """The head of a byte string of ``size`` bytes (RFC 8949 §3.1, major type 2)."""
     if size < 24:  # RFC 8949 §3.1: lengths below 24 sit in the head byte
         return bytes((0x40 + size,))
-    for head, width in ((0x58, 1), (0x59, 2), (0x5A, 4), (0x5B, 8)):
+    if size < 0x100:
+        return bytes((0x58, size))
+    if size < 0x10000:  # every HCERT payload: 2 length bytes
+        return bytes((0x59, size >> 8, size & 0xFF))
+    for head, width in ((0x5A, 4), (0x5B, 8)):
         if size < 1 << (8 * width):
             return bytes((head,)) + size.to_bytes(width, "big")
     raise ValueError("byte string too long for CBOR")
@@ -304,13 +315,34 @@ def verify_signature(
     key: ec.EllipticCurvePublicKey | rsa.RSAPublicKey,
 ) -> str | None:
     """Check the signature under ``key``; return None if it verifies, else why not."""
-    if algorithm is CoseAlgorithm.ES256:
-        if not (isinstance(key, ec.EllipticCurvePublicKey) and key.curve.name == "secp256r1"):
+    if algorithm is _ES256:
+        if not (_is_ec_key(key) and key.curve.name == "secp256r1"):
             return "algorithm ES256 needs a P-256 signer key"
         return _verify_es256(message, key)
     if not isinstance(key, rsa.RSAPublicKey):
         return "algorithm PS256 needs an RSA signer key"
     return _verify_ps256(message, key)
+
+
+def _is_ec_key(key: object) -> TypeGuard[ec.EllipticCurvePublicKey]:
+    """``isinstance(key, ec.EllipticCurvePublicKey)``, remembered per concrete key class.
+
+    The ABC's own check runs Python code and allocates on every call; it answered the same for
+    a class before (classes can be registered with an ABC, never unregistered).
+    """
+    if type(key) in _EC_KEY_TYPES:
+        return True
+    if isinstance(key, ec.EllipticCurvePublicKey):
+        _EC_KEY_TYPES.add(type(key))
+        return True
+    return False
+
+
+_EC_KEY_TYPES: set[type] = set()
+
+# A global, not ``CoseAlgorithm.ES256`` on every call: in Python 3.11 reading an enum member off
+# its class takes the slow attribute path that EnumType's ``__getattr__`` installs.
+_ES256 = CoseAlgorithm.ES256
 
 
 def _verify_es256(message: CoseSign1, key: ec.EllipticCurvePublicKey) -> str | None:
@@ -327,21 +359,20 @@ def _verify_es256(message: CoseSign1, key: ec.EllipticCurvePublicKey) -> str | N
 def _der_signature(raw: bytes) -> bytes:
     """``r || s`` (32 bytes each) as the DER ``SEQUENCE { INTEGER r, INTEGER s }`` cryptography
     takes: what ``encode_dss_signature`` writes (a test compares the two), without two big
-    integers and a call into its ASN.1 module per verification."""
-    return _der_sequence(_der_integer(raw[:32]) + _der_integer(raw[32:]))
+    integers and a call into its ASN.1 module per verification.
 
-
-def _der_integer(magnitude: bytes) -> bytes:
-    """A non-negative INTEGER (X.690 §8.3): minimal big-endian bytes, a leading 0x00 when the
-    top bit is set (it would read as negative), one 0x00 byte for zero."""
-    digits = magnitude.lstrip(b"\x00") or b"\x00"
-    if digits[0] & 0x80:
-        digits = b"\x00" + digits
-    return b"\x02" + bytes((len(digits),)) + digits  # at most 33 bytes: short-form length
-
-
-def _der_sequence(content: bytes) -> bytes:
-    return b"\x30" + bytes((len(content),)) + content  # at most 70 bytes: short-form length
+    Each INTEGER (X.690 §8.3) is non-negative: minimal big-endian bytes, a leading 0x00 when
+    the top bit is set (it would read as negative), one 0x00 byte for zero. Every length is
+    below 128, so each fits its short form in one byte. One function, no helpers: it runs once
+    per verification.
+    """
+    r = raw[:32].lstrip(b"\x00") or b"\x00"
+    s = raw[32:].lstrip(b"\x00") or b"\x00"
+    if r[0] & 0x80:
+        r = b"\x00" + r
+    if s[0] & 0x80:
+        s = b"\x00" + s
+    return b"".join((bytes((0x30, len(r) + len(s) + 4, 0x02, len(r))), r, bytes((0x02, len(s))), s))
 
 
 def _verify_ps256(message: CoseSign1, key: rsa.RSAPublicKey) -> str | None:

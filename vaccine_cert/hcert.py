@@ -46,7 +46,7 @@ from typing import Any
 import orjson
 
 from vaccine_cert.base45 import b45decode
-from vaccine_cert.cose import CoseSign1, loads_bounded, parse_cose_sign1
+from vaccine_cert.cose import CoseSign1, loads_bounded, parse_cose_sign1, tag_policy
 from vaccine_cert.errors import Base45Error, DecodeStage, HcertDecodeError
 
 __all__ = [
@@ -77,7 +77,12 @@ HCERT_EU_DCC_V1 = 1
 
 # Inside the payload only tag 0 (RFC 8949 §3.4.1, a date-time string) is allowed, and it is
 # read as the string it tags: DCC JSON has no date type.
-_PAYLOAD_TAGS = {0: lambda value, _immutable: _tagged_text(value)}
+_PAYLOAD_TAGS = tag_policy({0: lambda value, _immutable: _tagged_text(value)})
+
+
+# A global: in Python 3.11 reading an enum member off its class takes the slow attribute path
+# that EnumType's ``__getattr__`` installs, and this one is read on every decoding.
+_CWT_STAGE = DecodeStage.CWT
 
 
 def _tagged_text(value: Any) -> str:
@@ -124,7 +129,7 @@ def decode_hc1(text: str) -> DecodedHcert:
     # 4. COSE_Sign1.
     cose = parse_cose_sign1(cose_bytes)
     # 5. CWT claims and the DCC.
-    claims = loads_bounded(cose.payload, tags=_PAYLOAD_TAGS, stage=DecodeStage.CWT)
+    claims = loads_bounded(cose.payload, tags=_PAYLOAD_TAGS, stage=_CWT_STAGE)
     # cbor2 decodes every map outside a map key as a dict.
     if not isinstance(claims, dict):
         raise HcertDecodeError(DecodeStage.CWT, "CWT claims must be a map")
@@ -138,11 +143,18 @@ def decode_hc1(text: str) -> DecodedHcert:
     if not isinstance(dcc, dict):
         raise HcertDecodeError(DecodeStage.CWT, "hcert key 1 (the EU DCC) must be a map")
     dcc_json = _as_json(dcc)
+    # An integer NumericDate, as issuers write them, needs no further check.
+    issued_at = claims.get(CLAIM_IAT)
+    if type(issued_at) is not int:
+        issued_at = _numeric_date(claims, CLAIM_IAT, "iat")
+    expires_at = claims.get(CLAIM_EXP)
+    if type(expires_at) is not int:
+        expires_at = _numeric_date(claims, CLAIM_EXP, "exp")
     return DecodedHcert(
         cose=cose,
         issuer=issuer,
-        issued_at=_numeric_date(claims, CLAIM_IAT, "iat"),
-        expires_at=_numeric_date(claims, CLAIM_EXP, "exp"),
+        issued_at=issued_at,
+        expires_at=expires_at,
         dcc_json=dcc_json,
         dcc=dcc,
     )

@@ -19,6 +19,7 @@ import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
+from types import MappingProxyType
 from typing import Any
 
 from vaccine_cert.errors import CredentialRejected, DecodeStage, HealthCertError
@@ -101,13 +102,16 @@ class Holder:
     @classmethod
     def from_dcc(cls, dcc: Mapping[str, Any]) -> Holder:
         nam = dcc.get("nam")
-        names = nam if isinstance(nam, dict) else {}
+        names = nam if isinstance(nam, dict) else _NO_NAMES
+        # Written out rather than through a helper: this runs once per verification.
+        fn, gn, fnt, gnt = names.get("fn"), names.get("gn"), names.get("fnt"), names.get("gnt")
+        dob = dcc.get("dob")
         return cls(
-            family_name=_text(names, "fn"),
-            given_name=_text(names, "gn"),
-            family_name_icao=_text(names, "fnt"),
-            given_name_icao=_text(names, "gnt"),
-            date_of_birth=_text(dcc, "dob"),
+            family_name=fn if isinstance(fn, str) else None,
+            given_name=gn if isinstance(gn, str) else None,
+            family_name_icao=fnt if isinstance(fnt, str) else None,
+            given_name_icao=gnt if isinstance(gnt, str) else None,
+            date_of_birth=dob if isinstance(dob, str) else None,
         )
 
     def as_dict(self) -> dict[str, str | None]:
@@ -121,9 +125,7 @@ class Holder:
         }
 
 
-def _text(source: Mapping[str, Any], key: str) -> str | None:
-    value = source.get(key)
-    return value if isinstance(value, str) else None
+_NO_NAMES: Mapping[str, Any] = MappingProxyType({})
 
 
 @dataclass(frozen=True, slots=True)

@@ -74,6 +74,14 @@ KID_LENGTH = 8
 # Iterating an Enum class is slow; these run once per verification.
 _CHECKS = tuple(Check)
 _TYPES = tuple((kind, kind.value) for kind in CertificateType)
+# The hot path reads enum members from module globals: in Python 3.11 reading one off its class
+# (``Outcome.PASS``) takes the slow attribute path that EnumType's ``__getattr__`` installs,
+# some 20 times the cost of reading a global.
+_PASS, _FAIL = Outcome.PASS, Outcome.FAIL
+_SIGNATURE, _EXPIRY = Check.SIGNATURE, Check.EXPIRY
+_SCHEMA, _REVOCATION = Check.SCHEMA, Check.REVOCATION
+#: The outcomes once decoding passed; each payload gets a copy.
+_DECODED = dict.fromkeys(_CHECKS, Outcome.SKIPPED) | {Check.DECODE: Outcome.PASS}
 _REVOCATION_NOT_CHECKED = Finding(
     Check.REVOCATION, ReasonCode.NOT_CHECKED, "not checked: no revocation list given"
 )
@@ -157,10 +165,15 @@ class _Pending:
 
     def __init__(self, decoded: DecodedHcert) -> None:
         self.decoded = decoded
-        self.outcomes = dict.fromkeys(_CHECKS, Outcome.SKIPPED)
-        self.outcomes[Check.DECODE] = Outcome.PASS
+        self.outcomes = _DECODED.copy()
         self.findings: list[Finding] = []
-        self.types = [kind for kind, key in _TYPES if key in decoded.dcc]
+        dcc = decoded.dcc
+        # A loop, not a comprehension: in Python 3.11 each comprehension is a function call.
+        types: list[CertificateType] = []
+        for kind, key in _TYPES:
+            if key in dcc:
+                types.append(kind)
+        self.types = types
         self.kid: Any = decoded.cose.header(HEADER_KID)
         self.signer: TrustedSigner | None = None
 
@@ -185,10 +198,10 @@ def _signature(step: _Pending, signers: TrustedSigners) -> None:
     checked = _check_signature(step.decoded, step.kid, signers, step.types)
     if isinstance(checked, Finding):
         step.findings.append(checked)
-        step.outcomes[Check.SIGNATURE] = Outcome.FAIL
+        step.outcomes[_SIGNATURE] = _FAIL
     else:
         step.signer = checked
-        step.outcomes[Check.SIGNATURE] = Outcome.PASS
+        step.outcomes[_SIGNATURE] = _PASS
 
 
 def _finish(
@@ -196,54 +209,64 @@ def _finish(
 ) -> VerificationReport:
     """Checks 3-5 (only after a trusted signature), then the report."""
     decoded, outcomes, findings, signer = step.decoded, step.outcomes, step.findings, step.signer
+    dcc, issuer = decoded.dcc, decoded.issuer
     types = step.types
     kind = types[0] if len(types) == 1 else None
-    uvci = _uvci(decoded.dcc, kind)
+    uvci = _uvci(dcc, kind)
     issued_at = _datetime(decoded.issued_at)
     expires_at = _datetime(decoded.expires_at)
     # HCERT spec, "Input Data Validation": the signature is verified before the contents are
     # processed. Without a trusted signature, the remaining checks are skipped.
+    passed = False
     if signer is not None:
         # 3. expiry
         expiry_ok = _check_expiry(decoded, signer, moment, findings, issued_at, expires_at)
-        outcomes[Check.EXPIRY] = Outcome.PASS if expiry_ok else Outcome.FAIL
+        outcomes[_EXPIRY] = _PASS if expiry_ok else _FAIL
 
         # 4. schema
-        problems = schema.errors(decoded.dcc)
-        outcomes[Check.SCHEMA] = Outcome.FAIL if problems else Outcome.PASS
-        findings.extend(
-            Finding(Check.SCHEMA, ReasonCode.SCHEMA_INVALID, f"DCC schema {schema.version}: {p}")
-            for p in problems
-        )
+        problems = schema.errors(dcc)
+        if problems:
+            outcomes[_SCHEMA] = _FAIL
+            findings.extend(
+                Finding(
+                    Check.SCHEMA, ReasonCode.SCHEMA_INVALID, f"DCC schema {schema.version}: {p}"
+                )
+                for p in problems
+            )
+        else:
+            outcomes[_SCHEMA] = _PASS
 
         # 5. revocation
         if revocation is None:
             findings.append(_REVOCATION_NOT_CHECKED)
+            revocation_ok = True
         else:
-            query = RevocationQuery(
-                kid=signer.kid,
-                issuer_country=decoded.issuer,
-                uvci=uvci,
-                certificate_type=kind,
-                signature=decoded.cose.signature,
+            revoked = revocation(
+                RevocationQuery(
+                    kid=signer.kid,
+                    issuer_country=issuer,
+                    uvci=uvci,
+                    certificate_type=kind,
+                    signature=decoded.cose.signature,
+                )
             )
-            revoked = revocation(query)
-            outcomes[Check.REVOCATION] = Outcome.PASS if revoked is None else Outcome.FAIL
-            if revoked is not None:
+            if revoked is None:
+                outcomes[_REVOCATION] = _PASS
+                revocation_ok = True
+            else:
+                outcomes[_REVOCATION] = _FAIL
                 findings.append(Finding(Check.REVOCATION, ReasonCode.REVOKED, revoked))
+                revocation_ok = False
+        # Decoding and the signature passed, or there would be no signer.
+        passed = expiry_ok and not problems and revocation_ok
 
-    holder = Holder.from_dcc(decoded.dcc)
+    holder = Holder.from_dcc(dcc)
     credential = None
-    passed = (
-        outcomes[Check.DECODE] is outcomes[Check.SIGNATURE] is outcomes[Check.EXPIRY]
-        is outcomes[Check.SCHEMA] is Outcome.PASS
-    )  # fmt: skip
-    revocation_ok = outcomes[Check.REVOCATION] is Outcome.PASS or revocation is None
-    if passed and revocation_ok and signer and kind and issued_at and expires_at:
+    if passed and signer is not None and kind and issued_at and expires_at:
         credential = VerifiedCredential(
             certificate_type=kind,
             holder=holder,
-            issuer_country=decoded.issuer,
+            issuer_country=issuer,
             uvci=uvci,
             issued_at=issued_at,
             expires_at=expires_at,
@@ -258,7 +281,7 @@ def _finish(
         credential=credential,
         kid=kid if isinstance(kid, bytes) else None,
         holder=holder,
-        issuer_country=decoded.issuer,
+        issuer_country=issuer,
         issued_at=issued_at,
         expires_at=expires_at,
         dcc_json=decoded.dcc_json,
@@ -269,10 +292,17 @@ def _check_signature(
     decoded: DecodedHcert, kid: Any, signers: TrustedSigners, types: list[CertificateType]
 ) -> TrustedSigner | Finding:
     """Step 2 of the module docstring: the signer, or the finding that says why there is none."""
-    headers = _signature_headers(kid, decoded.cose.header(HEADER_ALG))
-    if isinstance(headers, Finding):
-        return headers
-    kid_bytes, algorithm = headers
+    alg = decoded.cose.header(HEADER_ALG)
+    # The usual headers (an 8-byte kid, an integer alg NatID supports) are settled here; any
+    # other go through _signature_headers, which says what is wrong with them.
+    algorithm = _ALGORITHMS.get(alg) if type(alg) is int else None
+    if algorithm is not None and type(kid) is bytes and len(kid) == KID_LENGTH:
+        kid_bytes = kid
+    else:
+        headers = _signature_headers(kid, alg)
+        if isinstance(headers, Finding):
+            return headers
+        kid_bytes, algorithm = headers
     candidates = signers.with_kid(kid_bytes)
     if not candidates:
         return _signature_finding(
@@ -312,9 +342,10 @@ def _signature_headers(kid: Any, alg: Any) -> tuple[bytes, CoseAlgorithm] | Find
 
 def _authorised(signer: TrustedSigner, types: list[CertificateType]) -> TrustedSigner | Finding:
     """HCERT spec §5.1.1: the DSC's purpose OIDs, if any, must allow the DCC's kind."""
-    refused = [kind for kind in types if kind not in signer.allowed_types]
-    if not refused:
+    allowed = signer.allowed_types
+    if allowed.issuperset(types):
         return signer
+    refused = [kind for kind in types if kind not in allowed]
     kinds = ", ".join(_TYPE_NAMES[kind] for kind in refused)
     return _signature_finding(
         ReasonCode.SIGNER_PURPOSE,

@@ -26,6 +26,7 @@ over the rate limit 429 with ``Retry-After``. "No such person" and "no consent" 
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Mapping
 from typing import Annotated, Any
 
@@ -37,7 +38,6 @@ from api.context import AppContext
 from api.deps import Ctx
 from api.errors import problem
 from api.oauth_wire import NO_STORE, dpop_verifier, resource_error_response, verify_dpop
-from core.errors import NotFound
 from idp.clients import ClientAuthMethod
 from idp.consents import Consents
 from idp.errors import InsufficientScope, InvalidRequest, InvalidToken, OAuthError
@@ -127,21 +127,23 @@ def _verified(request: Request, ctx: AppContext, path: str, *, dpop_only: bool) 
     return info
 
 
+def _live_consent(
+    ctx: AppContext, person_id: str, client_id: str, *, at: dt.datetime
+) -> ConsentView | None:
+    """The citizen's live consent for the bank, or None (no such person or account, no
+    consent, or an expired one: all the same to the caller)."""
+    found = Consents(ctx.sessions, ledger=ctx.ledger).find_for_person(person_id, client_id, at=at)
+    if found is None:
+        return None
+    return ConsentView(found.scopes, found.claims, found.granted_at, found.expires_at)
+
+
 def _consented(request: Request, ctx: AppContext, path: str) -> ConsentedRequest:
     """The verified token of a bank, and the citizen's live consent for that bank (or None)."""
     info = _verified(request, ctx, path, dpop_only=True)
     if KYC_SCOPE not in info.scopes:
         raise InsufficientScope("the access token lacks the kyc scope")
-    now = ctx.clock.now()
-    consent = None
-    try:
-        account = ctx.idp_accounts().find_by_person(info.subject)
-    except (NotFound, RegistryError):
-        account = None
-    if account is not None:
-        found = Consents(ctx.sessions, ledger=ctx.ledger).find(account.id, info.client_id, at=now)
-        if found is not None:
-            consent = ConsentView(found.scopes, found.claims, found.granted_at, found.expires_at)
+    consent = _live_consent(ctx, info.subject, info.client_id, at=ctx.clock.now())
     userinfo = (info.claims_request or {}).get("userinfo")
     requested = frozenset(userinfo) if isinstance(userinfo, Mapping) else frozenset()
     return ConsentedRequest(

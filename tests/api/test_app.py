@@ -143,3 +143,62 @@ def test_logs_are_json_lines_with_request_id(
     assert line["status"] == 200
     assert line["level"] == "info"
     assert line["request_id"] == "trace-12345678"
+
+
+def _segments(template: str) -> list[str]:
+    """A route template as segments: literal, ``*`` (one segment's parameter, or a segment
+    mixing text and parameters) or ``**`` (a ``:path`` parameter: any number of segments)."""
+    found = []
+    for segment in template.strip("/").split("/"):
+        if ":path}" in segment:
+            found.append("**")
+        elif "{" in segment:
+            found.append("*")
+        else:
+            found.append(segment)
+    return found
+
+
+def _may_overlap(a: list[str], b: list[str]) -> bool:
+    """Whether some path could match both templates (erring towards yes)."""
+    if not a or not b:
+        return all(s == "**" for s in a + b)  # a ":path" may match nothing
+    if a[0] == "**":
+        return any(_may_overlap(a[1:], b[k:]) for k in range(len(b) + 1))
+    if b[0] == "**":
+        return _may_overlap(b, a)
+    return (a[0] == b[0] or "*" in (a[0], b[0])) and _may_overlap(a[1:], b[1:])
+
+
+def _flat_routes(route: object) -> list[object]:
+    inner = getattr(route, "original_router", None)
+    if inner is None:
+        return [route]
+    return [r for child in inner.routes for r in _flat_routes(child)]
+
+
+def test_routers_never_overlap(app_ctx: AppContext) -> None:
+    """No path can match routes of two different routers, so api/app.py may order the routers
+    by traffic: which route answers a request never depends on that order."""
+    app = create_app(app_ctx)
+    owned = [
+        (index, str(getattr(route, "path", "")))
+        for index, top in enumerate(app.router.routes)
+        for route in _flat_routes(top)
+    ]
+    assert len(owned) > 100
+    clashes = [
+        (p, q)
+        for n, (i, p) in enumerate(owned)
+        for j, q in owned[n + 1 :]
+        if i != j and _may_overlap(_segments(p), _segments(q))
+    ]
+    assert clashes == []
+
+
+def test_overlap_check_finds_overlaps() -> None:
+    assert _may_overlap(_segments("/pki/ocsp/{ca}"), _segments("/pki/ocsp/citizen"))
+    assert _may_overlap(_segments("/pki/ocsp/{ca}/{r:path}"), _segments("/pki/ocsp/a/b/c"))
+    assert _may_overlap(_segments("/h/{u:path}"), _segments("/h/x/{y}.json"))
+    assert not _may_overlap(_segments("/pki/ocsp/{ca}"), _segments("/pki/crl/{ca}/x"))
+    assert not _may_overlap(_segments("/token"), _segments("/token/{x}"))

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import datetime as dt
+import select
+from typing import Any
 
 import pytest
-from sqlalchemy import Column, Engine, Integer, MetaData, Table, select, text
+from sqlalchemy import Column, Engine, Integer, MetaData, Table, text
 
-from core.db import UTCDateTime
+import core.db
+from core.db import UTCDateTime, make_engine
 from core.errors import InvalidInput
 
 
@@ -23,7 +26,7 @@ def test_timestamps_round_trip_as_aware_utc(engine: Engine) -> None:
         with engine.begin() as conn:
             conn.execute(table.insert().values(id=1, at=moment))
         with engine.connect() as conn:
-            back = conn.execute(select(table.c.at)).scalar_one()
+            back = conn.execute(table.select().with_only_columns(table.c.at)).scalar_one()
     finally:
         metadata.drop_all(engine)
     assert back == moment
@@ -46,3 +49,100 @@ def test_migrations_reach_head(engine: Engine) -> None:
     # One linear chain, and the test database is at its newest revision.
     assert head is not None
     assert versions == [head]
+
+
+# --- PostgreSQL's pooled connections: dropped ones never reach a caller ----------------------
+
+
+def _postgres(engine: Engine) -> None:
+    if engine.dialect.name != "postgresql":
+        pytest.skip("about PostgreSQL's connection pool")
+
+
+def _pool_of(engine: Engine, size: int) -> list[int]:
+    """Check out ``size`` connections at once, then return them all to the pool; their pids."""
+    conns = [engine.connect() for _ in range(size)]
+    pids = [int(c.execute(text("SELECT pg_backend_pid()")).scalar_one()) for c in conns]
+    for c in conns:
+        c.close()
+    return pids
+
+
+def _count_pings(engine: Engine, monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    pings: list[int] = []
+    real = engine.dialect.do_ping
+
+    def counted(dbapi_conn: Any) -> bool:
+        pings.append(1)
+        return real(dbapi_conn)
+
+    monkeypatch.setattr(engine.dialect, "do_ping", counted)
+    return pings
+
+
+def test_idle_pooled_connection_is_used_without_a_ping(
+    engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _postgres(engine)
+    first = _pool_of(engine, 1)
+    pings = _count_pings(engine, monkeypatch)
+    assert _pool_of(engine, 1) == first
+    assert pings == []
+
+
+def test_long_idle_connection_is_pinged(engine: Engine, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A connection dropped silently (a firewall's idle timeout) sends nothing: age decides."""
+    _postgres(engine)
+    first = _pool_of(engine, 1)
+    pings = _count_pings(engine, monkeypatch)
+    monkeypatch.setattr(core.db, "PING_AFTER_IDLE_SECONDS", 0.0)
+    assert _pool_of(engine, 1) == first
+    assert pings == [1]
+
+
+def test_terminated_backends_are_replaced_without_error(
+    db_url: str, engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """pg_terminate_backend (as a server restart or an idle timeout does to every session):
+    each request after it gets a working connection, none sees the dropped one."""
+    _postgres(engine)
+    old = _pool_of(engine, 3)
+    pings = _count_pings(engine, monkeypatch)
+    admin = make_engine(db_url)
+    try:
+        with admin.connect() as conn:
+            for pid in old:
+                # With a timeout, the call returns once the backend has exited.
+                assert conn.execute(text("SELECT pg_terminate_backend(:p, 5000)"), {"p": pid})
+    finally:
+        admin.dispose()
+    for _ in range(3):
+        with engine.connect() as conn:
+            pid = conn.execute(text("SELECT pg_backend_pid()")).scalar_one()
+            assert pid not in old
+    assert pings  # the pool noticed by itself
+    assert set(_pool_of(engine, 3)).isdisjoint(old)
+
+
+def test_pooled_connection_with_a_notification_is_kept(
+    db_url: str, engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Something other than a goodbye arrived while pooled: the ping runs, and succeeds."""
+    _postgres(engine)
+    with engine.connect() as conn:
+        pid = conn.execute(text("SELECT pg_backend_pid()")).scalar_one()
+        conn.execute(text("LISTEN natid_pool_probe"))
+        conn.commit()
+        fd = conn.connection.dbapi_connection.fileno()  # type: ignore[union-attr]
+    pings = _count_pings(engine, monkeypatch)
+    admin = make_engine(db_url)
+    try:
+        with admin.begin() as conn:
+            conn.execute(text("NOTIFY natid_pool_probe"))
+    finally:
+        admin.dispose()
+    # The listening backend sends the notification when it next idles: wait until it has.
+    assert select.select([fd], [], [], 10)[0]
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT pg_backend_pid()")).scalar_one() == pid
+    assert pings == [1]

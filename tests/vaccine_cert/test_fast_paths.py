@@ -1,40 +1,53 @@
 """The verifier's fast paths give exactly what the general code gives, or step aside.
 
 Each shortcut taken for speed (the common COSE envelope read by hand, the Sig_structure written
-out directly, the DCC's JSON text from orjson) is compared with the general path it stands in
-for, on the shapes it handles and on the ones it must leave alone.
+out directly, the DCC's JSON text from orjson, CPython's own SHA-256 for revocation hashes, the
+remembered EC key check, the usual kid/alg headers and integer dates settled inline) is compared
+with the general path it stands in for, on the shapes it handles and on the ones it must leave
+alone.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
+import zlib
 from typing import Any
 
 import cbor2
 import pytest
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from vaccine_cert.base45 import b45encode
 from vaccine_cert.cose import (
     _ENVELOPE_TAGS,
+    HEADER_ALG,
+    CoseAlgorithm,
     CoseSign1,
     _common_envelope,
     _der_signature,
+    _is_ec_key,
     loads_bounded,
     parse_cose_sign1,
     sig_structure,
+    verify_signature,
 )
 from vaccine_cert.errors import DecodeStage, HcertDecodeError
-from vaccine_cert.hcert import _as_json, _as_json_exact
-from vaccine_cert.report import RevocationQuery
+from vaccine_cert.hcert import DecodedHcert, _as_json, _as_json_exact, _numeric_date, decode_hc1
+from vaccine_cert.report import Finding, ReasonCode, RevocationQuery
 from vaccine_cert.revocation import (
     HashType,
     RevocationList,
+    _sha256_16,
     country_uci_hash,
     signature_hash,
     uci_hash,
 )
+from vaccine_cert.trust import TrustedSigners
+from vaccine_cert.verify import _check_signature, _signature_headers
 
 
 def _general(data: bytes) -> CoseSign1:
@@ -202,3 +215,91 @@ def test_revocation_probes_each_published_hash(
         signature=b"r" * 32 + b"s" * 32,
     )
     assert _revoked_list(kind, value)(other_signer) is None
+
+
+@pytest.mark.parametrize("data", [b"", b"URN:UVCI:01:KH:BENCH00000001#1", "Ü".encode() * 40])
+def test_revocation_hashes_are_sha256_as_hashlib_computes_it(data: bytes) -> None:
+    # The revocation module hashes with CPython's own SHA-256 module (cheaper per call).
+    expected = hashlib.sha256(data).digest()[:16]
+    assert _sha256_16(data) == expected
+    assert uci_hash(data.decode()) == expected
+    assert (
+        signature_hash(data) == hashlib.sha256(data[:32] if len(data) == 64 else data).digest()[:16]
+    )
+
+
+@pytest.mark.parametrize(
+    "key",
+    [
+        ec.generate_private_key(ec.SECP256R1()).public_key(),
+        ec.generate_private_key(ec.SECP384R1()).public_key(),
+        rsa.generate_private_key(public_exponent=65537, key_size=2048).public_key(),
+        object(),
+    ],
+    ids=["p256", "p384", "rsa", "object"],
+)
+def test_remembered_ec_key_check_agrees_with_isinstance(key: Any) -> None:
+    expected = isinstance(key, ec.EllipticCurvePublicKey)
+    assert _is_ec_key(key) is expected
+    assert _is_ec_key(key) is expected  # the second time from the remembered classes
+    message = CoseSign1(b"", {}, {}, b"payload", b"s" * 64)
+    problem = verify_signature(message, CoseAlgorithm.ES256, key)
+    if isinstance(key, ec.EllipticCurvePublicKey) and key.curve.name == "secp256r1":
+        assert problem == "signature does not verify"
+    else:
+        assert problem == "algorithm ES256 needs a P-256 signer key"
+
+
+class _Bytes(bytes):
+    pass
+
+
+@pytest.mark.parametrize(
+    ("kid", "alg"),
+    [
+        (b"12345678", -7),
+        (b"12345678", -37),
+        (b"12345678", -8),
+        (b"12345678", True),
+        (b"12345678", -7.0),
+        (b"12345678", None),
+        (b"1234567", -7),
+        (b"123456789", -7),
+        (_Bytes(b"12345678"), -7),
+        ("12345678", -7),
+        (None, -7),
+    ],
+)
+def test_usual_signature_headers_agree_with_the_general_check(kid: Any, alg: Any) -> None:
+    decoded = DecodedHcert(
+        cose=CoseSign1(b"", {HEADER_ALG: alg}, {}, b"", b""),
+        issuer=None,
+        issued_at=None,
+        expires_at=None,
+        dcc_json="{}",
+        dcc={},
+    )
+    general = _signature_headers(kid, alg)
+    expected = general.code if isinstance(general, Finding) else ReasonCode.SIGNER_UNKNOWN
+    found = _check_signature(decoded, kid, TrustedSigners([]), [])
+    assert isinstance(found, Finding)
+    assert found.code is expected
+
+
+@pytest.mark.parametrize(
+    "value", [1_790_000_000, -5, 2**40, 1.5, float("nan"), float("inf"), True, "1790000000"]
+)
+def test_integer_dates_take_the_short_way_to_the_same_result(value: Any) -> None:
+    payload = cbor2.dumps({1: "KH", 6: value, 4: value, -260: {1: {"ver": "1.3.0"}}})
+    cose = cbor2.dumps(cbor2.CBORTag(18, [b"\xa1\x01\x26", {}, payload, b"s" * 64]))
+    text = "HC1:" + b45encode(zlib.compress(cose, 9))
+    try:
+        expected: Any = _numeric_date({6: value}, 6, "iat")
+    except HcertDecodeError as exc:
+        with pytest.raises(HcertDecodeError) as caught:
+            decode_hc1(text)
+        assert (caught.value.stage, caught.value.message) == (exc.stage, exc.message)
+    else:
+        decoded = decode_hc1(text)
+        assert decoded.issued_at == expected
+        assert type(decoded.issued_at) is type(expected)

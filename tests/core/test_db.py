@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import select
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -54,9 +55,22 @@ def test_migrations_reach_head(engine: Engine) -> None:
 # --- PostgreSQL's pooled connections: dropped ones never reach a caller ----------------------
 
 
-def _postgres(engine: Engine) -> None:
-    if engine.dialect.name != "postgresql":
-        pytest.skip("about PostgreSQL's connection pool")
+# These are about PostgreSQL's pool only, so they take a PostgreSQL engine of their own rather
+# than the two-database ``engine`` fixture (nothing to skip on the SQLite leg).
+
+
+@pytest.fixture
+def pg_url(_postgres_db: tuple[str, Any]) -> str:
+    return _postgres_db[0]
+
+
+@pytest.fixture
+def pg_engine(pg_url: str) -> Iterator[Engine]:
+    eng = make_engine(pg_url)
+    try:
+        yield eng
+    finally:
+        eng.dispose()
 
 
 def _pool_of(engine: Engine, size: int) -> list[int]:
@@ -80,35 +94,35 @@ def _count_pings(engine: Engine, monkeypatch: pytest.MonkeyPatch) -> list[int]:
     return pings
 
 
+@pytest.mark.postgres
 def test_idle_pooled_connection_is_used_without_a_ping(
-    engine: Engine, monkeypatch: pytest.MonkeyPatch
+    pg_engine: Engine, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    _postgres(engine)
-    first = _pool_of(engine, 1)
-    pings = _count_pings(engine, monkeypatch)
-    assert _pool_of(engine, 1) == first
+    first = _pool_of(pg_engine, 1)
+    pings = _count_pings(pg_engine, monkeypatch)
+    assert _pool_of(pg_engine, 1) == first
     assert pings == []
 
 
-def test_long_idle_connection_is_pinged(engine: Engine, monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.postgres
+def test_long_idle_connection_is_pinged(pg_engine: Engine, monkeypatch: pytest.MonkeyPatch) -> None:
     """A connection dropped silently (a firewall's idle timeout) sends nothing: age decides."""
-    _postgres(engine)
-    first = _pool_of(engine, 1)
-    pings = _count_pings(engine, monkeypatch)
+    first = _pool_of(pg_engine, 1)
+    pings = _count_pings(pg_engine, monkeypatch)
     monkeypatch.setattr(core.db, "PING_AFTER_IDLE_SECONDS", 0.0)
-    assert _pool_of(engine, 1) == first
+    assert _pool_of(pg_engine, 1) == first
     assert pings == [1]
 
 
+@pytest.mark.postgres
 def test_terminated_backends_are_replaced_without_error(
-    db_url: str, engine: Engine, monkeypatch: pytest.MonkeyPatch
+    pg_url: str, pg_engine: Engine, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """pg_terminate_backend (as a server restart or an idle timeout does to every session):
     each request after it gets a working connection, none sees the dropped one."""
-    _postgres(engine)
-    old = _pool_of(engine, 3)
-    pings = _count_pings(engine, monkeypatch)
-    admin = make_engine(db_url)
+    old = _pool_of(pg_engine, 3)
+    pings = _count_pings(pg_engine, monkeypatch)
+    admin = make_engine(pg_url)
     try:
         with admin.connect() as conn:
             for pid in old:
@@ -117,25 +131,25 @@ def test_terminated_backends_are_replaced_without_error(
     finally:
         admin.dispose()
     for _ in range(3):
-        with engine.connect() as conn:
+        with pg_engine.connect() as conn:
             pid = conn.execute(text("SELECT pg_backend_pid()")).scalar_one()
             assert pid not in old
     assert pings  # the pool noticed by itself
-    assert set(_pool_of(engine, 3)).isdisjoint(old)
+    assert set(_pool_of(pg_engine, 3)).isdisjoint(old)
 
 
+@pytest.mark.postgres
 def test_pooled_connection_with_a_notification_is_kept(
-    db_url: str, engine: Engine, monkeypatch: pytest.MonkeyPatch
+    pg_url: str, pg_engine: Engine, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Something other than a goodbye arrived while pooled: the ping runs, and succeeds."""
-    _postgres(engine)
-    with engine.connect() as conn:
+    with pg_engine.connect() as conn:
         pid = conn.execute(text("SELECT pg_backend_pid()")).scalar_one()
         conn.execute(text("LISTEN natid_pool_probe"))
         conn.commit()
         fd = conn.connection.dbapi_connection.fileno()  # type: ignore[union-attr]
-    pings = _count_pings(engine, monkeypatch)
-    admin = make_engine(db_url)
+    pings = _count_pings(pg_engine, monkeypatch)
+    admin = make_engine(pg_url)
     try:
         with admin.begin() as conn:
             conn.execute(text("NOTIFY natid_pool_probe"))
@@ -143,6 +157,6 @@ def test_pooled_connection_with_a_notification_is_kept(
         admin.dispose()
     # The listening backend sends the notification when it next idles: wait until it has.
     assert select.select([fd], [], [], 10)[0]
-    with engine.connect() as conn:
+    with pg_engine.connect() as conn:
         assert conn.execute(text("SELECT pg_backend_pid()")).scalar_one() == pid
     assert pings == [1]

@@ -134,3 +134,24 @@ def test_consent_without_csrf_token_changes_nothing(
     assert web.post("/consent", data=form, follow_redirects=False).status_code == 403
     assert consent_of(ctx, account_id, rp) is None
     assert events(ctx, "idp.consent.granted") == []
+
+
+def test_bank_kyc_consent_names_the_bank_the_purpose_and_each_attribute(
+    ctx: AppContext, web: TestClient, pending_for: PendingFactory
+) -> None:
+    """Issue 6: the consent page of a bank's eKYC request says who asks, why, and for what, in
+    both languages; the attributes beyond the KYC scope itself are boxes the citizen may
+    untick."""
+    logged_in(ctx, web)
+    asked = ("kyc", "kyc:purpose:account_opening", "kyc:national_id_number", "kyc:nationalities")
+    pending = pending_for(client_name="ACLEDA Bank", scopes=("openid", *asked))
+    for lang in ("en", "km"):
+        page = web.get("/consent", params={"pending": pending, "lang": lang})
+        assert page.status_code == 200
+        assert "ACLEDA Bank" in page.text
+        for scope in asked:
+            assert SCOPE_TEXT[lang][scope] in page.text, (lang, scope)
+        other = "km" if lang == "en" else "en"
+        assert SCOPE_TEXT[other]["kyc:purpose:account_opening"] not in page.text
+    for scope in ("kyc:national_id_number", "kyc:nationalities"):
+        assert f'name="scope" value="{scope}" checked' in page.text

@@ -41,31 +41,45 @@ from typing import Any
 from sqlalchemy import Select, event
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import SingletonThreadPool, StaticPool
 
 from ca.errors import CAStorageUnavailable
 
-__all__ = ["StatusReader", "reader_for"]
+__all__ = ["StatusReader", "reader_for", "sessions_reader_for"]
 
 log = logging.getLogger(__name__)
 
-_READERS: weakref.WeakKeyDictionary[Engine, StatusReader] = weakref.WeakKeyDictionary()
+_READERS: weakref.WeakKeyDictionary[Engine, dict[Select[Any], StatusReader]] = (
+    weakref.WeakKeyDictionary()
+)
 _READERS_LOCK = threading.Lock()
 
 
 def reader_for(engine: Engine, statement: Select[Any]) -> StatusReader | None:
-    """The engine's reader for ``statement`` (one per engine), or ``None`` (decision 6)."""
-    found = _READERS.get(engine)
-    if found is not None and found.statement is statement:
+    """The engine's reader for ``statement`` (one per engine and statement, so its held
+    connections are shared by every caller), or ``None`` (decision 6). ``statement`` is a
+    module-level constant of the caller: readers are found by its identity."""
+    found = _READERS.get(engine, {}).get(statement)
+    if found is not None:
         return found
     if isinstance(engine.pool, StaticPool | SingletonThreadPool):
         return None
     with _READERS_LOCK:
-        found = _READERS.get(engine)
-        if found is None or found.statement is not statement:
-            found = StatusReader(engine, statement)
-            _READERS[engine] = found
+        readers = _READERS.setdefault(engine, {})
+        found = readers.get(statement)
+        if found is None:
+            found = readers[statement] = StatusReader(engine, statement)
     return found
+
+
+def sessions_reader_for(
+    sessions: sessionmaker[Session], statement: Select[Any]
+) -> StatusReader | None:
+    """:func:`reader_for` the engine that ``sessions`` is bound to; ``None`` when it is bound
+    to something else or its engine shares one connection."""
+    bind = sessions.kw.get("bind")
+    return reader_for(bind, statement) if isinstance(bind, Engine) else None
 
 
 class StatusReader:

@@ -21,10 +21,9 @@ from typing import Any
 from sqlalchemy import Select, bindparam, select
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
-from sqlalchemy.pool import SingletonThreadPool, StaticPool
 
 from ca.errors import CAStorageUnavailable
-from ca.status_read import StatusReader
+from ca.status_read import StatusReader, sessions_reader_for
 from idp.account_models import AccountRow, AccountStatus
 from idp.account_records import Account
 from idp.errors import AccountStoreUnavailable
@@ -63,9 +62,9 @@ def _account(row: tuple[Any, ...]) -> Account:
 class AccountReads:
     """The account by id and by register person, on held connections."""
 
-    def __init__(self, engine: Engine) -> None:
-        self._by_id = StatusReader(engine, _BY_ID)
-        self._by_person = StatusReader(engine, _BY_PERSON)
+    def __init__(self, engine: Engine, by_id: StatusReader, by_person: StatusReader) -> None:
+        self._by_id = by_id
+        self._by_person = by_person
         bind: Callable[[Any], Any] | None = _ACCOUNTS.id.type.dialect_impl(
             engine.dialect
         ).bind_processor(engine.dialect)
@@ -91,7 +90,8 @@ class AccountReads:
 
 def account_reads_for(sessions: sessionmaker[Session]) -> AccountReads | None:
     """Readers over the engine ``sessions`` is bound to, or None (shared-connection pools)."""
-    bind = sessions.kw.get("bind")
-    if not isinstance(bind, Engine) or isinstance(bind.pool, StaticPool | SingletonThreadPool):
+    by_id = sessions_reader_for(sessions, _BY_ID)
+    by_person = sessions_reader_for(sessions, _BY_PERSON)
+    if by_id is None or by_person is None:
         return None
-    return AccountReads(bind)
+    return AccountReads(sessions.kw["bind"], by_id, by_person)

@@ -9,24 +9,21 @@ ids are base64url, :func:`idp.clients._new_client_id`, so they hold no space) - 
 held by :class:`ca.status_read.StatusReader`, as :mod:`idp.token_reads` does. Autocommit: a
 session ended by any worker is seen by the next read; nothing is cached.
 
-:class:`~idp.sessions.LoginSessions` is made per request, so the reader is kept per engine
-here. Engines that share one connection (in-memory SQLite) get none and the session is read
-through the ORM as before.
+:class:`~idp.sessions.LoginSessions` is made per request; the held connections are kept per
+engine and statement by :func:`ca.status_read.reader_for`. Engines that share one connection
+(in-memory SQLite) get none and the session is read through the ORM as before.
 """
 
 from __future__ import annotations
 
-import threading
-import weakref
 from typing import Any
 
 from sqlalchemy import ColumnElement, Select, bindparam, func, literal_column, select
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
-from sqlalchemy.pool import SingletonThreadPool, StaticPool
 
 from ca.errors import CAStorageUnavailable
-from ca.status_read import StatusReader
+from ca.status_read import StatusReader, reader_for
 from idp.account_models import LoginSessionRow, SessionClientRow
 from idp.errors import AccountStoreUnavailable
 
@@ -34,8 +31,6 @@ __all__ = ["SessionReader", "session_reader_for"]
 
 _SESSIONS = LoginSessionRow.__table__.c
 _CLIENTS = SessionClientRow.__table__.c
-_READERS: weakref.WeakKeyDictionary[Engine, SessionReader] = weakref.WeakKeyDictionary()
-_LOCK = threading.Lock()
 
 
 def _statement(dialect: str) -> Select[Any]:
@@ -62,11 +57,14 @@ def _statement(dialect: str) -> Select[Any]:
     ).where(_SESSIONS.token_sha256 == bindparam("b_token_sha256"))
 
 
+_BY_TOKEN_HASH = {"postgresql": _statement("postgresql"), "other": _statement("other")}
+
+
 class SessionReader:
     """The session with a token hash, and its clients, in one held-connection read."""
 
-    def __init__(self, engine: Engine) -> None:
-        self._reader = StatusReader(engine, _statement(engine.dialect.name))
+    def __init__(self, reader: StatusReader) -> None:
+        self._reader = reader
 
     def by_token_hash(self, digest: str) -> tuple[tuple[Any, ...], tuple[str, ...]] | None:
         """The session's columns (id, account_id, acr, amr, auth_time, created_at,
@@ -85,12 +83,8 @@ class SessionReader:
 def session_reader_for(sessions: sessionmaker[Session]) -> SessionReader | None:
     """The reader of the engine ``sessions`` is bound to, or None (shared-connection pools)."""
     bind = sessions.kw.get("bind")
-    if not isinstance(bind, Engine) or isinstance(bind.pool, StaticPool | SingletonThreadPool):
+    if not isinstance(bind, Engine):
         return None
-    found = _READERS.get(bind)
-    if found is None:
-        with _LOCK:
-            found = _READERS.get(bind)
-            if found is None:
-                found = _READERS[bind] = SessionReader(bind)
-    return found
+    statement = _BY_TOKEN_HASH["postgresql" if bind.dialect.name == "postgresql" else "other"]
+    reader = reader_for(bind, statement)
+    return None if reader is None else SessionReader(reader)

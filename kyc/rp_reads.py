@@ -9,23 +9,20 @@ compiled SQLAlchemy Core select on a DBAPI connection held by
 :class:`ca.status_read.StatusReader` (autocommit: each read sees every commit before it;
 values go through the column types' result processors, so they read as through the ORM).
 
-One reader per engine, kept here (the KYC service is built per call). Engines that share one
+The KYC service is built per call; the held connections are kept per engine and statement by
+:func:`ca.status_read.reader_for`. Engines that share one
 connection (in-memory SQLite) get none, and the caller reads through its session as before.
 """
 
 from __future__ import annotations
 
-import threading
-import weakref
 from typing import Any
 
 from sqlalchemy import Select, bindparam, select
-from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
-from sqlalchemy.pool import SingletonThreadPool, StaticPool
 
 from ca.errors import CAStorageUnavailable
-from ca.status_read import StatusReader
+from ca.status_read import StatusReader, sessions_reader_for
 from kyc.errors import KYCStoreUnavailable
 from kyc.models import RelyingPartyRow
 
@@ -36,22 +33,11 @@ _RP = RelyingPartyRow.__table__.c
 COLUMNS: tuple[str, ...] = tuple(column.name for column in _RP)
 _BY_CLIENT: Select[Any] = select(*_RP).where(_RP.client_id == bindparam("b_client_id"))
 
-_READERS: weakref.WeakKeyDictionary[Engine, RelyingPartyReader] = weakref.WeakKeyDictionary()
-_LOCK = threading.Lock()
-
 
 def held_rp_reader(sessions: sessionmaker[Session]) -> RelyingPartyReader | None:
     """The reader over the engine ``sessions`` is bound to, or None (shared-connection pools)."""
-    bind = sessions.kw.get("bind")
-    if not isinstance(bind, Engine) or isinstance(bind.pool, StaticPool | SingletonThreadPool):
-        return None
-    found = _READERS.get(bind)
-    if found is None:
-        with _LOCK:
-            found = _READERS.get(bind)
-            if found is None:
-                found = _READERS[bind] = RelyingPartyReader(StatusReader(bind, _BY_CLIENT))
-    return found
+    reader = sessions_reader_for(sessions, _BY_CLIENT)
+    return None if reader is None else RelyingPartyReader(reader)
 
 
 class RelyingPartyReader:

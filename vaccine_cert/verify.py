@@ -2,7 +2,7 @@
 
 :func:`verify` takes the ``HC1:`` text, the trusted document signer certificates and the
 moment ``at``, and runs the checks of the health-credentials issue in this order (each
-outcome ``pass``, ``fail`` or ``skipped``):
+outcome ``pass``, ``fail`` or ``skipped``; checks 2 and 3 are in :mod:`vaccine_cert.checks`):
 
 1. ``decode`` - :func:`vaccine_cert.hcert.decode_hc1`: prefix, Base45, zlib, CBOR, COSE_Sign1,
    CWT claims and the DCC. If it fails, every other check is ``skipped``.
@@ -48,7 +48,8 @@ from typing import Any
 from cryptography import x509
 
 from core.clock import require_aware
-from vaccine_cert.cose import HEADER_ALG, HEADER_KID, CoseAlgorithm, verify_signature
+from vaccine_cert.checks import KID_LENGTH, Moment, as_datetime, check_expiry, check_signature
+from vaccine_cert.cose import HEADER_KID
 from vaccine_cert.errors import HcertDecodeError
 from vaccine_cert.hcert import DecodedHcert, decode_hc1
 from vaccine_cert.report import (
@@ -64,16 +65,14 @@ from vaccine_cert.report import (
     VerifiedCredential,
 )
 from vaccine_cert.schema import DccSchema
-from vaccine_cert.trust import CertificateType, TrustedSigner, TrustedSigners, kid_b64
+from vaccine_cert.trust import CertificateType, TrustedSigner, TrustedSigners
 
 __all__ = ["KID_LENGTH", "verify", "verify_many"]
-
-#: HCERT spec, Appendix A, "The Key Identifier": the first 8 bytes of the DSC's SHA-256 hash.
-KID_LENGTH = 8
 
 # Iterating an Enum class is slow; these run once per verification.
 _CHECKS = tuple(Check)
 _TYPES = tuple((kind, kind.value) for kind in CertificateType)
+_TYPE_KEYS = dict(_TYPES)
 # The hot path reads enum members from module globals: in Python 3.11 reading one off its class
 # (``Outcome.PASS``) takes the slow attribute path that EnumType's ``__getattr__`` installs,
 # some 20 times the cost of reading a global.
@@ -107,7 +106,7 @@ def verify(
     if isinstance(step, VerificationReport):
         return step
     _signature(step, signers)
-    return _finish(step, _Moment(at), schema, revocation)
+    return _finish(step, Moment(at), schema, revocation)
 
 
 def verify_many(
@@ -131,7 +130,7 @@ def verify_many(
     at = require_aware(at)
     signers = _signers(trusted)
     schema = schema if schema is not None else DccSchema.bundled()
-    moment = _Moment(at)
+    moment = Moment(at)
     steps = [_decode(payload) for payload in payloads]
     for step in steps:
         if not isinstance(step, VerificationReport):
@@ -146,16 +145,6 @@ def _signers(trusted: TrustedSigners | Iterable[x509.Certificate]) -> TrustedSig
     if isinstance(trusted, TrustedSigners):
         return trusted
     return TrustedSigners.from_certificates(trusted)
-
-
-class _Moment:
-    """The moment of verification, with its POSIX time worked out once."""
-
-    __slots__ = ("at", "timestamp")
-
-    def __init__(self, at: dt.datetime) -> None:
-        self.at = at
-        self.timestamp = at.timestamp()
 
 
 class _Pending:
@@ -195,7 +184,7 @@ def _decode(payload: str) -> _Pending | VerificationReport:
 
 def _signature(step: _Pending, signers: TrustedSigners) -> None:
     """Check 2."""
-    checked = _check_signature(step.decoded, step.kid, signers, step.types)
+    checked = check_signature(step.decoded, step.kid, signers, step.types)
     if isinstance(checked, Finding):
         step.findings.append(checked)
         step.outcomes[_SIGNATURE] = _FAIL
@@ -205,7 +194,7 @@ def _signature(step: _Pending, signers: TrustedSigners) -> None:
 
 
 def _finish(
-    step: _Pending, moment: _Moment, schema: DccSchema, revocation: RevocationCheck | None
+    step: _Pending, moment: Moment, schema: DccSchema, revocation: RevocationCheck | None
 ) -> VerificationReport:
     """Checks 3-5 (only after a trusted signature), then the report."""
     decoded, outcomes, findings, signer = step.decoded, step.outcomes, step.findings, step.signer
@@ -213,14 +202,14 @@ def _finish(
     types = step.types
     kind = types[0] if len(types) == 1 else None
     uvci = _uvci(dcc, kind)
-    issued_at = _datetime(decoded.issued_at)
-    expires_at = _datetime(decoded.expires_at)
+    issued_at = as_datetime(decoded.issued_at)
+    expires_at = as_datetime(decoded.expires_at)
     # HCERT spec, "Input Data Validation": the signature is verified before the contents are
     # processed. Without a trusted signature, the remaining checks are skipped.
     passed = False
     if signer is not None:
         # 3. expiry
-        expiry_ok = _check_expiry(decoded, signer, moment, findings, issued_at, expires_at)
+        expiry_ok = check_expiry(decoded, signer, moment, findings, issued_at, expires_at)
         outcomes[_EXPIRY] = _PASS if expiry_ok else _FAIL
 
         # 4. schema
@@ -286,154 +275,6 @@ def _finish(
         expires_at=expires_at,
         dcc_json=decoded.dcc_json,
     )
-
-
-def _check_signature(
-    decoded: DecodedHcert, kid: Any, signers: TrustedSigners, types: list[CertificateType]
-) -> TrustedSigner | Finding:
-    """Step 2 of the module docstring: the signer, or the finding that says why there is none."""
-    alg = decoded.cose.header(HEADER_ALG)
-    # The usual headers (an 8-byte kid, an integer alg NatID supports) are settled here; any
-    # other go through _signature_headers, which says what is wrong with them.
-    algorithm = _ALGORITHMS.get(alg) if type(alg) is int else None
-    if algorithm is not None and type(kid) is bytes and len(kid) == KID_LENGTH:
-        kid_bytes = kid
-    else:
-        headers = _signature_headers(kid, alg)
-        if isinstance(headers, Finding):
-            return headers
-        kid_bytes, algorithm = headers
-    candidates = signers.with_kid(kid_bytes)
-    if not candidates:
-        return _signature_finding(
-            ReasonCode.SIGNER_UNKNOWN, f"no trusted signer with kid {kid_b64(kid_bytes)}"
-        )
-    problems = []
-    for candidate in candidates:
-        problem = verify_signature(decoded.cose, algorithm, candidate.public_key)
-        if problem is None:
-            return _authorised(candidate, types)
-        problems.append(problem)
-    return _signature_finding(
-        ReasonCode.SIGNATURE_INVALID,
-        f"{algorithm.name} signature rejected by the {len(candidates)} trusted signer(s) with kid "
-        f"{kid_b64(kid_bytes)}: " + "; ".join(sorted(set(problems))),
-    )
-
-
-def _signature_headers(kid: Any, alg: Any) -> tuple[bytes, CoseAlgorithm] | Finding:
-    if kid is None:
-        return _signature_finding(
-            ReasonCode.KID_MISSING, "no kid in the protected or unprotected header"
-        )
-    if not isinstance(kid, bytes) or len(kid) != KID_LENGTH:
-        size = f"{len(kid)} bytes" if isinstance(kid, bytes) else type(kid).__name__
-        return _signature_finding(
-            ReasonCode.KID_MALFORMED, f"kid must be {KID_LENGTH} bytes, got {size}"
-        )
-    algorithm = _algorithm(alg)
-    if algorithm is None:
-        supported = ", ".join(f"{a.name} ({a.value})" for a in CoseAlgorithm)
-        return _signature_finding(
-            ReasonCode.ALGORITHM_UNSUPPORTED, f"algorithm {alg!r} is not supported ({supported})"
-        )
-    return kid, algorithm
-
-
-def _authorised(signer: TrustedSigner, types: list[CertificateType]) -> TrustedSigner | Finding:
-    """HCERT spec §5.1.1: the DSC's purpose OIDs, if any, must allow the DCC's kind."""
-    allowed = signer.allowed_types
-    if allowed.issuperset(types):
-        return signer
-    refused = [kind for kind in types if kind not in allowed]
-    kinds = ", ".join(_TYPE_NAMES[kind] for kind in refused)
-    return _signature_finding(
-        ReasonCode.SIGNER_PURPOSE,
-        f"the signer with kid {signer.kid_b64} is not authorised to sign {kinds} certificates "
-        "(extended key usage)",
-    )
-
-
-def _signature_finding(code: ReasonCode, message: str) -> Finding:
-    return Finding(Check.SIGNATURE, code, message)
-
-
-_TYPE_NAMES = {
-    CertificateType.VACCINATION: "vaccination",
-    CertificateType.TEST: "test",
-    CertificateType.RECOVERY: "recovery",
-}
-
-
-def _algorithm(alg: Any) -> CoseAlgorithm | None:
-    if isinstance(alg, bool) or not isinstance(alg, int):
-        return None
-    return _ALGORITHMS.get(alg)
-
-
-_ALGORITHMS = {algorithm.value: algorithm for algorithm in CoseAlgorithm}
-_TYPE_KEYS = dict(_TYPES)
-
-
-def _check_expiry(  # noqa: PLR0917 - the parts of one check
-    decoded: DecodedHcert,
-    signer: TrustedSigner,
-    moment: _Moment,
-    findings: list[Finding],
-    issued_at: dt.datetime | None,
-    expires_at: dt.datetime | None,
-) -> bool:
-    """Step 3 of the module docstring."""
-    at, now = moment.at, moment.timestamp
-    iat, exp = decoded.issued_at, decoded.expires_at
-    # The usual case, decided in one expression; any failure is worked out in full below.
-    if (
-        issued_at is not None
-        and expires_at is not None
-        and iat is not None
-        and exp is not None
-        and iat <= now <= exp
-        and signer.not_before <= at <= signer.not_after
-    ):
-        return True
-    before = len(findings)
-
-    def fail(code: ReasonCode, message: str) -> None:
-        findings.append(Finding(Check.EXPIRY, code, message))
-
-    if iat is None:
-        fail(ReasonCode.CLAIM_MISSING, "no iat (issued at) claim")
-    elif issued_at is None:
-        fail(ReasonCode.CLAIM_INVALID, f"iat {iat} is not a time NatID can represent")
-    elif now < iat:
-        fail(ReasonCode.NOT_YET_VALID, f"issued at {_show(iat)}, after {at.isoformat()}")
-    if exp is None:
-        fail(ReasonCode.CLAIM_MISSING, "no exp (expiry) claim")
-    elif expires_at is None:
-        fail(ReasonCode.CLAIM_INVALID, f"exp {exp} is not a time NatID can represent")
-    elif now > exp:
-        fail(ReasonCode.EXPIRED, f"expired at {_show(exp)}, before {at.isoformat()}")
-    if not signer.not_before <= at <= signer.not_after:
-        fail(
-            ReasonCode.SIGNER_CERTIFICATE_NOT_VALID,
-            f"the signer certificate is valid from {signer.not_before.isoformat()} "
-            f"to {signer.not_after.isoformat()}, not at {at.isoformat()}",
-        )
-    return len(findings) == before
-
-
-def _datetime(value: float | None) -> dt.datetime | None:
-    if value is None:
-        return None
-    try:
-        return dt.datetime.fromtimestamp(value, dt.UTC)
-    except (OverflowError, OSError, ValueError):
-        return None
-
-
-def _show(value: float) -> str:
-    moment = _datetime(value)
-    return moment.isoformat() if moment is not None else f"{value} (seconds since 1970)"
 
 
 def _uvci(dcc: dict[str, Any], kind: CertificateType | None) -> str | None:

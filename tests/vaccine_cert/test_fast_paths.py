@@ -22,6 +22,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from vaccine_cert.base45 import b45encode
+from vaccine_cert.checks import check_signature, signature_headers
 from vaccine_cert.cose import (
     _ENVELOPE_TAGS,
     HEADER_ALG,
@@ -47,7 +48,6 @@ from vaccine_cert.revocation import (
     uci_hash,
 )
 from vaccine_cert.trust import TrustedSigners
-from vaccine_cert.verify import _check_signature, _signature_headers
 
 
 def _general(data: bytes) -> CoseSign1:
@@ -279,9 +279,9 @@ def test_usual_signature_headers_agree_with_the_general_check(kid: Any, alg: Any
         dcc_json="{}",
         dcc={},
     )
-    general = _signature_headers(kid, alg)
+    general = signature_headers(kid, alg)
     expected = general.code if isinstance(general, Finding) else ReasonCode.SIGNER_UNKNOWN
-    found = _check_signature(decoded, kid, TrustedSigners([]), [])
+    found = check_signature(decoded, kid, TrustedSigners([]), [])
     assert isinstance(found, Finding)
     assert found.code is expected
 

@@ -15,22 +15,29 @@ OIDC Core §3.1.2.4 lets the provider obtain the end-user's consent once and rem
   OpenID request); the consent page does not offer to untick it.
 * Audit: ``idp.consent.granted`` and ``idp.consent.withdrawn`` with the account as actor, the
   client as subject, and scope and claim NAMES only (never a claim's value).
+* :meth:`Consents.find` is asked on every ``/authorize`` with a login session and
+  :meth:`Consents.find_for_person` on every KYC call, so both are one compiled select on a
+  connection held by :class:`ca.status_read.StatusReader` (autocommit: a consent granted or
+  withdrawn by any worker is seen by the next read; nothing is cached), not a pool checkout
+  and a read transaction per call. A failing database raises what the general path raises
+  (``_read_failed``'s :class:`~idp.errors.AccountStoreUnavailable`). Engines that share one
+  connection (in-memory SQLite) get no reader and read through ``store_read_core`` as before.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Select, bindparam, delete, select
-from sqlalchemy.engine import Row
 from sqlalchemy.orm import Session, sessionmaker
 
+from ca.status_read import sessions_reader_for
 from core.clock import require_aware
-from idp.account_models import AccountRow, store_read, store_read_core, store_write
+from idp.account_models import AccountRow, _read_failed, store_read, store_read_core, store_write
 from idp.consent_models import ConsentRow
 from idp.errors import AccountError
 from registry.ports import AuditSink
@@ -106,7 +113,7 @@ def _account(account_id: str) -> str:
         raise InvalidConsent("account id: expected a UUID") from None
 
 
-def _value(row: ConsentRow | Row[Any]) -> GrantedConsent:
+def _value(row: ConsentRow) -> GrantedConsent:
     return GrantedConsent(
         account_id=row.account_id,
         client_id=row.client_id,
@@ -114,6 +121,23 @@ def _value(row: ConsentRow | Row[Any]) -> GrantedConsent:
         claims=frozenset(row.claims.split()),
         granted_at=row.granted_at,
         expires_at=row.expires_at,
+    )
+
+
+def _live(values: Sequence[Any] | None, at: dt.datetime) -> GrantedConsent | None:
+    """The consent of a row of ``_FIND``'s columns, or None when there is none or it expired."""
+    if values is None:
+        return None
+    account_id, client_id, scopes, claims, granted_at, expires_at = values
+    if expires_at <= at:
+        return None
+    return GrantedConsent(
+        account_id=account_id,
+        client_id=client_id,
+        scopes=frozenset(scopes.split()),
+        claims=frozenset(claims.split()),
+        granted_at=granted_at,
+        expires_at=expires_at,
     )
 
 
@@ -135,14 +159,7 @@ class Consents:
             key = _account(account_id)
         except InvalidConsent:
             return None
-        # Asked on every /authorize: a Core select, not an ORM session (store_read_core).
-        with store_read_core(self._sessions) as connection:
-            row = connection.execute(
-                _FIND, {"b_account_id": key, "b_client_id": str(client_id)}
-            ).first()
-        if row is None or row.expires_at <= at:
-            return None
-        return _value(row)
+        return _live(self._read(_FIND, {"b_account_id": key, "b_client_id": str(client_id)}), at)
 
     def find_for_person(
         self, person_id: str, client_id: str, *, at: dt.datetime
@@ -159,13 +176,18 @@ class Consents:
             person_key = str(uuid.UUID(str(person_id)))
         except ValueError:
             return None
+        params = {"b_person_id": person_key, "b_client_id": str(client_id)}
+        return _live(self._read(_FIND_FOR_PERSON, params), at)
+
+    def _read(self, statement: Select[Any], params: Mapping[str, Any]) -> Sequence[Any] | None:
+        """The first row of ``statement``: on a held connection, or through ``store_read_core``
+        when the engine has none (module docstring)."""
+        reader = sessions_reader_for(self._sessions, statement, on_failure=_read_failed)
+        if reader is not None:
+            return reader.fetch_params(params)
         with store_read_core(self._sessions) as connection:
-            row = connection.execute(
-                _FIND_FOR_PERSON, {"b_person_id": person_key, "b_client_id": str(client_id)}
-            ).first()
-        if row is None or row.expires_at <= at:
-            return None
-        return _value(row)
+            row = connection.execute(statement, params).first()
+        return None if row is None else tuple(row)
 
     def covers(
         self,

@@ -26,6 +26,11 @@ Decisions (the notes a reviewer needs; docs/decisions.md style):
   no extension), so are ``jku``, ``x5u`` and ``jwk`` unless the use allows an embedded key
   (only DPoP proofs do, RFC 9449 §4.2), because the verifier picks keys from what it trusts,
   never from the token. Tokens are capped in size before decoding.
+* **Library key objects are built once per key** (building one from a JWK cost a third of a
+  verification). :func:`_library_key` caches them in a bounded LRU keyed by the algorithm and
+  the *entire* JWK, which is safe by construction: the object is a pure function of exactly
+  that, so a rotated key, or another key under the same ``kid``, gets its own entry. The
+  libraries still verify, with that object. Encoded signing headers are cached likewise.
 * **JWK export** is python-jose's (``jwk.construct(public_key).to_dict()``); the key id is the
   RFC 7638 thumbprint computed here (required members in lexicographic order, no whitespace),
   which the tests compare against joserfc's.
@@ -39,6 +44,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import hashlib
 import json
 from collections.abc import Mapping, Sequence
@@ -105,6 +111,14 @@ _EMBEDDED_KEY_USES = frozenset({JWSUse.DPOP_PROOF})
 _REMOTE_KEY_HEADERS = ("jku", "x5u", "x5c")
 _PRIVATE_JWK_MEMBERS = frozenset({"d", "p", "q", "dp", "dq", "qi", "oth", "k"})
 _ES256_COORDINATE = 32
+#: Verification keys (the IdP's, clients', DPoP keys) whose library key objects are kept (LRU).
+_KEY_CACHE_SIZE = 256
+#: ``json.dumps(..., separators=(",", ":"), ensure_ascii=False)`` without a new encoder per call.
+_JSON = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
+#: Immutable signature parameters, shared instead of rebuilt per signature.
+_ECDSA_SHA256 = ec.ECDSA(hashes.SHA256())
+_PSS_SHA256 = padding.PSS(mgf=padding.MGF1(hashes.SHA256()), salt_length=padding.PSS.DIGEST_LENGTH)
+_SHA256 = hashes.SHA256()
 
 
 @dataclass(frozen=True, slots=True)
@@ -140,7 +154,7 @@ def b64url_decode(text: str) -> bytes:
 
 
 def _json_bytes(value: Mapping[str, Any]) -> bytes:
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+    return _JSON.encode(value).encode("utf-8")
 
 
 def _json_object(raw: bytes, what: str) -> dict[str, Any]:
@@ -240,22 +254,28 @@ def sign_jws(
     ``alg``, ``kid`` and ``typ`` (``JWT``, or ``at+jwt`` for access tokens, RFC 9068 §2.1).
     """
     alg = algorithm_for_key(key)
-    header = {"alg": alg, "kid": kid, "typ": typ}
-    signing_input = f"{b64url_encode(_json_bytes(header))}.{b64url_encode(_json_bytes(claims))}"
+    if type(kid) is str and type(typ) is str:
+        header_b64 = _encoded_header(alg, kid, typ)
+    else:  # not cached: only exact strings make a cache key that cannot alias another header
+        header_b64 = b64url_encode(_json_bytes({"alg": alg, "kid": kid, "typ": typ}))
+    signing_input = f"{header_b64}.{b64url_encode(_json_bytes(claims))}"
     data = signing_input.encode("ascii")
     if isinstance(key, ec.EllipticCurvePrivateKey):
         # RFC 7518 §3.4: the signature is R and S as 32-byte big-endian integers, concatenated;
         # the key object returns DER (RFC 3279 §2.2.3).
-        r, s = decode_dss_signature(key.sign(data, ec.ECDSA(hashes.SHA256())))
+        r, s = decode_dss_signature(key.sign(data, _ECDSA_SHA256))
         signature = r.to_bytes(_ES256_COORDINATE, "big") + s.to_bytes(_ES256_COORDINATE, "big")
     else:
         # RFC 7518 §3.5: RSASSA-PSS, SHA-256, MGF1 with SHA-256, salt as long as the hash.
-        signature = key.sign(
-            data,
-            padding.PSS(mgf=padding.MGF1(hashes.SHA256()), salt_length=padding.PSS.DIGEST_LENGTH),
-            hashes.SHA256(),
-        )
+        signature = key.sign(data, _PSS_SHA256, _SHA256)
     return f"{signing_input}.{b64url_encode(signature)}"
+
+
+@functools.lru_cache(maxsize=64)
+def _encoded_header(alg: str, kid: str, typ: str) -> str:
+    """The base64url JSON header ``{"alg", "kid", "typ"}``: a pure function of three strings,
+    the same for every token signed by one key for one use, so built once."""
+    return b64url_encode(_json_bytes({"alg": alg, "kid": kid, "typ": typ}))
 
 
 # --- verification ----------------------------------------------------------------------------
@@ -329,11 +349,38 @@ def _pick_key(
     return candidates[0]
 
 
+def _build_library_key(alg: str, jwk: dict[str, Any]) -> Any:
+    """The verifying library's key object for ``jwk``: joserfc's for PS256, else python-jose's
+    (what each library would build from the JWK inside its own verify call)."""
+    if alg == "PS256":
+        from joserfc.jwk import RSAKey
+
+        return RSAKey.import_key(jwk)
+    from jose import jwk as jose_jwk
+
+    return jose_jwk.construct(jwk, alg)
+
+
+@functools.lru_cache(maxsize=_KEY_CACHE_SIZE)
+def _cached_library_key(alg: str, members: tuple[tuple[str, str], ...]) -> Any:
+    return _build_library_key(alg, dict(members))
+
+
+def _library_key(jwk: Mapping[str, Any], alg: str) -> Any:
+    """The library key object for ``jwk``, cached under ``alg`` and every member of the JWK
+    (sorted), so an entry is only ever returned for an identical JWK. Only all-string JWKs are
+    cached (EC and RSA public members are strings); others (``key_ops`` lists, numbers, which
+    could compare equal across types) are built afresh. A JWK that fails to build is not cached.
+    """
+    if all(type(name) is str and type(value) is str for name, value in jwk.items()):
+        return _cached_library_key(alg, tuple(sorted(jwk.items())))
+    return _build_library_key(alg, dict(jwk))
+
+
 def _library_verify(token: str, jwk: Mapping[str, Any], alg: str) -> None:
     if alg == "PS256":
         from joserfc import jws as rfc_jws
         from joserfc.errors import JoseError
-        from joserfc.jwk import RSAKey
 
         registry = rfc_jws.JWSRegistry(algorithms=[alg])
         # joserfc caps headers at 512 bytes; a DPoP proof's header carries an RSA key
@@ -341,7 +388,7 @@ def _library_verify(token: str, jwk: Mapping[str, Any], alg: str) -> None:
         registry.max_header_length = _MAX_HEADER_LENGTH
         try:
             rfc_jws.deserialize_compact(
-                token, RSAKey.import_key(dict(jwk)), algorithms=[alg], registry=registry
+                token, _library_key(jwk, alg), algorithms=[alg], registry=registry
             )
         except (JoseError, ValueError, TypeError) as exc:
             raise InvalidJWS("the JWS signature does not verify") from exc
@@ -350,7 +397,10 @@ def _library_verify(token: str, jwk: Mapping[str, Any], alg: str) -> None:
     from jose.exceptions import JOSEError
 
     try:
-        jose_jws.verify(token, dict(jwk), algorithms=[alg])
+        # python-jose verifies (header, alg allow-list, signature over the signing input) under
+        # the picked key's object alone: handed a JWK mapping it would build that object on
+        # every call, and would take a JWK with a "keys" member for a set of unchecked keys.
+        jose_jws.verify(token, _library_key(jwk, alg), algorithms=[alg])
     except (JOSEError, ValueError, TypeError) as exc:
         raise InvalidJWS("the JWS signature does not verify") from exc
 

@@ -200,6 +200,7 @@ class TokenService:
             raise InvalidGrant("the authorization code was issued to another client")
         self._check_dpop(client, dpop_jkt)
         refresh = secrets.token_urlsafe(32) if issue_refresh_token else None
+        scope = " ".join(grant.scopes)
         with self._db() as session:
             # A Core insert: the ORM's unit of work cost more than the rest of this transaction.
             session.execute(
@@ -209,7 +210,7 @@ class TokenService:
                     "client_id": client.client_id,
                     "subject": grant.subject,
                     "sid": grant.sid,
-                    "scopes": " ".join(grant.scopes),
+                    "scopes": scope,
                     "claims": json.dumps(grant.claims) if grant.claims is not None else None,
                     "acr": grant.acr,
                     "amr": " ".join(grant.amr),
@@ -230,7 +231,7 @@ class TokenService:
                 subject=grant.subject,
                 data={
                     "grant_id": grant.grant_id,
-                    "scope": " ".join(grant.scopes),
+                    "scope": scope,
                     "dpop": dpop_jkt is not None,
                     "refresh_token": refresh is not None,
                 },
@@ -374,16 +375,18 @@ class TokenService:
         sub = self._subjects.for_client(
             subject, sector=client.sector, subject_type=client.subject_type
         )
+        # Computed once: the same values go into both tokens and the response.
+        issued_at, authenticated_at, scope = _ts(at), _ts(auth_time), " ".join(scopes)
         access: dict[str, Any] = {
             "iss": self.issuer,
             "sub": sub,
             "aud": self.issuer,
             "exp": _ts(at + self.access_token_lifetime),
-            "iat": _ts(at),
+            "iat": issued_at,
             "jti": secrets.token_urlsafe(16),
             "client_id": client.client_id,
-            "scope": " ".join(scopes),
-            "auth_time": _ts(auth_time),
+            "scope": scope,
+            "auth_time": authenticated_at,
             _GRANT_CLAIM: grant_id,
         }
         if acr is not None:
@@ -402,8 +405,8 @@ class TokenService:
                 aud=client.client_id,
                 azp=client.client_id,
                 exp=_ts(at + self.id_token_lifetime),
-                iat=_ts(at),
-                auth_time=_ts(auth_time),
+                iat=issued_at,
+                auth_time=authenticated_at,
                 at_hash=hash_half(access_token),
             )
             if nonce is not None:
@@ -419,7 +422,7 @@ class TokenService:
             access_token=access_token,
             token_type="DPoP" if dpop_jkt is not None else "Bearer",
             expires_in=int(self.access_token_lifetime.total_seconds()),
-            scope=" ".join(scopes),
+            scope=scope,
             grant_id=grant_id,
             id_token=id_token,
             refresh_token=refresh,

@@ -38,6 +38,7 @@ from api.oauth_wire import (
     used_basic_auth,
     verify_dpop,
 )
+from core.cache import InMemoryCache
 from idp.authorize import (
     AuthorizationService,
     Decision,
@@ -255,10 +256,21 @@ def _authorize(request: Request, items: Sequence[tuple[str, Any]]) -> Response:
     return _act(request, found, decision, session, None)
 
 
+def _all_local(ctx: AppContext) -> bool:
+    """Whether the authorization endpoint's storage is all in this machine's process or files:
+    SQLite and the in-process cache. Then it runs on the event loop (as the token endpoint
+    does), saving the thread-pool hop (~0.3 ms of CPU per request); a network database or
+    Redis means a round trip, which never blocks the event loop."""
+    return ctx.engine.dialect.name == "sqlite" and isinstance(ctx.cache, InMemoryCache)
+
+
 @router.get(AUTHORIZE_PATH)
 async def authorize_get(request: Request) -> Response:
     """The authorization endpoint by GET (OIDC Core §3.1.2.1)."""
-    return await run_in_threadpool(_authorize, request, request.query_params.multi_items())
+    items = request.query_params.multi_items()
+    if _all_local(context_of(request)):
+        return _authorize(request, items)
+    return await run_in_threadpool(_authorize, request, items)
 
 
 @router.post(AUTHORIZE_PATH)

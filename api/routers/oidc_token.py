@@ -45,7 +45,7 @@ from api.oauth_wire import (
 )
 from api.routers.kyc_requests import CIBA_GRANT_TYPE, ciba_error_response, ciba_token
 from core.errors import NotFound
-from idp.claims import ClaimsSubject, parse_claims_request, release_claims
+from idp.claims import ClaimsRequest, ClaimsSubject, parse_claims_request, release_claims
 from idp.dpop import DPoPProof
 from idp.errors import (
     InvalidDPoPProof,
@@ -113,6 +113,14 @@ def _claims_subject(ctx: AppContext, person_id: str) -> ClaimsSubject | None:
         return None
 
 
+def _parse(claims_request: Mapping[str, Any] | None) -> ClaimsRequest:
+    """A grant's stored claims request, parsed (its other members, such as the recorded
+    ``claims_locales``, are not claims)."""
+    return parse_claims_request(
+        {k: v for k, v in (claims_request or {}).items() if k in {"userinfo", "id_token"}}
+    )
+
+
 def _release(
     subject: ClaimsSubject,
     *,
@@ -120,9 +128,7 @@ def _release(
     claims_request: Mapping[str, Any] | None,
     target: str,
 ) -> dict[str, Any]:
-    parsed = parse_claims_request(
-        {k: v for k, v in (claims_request or {}).items() if k in {"userinfo", "id_token"}}
-    )
+    parsed = _parse(claims_request)
     requested = parsed.id_token if target == "id_token" else parsed.userinfo
     return release_claims(
         subject,
@@ -192,10 +198,15 @@ async def _token(request: Request, ctx: Ctx) -> tuple[dict[str, Any], DPoPProof 
             at=at,
         )
         # The register is read once per login: the ID token's claims now, UserInfo's kept.
+        # The claims request and its locales are read once for both.
         subject = _claims_subject(ctx, grant.subject) if "openid" in grant.scopes else None
         id_claims: dict[str, Any] = {}
         if subject is not None:
-            id_claims = _release(subject, scopes=(), claims_request=grant.claims, target="id_token")
+            parsed = _parse(grant.claims)
+            locales = claims_locales_of(grant.claims)
+            id_claims = release_claims(
+                subject, scopes=(), requested=parsed.id_token, claims_locales=locales
+            ).claims
         response = core.tokens.exchange_code(
             grant,
             client=client,
@@ -207,9 +218,9 @@ async def _token(request: Request, ctx: Ctx) -> tuple[dict[str, Any], DPoPProof 
             id_token_claims=id_claims,
         )
         if subject is not None:
-            userinfo = _release(
-                subject, scopes=grant.scopes, claims_request=grant.claims, target="userinfo"
-            )
+            userinfo = release_claims(
+                subject, scopes=grant.scopes, requested=parsed.userinfo, claims_locales=locales
+            ).claims
             remember_userinfo_claims(ctx, response.grant_id, grant.scopes, userinfo)
     elif grant_type == CIBA_GRANT_TYPE:
         # Decoupled KYC consent (CIBA Core §10.1; api/routers/kyc_requests.py).

@@ -10,6 +10,9 @@ here ``run_in_threadpool`` is replaced by a direct call so cProfile sees every f
 thread (the hop itself is therefore not in these figures, nor is HTTP parsing). Prints the CPU
 per login, the wall-time split between the endpoints, the SQL statements and transactions per
 login (per endpoint and the most frequent ones) and the top NatID functions by cumulative time.
+The statements are counted by SQLAlchemy's ``before_cursor_execute`` event, which the audit
+ledger's appends (core/audit_store.py, on the DBAPI cursor) and the held-connection reads do not
+raise: they are not in the count.
 """
 
 from __future__ import annotations

@@ -55,6 +55,7 @@ __all__ = [
     "PasskeyRow",
     "RecoveryCodeRow",
     "SessionClientRow",
+    "read_failed",
     "store_read",
     "store_read_core",
     "store_write",
@@ -202,7 +203,7 @@ def store_read(sessions: sessionmaker[Session]) -> Iterator[Session]:
             session.connection(execution_options={"sqlite_deferred": True})
             yield session
     except SQLAlchemyError as exc:
-        raise _read_failed(exc) from None
+        raise read_failed(exc) from None
 
 
 @contextmanager
@@ -220,10 +221,12 @@ def store_read_core(sessions: sessionmaker[Session]) -> Iterator[Connection]:
             connection.execution_options(sqlite_deferred=True)
             yield connection
     except SQLAlchemyError as exc:
-        raise _read_failed(exc) from None
+        raise read_failed(exc) from None
 
 
-def _read_failed(exc: SQLAlchemyError) -> AccountStoreUnavailable:
+def read_failed(exc: SQLAlchemyError) -> AccountStoreUnavailable:
+    """The error (logged once) for a failed account-store read: also the ``on_failure`` of the
+    held-connection reads of idp/consents.py, so both paths fail alike."""
     # No traceback: it would quote the parameters.
     log.error("account store error", extra={"error": type(exc).__name__})
     return AccountStoreUnavailable(

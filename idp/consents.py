@@ -20,7 +20,7 @@ OIDC Core §3.1.2.4 lets the provider obtain the end-user's consent once and rem
   connection held by :class:`ca.status_read.StatusReader` (autocommit: a consent granted or
   withdrawn by any worker is seen by the next read; nothing is cached), not a pool checkout
   and a read transaction per call. A failing database raises what the general path raises
-  (``_read_failed``'s :class:`~idp.errors.AccountStoreUnavailable`). Engines that share one
+  (``read_failed``'s :class:`~idp.errors.AccountStoreUnavailable`). Engines that share one
   connection (in-memory SQLite) get no reader and read through ``store_read_core`` as before.
 """
 
@@ -37,7 +37,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from ca.status_read import sessions_reader_for
 from core.clock import require_aware
-from idp.account_models import AccountRow, _read_failed, store_read, store_read_core, store_write
+from idp.account_models import AccountRow, read_failed, store_read, store_read_core, store_write
 from idp.consent_models import ConsentRow
 from idp.errors import AccountError
 from registry.ports import AuditSink
@@ -182,7 +182,7 @@ class Consents:
     def _read(self, statement: Select[Any], params: Mapping[str, Any]) -> Sequence[Any] | None:
         """The first row of ``statement``: on a held connection, or through ``store_read_core``
         when the engine has none (module docstring)."""
-        reader = sessions_reader_for(self._sessions, statement, on_failure=_read_failed)
+        reader = sessions_reader_for(self._sessions, statement, on_failure=read_failed)
         if reader is not None:
             return reader.fetch_params(params)
         with store_read_core(self._sessions) as connection:

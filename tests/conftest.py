@@ -139,5 +139,20 @@ def session_factory(engine: Engine) -> sessionmaker[Session]:
     return make_session_factory(engine)
 
 
+@pytest.fixture
+def pg_migrated_engine(
+    _postgres_db: tuple[str, dict[str, list[dict[str, object]]]],
+) -> Iterator[Engine]:
+    """A PostgreSQL engine on a freshly migrated database, for tests about PostgreSQL alone
+    (a lost server connection, say): nothing to skip on the SQLite leg."""
+    url, seeded = _postgres_db
+    eng = make_engine(url)
+    _reset_to_migrated(eng, seeded)
+    try:
+        yield eng
+    finally:
+        eng.dispose()
+
+
 # The one SoftHSM2 token directory of the session (tests/_softhsm.py says why there is one).
 from tests._softhsm import softhsm  # noqa: E402, F401

@@ -196,11 +196,11 @@ def test_unmigrated_database_is_audit_unavailable(tmp_path: Path) -> None:
         engine.dispose()
 
 
-def test_lost_connection_is_discarded_and_the_next_append_works(
-    engine: Engine, session_factory: sessionmaker[Session]
-) -> None:
-    if engine.dialect.name != "postgresql":
-        pytest.skip("only a server connection can be lost")
+@pytest.mark.postgres
+def test_lost_connection_is_discarded_and_the_next_append_works(pg_migrated_engine: Engine) -> None:
+    """Only a server connection can be lost: PostgreSQL alone."""
+    engine = pg_migrated_engine
+    session_factory = make_session_factory(engine)
     ledger = _ledger(session_factory, FixedClock(START))
     session = session_factory()
     session.begin()

@@ -27,7 +27,7 @@ from ca.status_read import sessions_reader_for
 from core.audit import AuditLedger
 from core.clock import FixedClock
 from core.db import make_engine, make_session_factory
-from idp.account_models import _read_failed
+from idp.account_models import read_failed
 from idp.accounts import Account
 from idp.consents import _FIND, _FIND_FOR_PERSON, Consents
 from idp.errors import AccountStoreUnavailable
@@ -74,7 +74,7 @@ def test_the_held_readers_are_used_on_a_file_database(
     consents.find(account.id, "any-client", at=clock.now())
     consents.find_for_person(account.person_id, "any-client", at=clock.now())
     for statement in (_FIND, _FIND_FOR_PERSON):
-        reader = sessions_reader_for(session_factory, statement, on_failure=_read_failed)
+        reader = sessions_reader_for(session_factory, statement, on_failure=read_failed)
         assert reader is not None and reader.idle_connections() == 1
 
 
@@ -214,7 +214,7 @@ def test_a_failing_database_raises_what_the_general_path_raises(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     consents = Consents(failing_sessions, ledger=AuditLedger(failing_sessions, clock=clock))
-    assert sessions_reader_for(failing_sessions, _FIND, on_failure=_read_failed) is not None
+    assert sessions_reader_for(failing_sessions, _FIND, on_failure=read_failed) is not None
     for call in (
         lambda c: c.find(NO_ID, "client", at=clock.now()),
         lambda c: c.find_for_person(NO_ID, "client", at=clock.now()),

@@ -174,6 +174,8 @@ def check_expiry(  # noqa: PLR0917 - the parts of one check
 
 
 def as_datetime(value: float | None) -> dt.datetime | None:
+    """A CWT NumericDate as an aware UTC time, or ``None`` when absent or beyond what
+    :mod:`datetime` can represent (the expiry check reports that; the printed PDF shows none)."""
     if value is None:
         return None
     try:

@@ -39,6 +39,7 @@ from typing import Any
 from fpdf import FPDF
 
 from core.errors import InfrastructureError
+from vaccine_cert.checks import as_datetime
 from vaccine_cert.errors import HcertDecodeError, HealthCertError, InvalidDccRecord
 from vaccine_cert.hcert import decode_hc1
 from vaccine_cert.qr import make_qr
@@ -179,15 +180,6 @@ def _display(group: str, field: str, value: Any) -> str:
     return f"{shown} ({text})" if shown and shown != text else text
 
 
-def _moment(value: float | None) -> dt.datetime | None:
-    if value is None:
-        return None
-    try:
-        return dt.datetime.fromtimestamp(value, dt.UTC)
-    except (OverflowError, OSError, ValueError):
-        return None
-
-
 def _facts(payload: str) -> _Facts:
     try:
         decoded = decode_hc1(payload)
@@ -216,8 +208,8 @@ def _facts(payload: str) -> _Facts:
         date_of_birth=str(dcc.get("dob", "")),
         rows=tuple(rows),
         uvci=str(entry.get("ci", "")),
-        issued_at=_moment(decoded.issued_at),
-        expires_at=_moment(decoded.expires_at),
+        issued_at=as_datetime(decoded.issued_at),
+        expires_at=as_datetime(decoded.expires_at),
     )
 
 

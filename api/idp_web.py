@@ -114,6 +114,7 @@ PAGE_HEADERS: Final[Mapping[str, str]] = {
 _LANGUAGE_NAMES = (("km", "ខ្មែរ"), ("en", "English"))
 _CSRF_STATE = "natid_csrf_seed"
 _SESSION_STATE = "natid_login_session"
+_UNSET = object()
 
 
 # --- context, cookies, sessions -----------------------------------------------------------------
@@ -181,9 +182,11 @@ def current_session(request: Request) -> LoginSession | None:
     request; an ended, idle or expired session counts as none)."""
     from idp.errors import SessionNotFound
 
-    if hasattr(request.state, _SESSION_STATE):
-        found: LoginSession | None = getattr(request.state, _SESSION_STATE)
-        return found
+    state = request.state  # one lookup of Starlette's per-request state, not three
+    found: Any = getattr(state, _SESSION_STATE, _UNSET)
+    if found is not _UNSET:
+        memo: LoginSession | None = found
+        return memo
     token = session_token(request)
     session = None
     if token is not None:
@@ -191,7 +194,7 @@ def current_session(request: Request) -> LoginSession | None:
             session = login_sessions(request).get(token, at=context_of(request).clock.now())
         except SessionNotFound:
             session = None
-    setattr(request.state, _SESSION_STATE, session)
+    setattr(state, _SESSION_STATE, session)
     return session
 
 

@@ -36,7 +36,8 @@ The state machine (RFC 5280 §5.3.1)::
   none.
 * **Status look-up** (:meth:`Revocations.status_of`) is the OCSP responder's per-request path:
   one primary-key probe selecting four columns (a Core statement), run on held autocommit DBAPI
-  connections without a Session (ca/status_read.py), so every call sees every commit.
+  connections without a Session (core/held_read.py; the CA's failure: ca/status_read.py), so
+  every call sees every commit.
 """
 
 from __future__ import annotations
@@ -51,7 +52,6 @@ from typing import Any
 from sqlalchemy import Select, bindparam, select, update
 from sqlalchemy.orm import Session
 
-from ca import status_read
 from ca.crlstore import note_status_change
 from ca.errors import (
     CAError,
@@ -62,6 +62,7 @@ from ca.errors import (
 from ca.models import AuthorityStatus, CAAuthorityRow, CACertificateRow, CertificateStatus
 from ca.profiles import ProfileName, get_profile
 from ca.revocation import MAX_SERIAL, RevocationReason, RevocationStatus
+from ca.status_read import status_reader_for
 from ca.store import CertificateStore, IssuedCertificate, _certificate, normalize_serial
 from ca.store import serial_hex as to_serial_hex
 from ca.urls import check_ca_name
@@ -69,6 +70,7 @@ from core.audit import AuditLedger
 from core.clock import Clock
 from core.db import Base
 from core.errors import Conflict, InvalidInput, NotFound
+from core.held_read import HeldReader
 from hsm_adapters.base import KeyAlgorithm
 
 __all__ = [
@@ -201,7 +203,7 @@ class Revocations:
         self._ledger = ledger
         self._clock = clock
         self._on_change = on_change
-        self._status_reader: status_read.StatusReader | None = None
+        self._status_reader: HeldReader | None = None
 
     # --- one certificate -------------------------------------------------------------------
 
@@ -286,10 +288,10 @@ class Revocations:
         key = to_serial_hex(serial)
         reader = self._status_reader
         if reader is None:
-            # Once per instance: the engine behind the store (ca/status_read.py, the
+            # Once per instance: the engine behind the store (core/held_read.py, the
             # per-request OCSP read on held DBAPI connections, ~25x cheaper than a Session).
             with self._store.read() as session:
-                reader = status_read.reader_for(session.get_bind().engine, _STATUS_OF)
+                reader = status_reader_for(session.get_bind().engine, _STATUS_OF)
             if reader is None:  # an engine with one shared connection (in-memory SQLite)
                 with self._store.read() as session:
                     row = session.connection().execute(_STATUS_OF, {"b_serial": key}).first()

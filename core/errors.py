@@ -23,6 +23,7 @@ __all__ = [
     "NotFound",
     "PermissionDenied",
     "RemoteDataError",
+    "StorageUnavailable",
 ]
 
 
@@ -89,3 +90,13 @@ class CoreError(NatIDError):
     """Base of the shared kernel's own errors."""
 
     code = "core_error"
+
+
+class StorageUnavailable(CoreError, InfrastructureError):
+    """A read on a held database connection failed twice in a row (core/held_read.py).
+
+    The message names the reader's label and the driver's exception type only, never SQL,
+    parameters or the driver's message.
+    """
+
+    code = "storage_unavailable"

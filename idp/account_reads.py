@@ -4,7 +4,7 @@ Every ``/authorize`` with a login session asks whether the session's account is 
 and whose it is, and every code exchange reads the subject's account for its claims. Through an
 ORM ``Session`` each such primary-key (or unique-key) read cost ~0.45 ms of CPU on SQLite (the
 session, pool checkout, ``BEGIN``, ``ROLLBACK``); on a connection held by
-:class:`ca.status_read.StatusReader` it costs microseconds, the pattern of
+:class:`core.held_read.HeldReader` it costs microseconds, the pattern of
 :mod:`idp.token_reads`. The reads are autocommit, so an account locked or disabled by any worker
 is seen by the next read; nothing is cached. Engines that share one connection (in-memory
 SQLite) get no readers and :class:`~idp.accounts.AccountService` reads through its session.
@@ -22,8 +22,8 @@ from sqlalchemy import Select, bindparam, select
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from ca.errors import CAStorageUnavailable
-from ca.status_read import StatusReader, sessions_reader_for
+from core.errors import StorageUnavailable
+from core.held_read import HeldReader, sessions_reader_for
 from idp.account_models import AccountRow, AccountStatus
 from idp.account_records import Account
 from idp.errors import AccountStoreUnavailable
@@ -62,7 +62,7 @@ def _account(row: tuple[Any, ...]) -> Account:
 class AccountReads:
     """The account by id and by register person, on held connections."""
 
-    def __init__(self, engine: Engine, by_id: StatusReader, by_person: StatusReader) -> None:
+    def __init__(self, engine: Engine, by_id: HeldReader, by_person: HeldReader) -> None:
         self._by_id = by_id
         self._by_person = by_person
         bind: Callable[[Any], Any] | None = _ACCOUNTS.id.type.dialect_impl(
@@ -78,10 +78,10 @@ class AccountReads:
         """The account of register person ``person_id`` (a canonical UUID string), or None."""
         return self._read(self._by_person, person_id)
 
-    def _read(self, reader: StatusReader, key: str) -> Account | None:
+    def _read(self, reader: HeldReader, key: str) -> Account | None:
         try:
             row = reader.fetch(self._bind(key))
-        except CAStorageUnavailable:
+        except StorageUnavailable:
             raise AccountStoreUnavailable(
                 "the account store failed; is the database migrated?"
             ) from None
@@ -90,8 +90,8 @@ class AccountReads:
 
 def account_reads_for(sessions: sessionmaker[Session]) -> AccountReads | None:
     """Readers over the engine ``sessions`` is bound to, or None (shared-connection pools)."""
-    by_id = sessions_reader_for(sessions, _BY_ID)
-    by_person = sessions_reader_for(sessions, _BY_PERSON)
+    by_id = sessions_reader_for(sessions, _BY_ID, label="IdP")
+    by_person = sessions_reader_for(sessions, _BY_PERSON, label="IdP")
     if by_id is None or by_person is None:
         return None
     return AccountReads(sessions.kw["bind"], by_id, by_person)

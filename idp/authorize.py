@@ -31,10 +31,11 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Collection, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from enum import StrEnum
+from functools import lru_cache
 from typing import Any, Protocol
-from urllib.parse import urlencode, urlsplit, urlunsplit
+from urllib.parse import quote_plus, urlsplit, urlunsplit
 
 from core.clock import require_aware
 from core.errors import NotFound
@@ -79,11 +80,31 @@ __all__ = [
 # --- the error response -----------------------------------------------------------------------
 
 
-def _add_query(uri: str, params: Mapping[str, str]) -> str:
+@lru_cache(maxsize=256)
+def _redirect_base(uri: str) -> tuple[str, str]:
+    """``uri`` without query and fragment, and its query. A client has a few registered
+    redirect URIs, so each is split once per process, not once per response."""
     parts = urlsplit(uri)
+    return urlunsplit((parts.scheme, parts.netloc, parts.path, "", "")), parts.query
+
+
+#: Parameter names and the issuer recur in every redirect: quoted once per process.
+_quote_constant = lru_cache(maxsize=64)(quote_plus)
+
+
+def _add_query(uri: str, params: Mapping[str, str]) -> str:
     # A registered redirect URI may carry a query; ours is appended to it (RFC 6749 §3.1.2).
-    query = "&".join(p for p in (parts.query, urlencode(params)) if p)
-    return urlunsplit((parts.scheme, parts.netloc, parts.path, query, ""))
+    # The same string as ``urlunsplit((scheme, netloc, path, query, ""))`` with ``query`` the
+    # existing query and ``urlencode(params)`` joined by ``&``: ``urlunsplit`` appends
+    # ``"?" + query`` (when not empty) to what it builds from the other parts, and
+    # ``urlencode`` of text is ``quote_plus`` of each name and value.
+    base, existing = _redirect_base(uri)
+    encoded = "&".join(
+        _quote_constant(k) + "=" + (_quote_constant(v) if k == "iss" else quote_plus(v))
+        for k, v in params.items()
+    )
+    query = "&".join(p for p in (existing, encoded) if p)
+    return base + "?" + query if query else base
 
 
 def error_redirect(
@@ -258,8 +279,10 @@ class AuthorizationService:
                 "unmet_authentication_requirements",
                 "the login did not reach the essential level of assurance",
             )
-        decision = self._consent_step(request, session.account_id, consent_given_now, silent, at)
-        return replace(decision, subject=person_id) if decision.step is Step.ISSUE else decision
+        # The subject goes into an ISSUE decision as it is built (no ``dataclasses.replace``).
+        return self._consent_step(
+            request, session.account_id, consent_given_now, silent, at, subject=person_id
+        )
 
     def _person_id(self, session: LoginSession | None) -> str | None:
         if session is None:
@@ -279,6 +302,8 @@ class AuthorizationService:
         answered: bool,
         silent: bool,
         at: dt.datetime,
+        *,
+        subject: str,
     ) -> Decision:
         wanted = request.requested_claim_names
         consent = self._consents.find(account_id, request.client_id, at=at)
@@ -286,14 +311,18 @@ class AuthorizationService:
             # The user has just answered the consent page for this very request: grant what
             # they allowed (RFC 6749 §3.3: the granted scope may be narrower than asked).
             scopes = tuple(s for s in request.scopes if s in consent.scopes or s == "openid")
-            return Decision(Step.ISSUE, scopes=scopes, claim_names=frozenset(consent.claims))
+            return Decision(
+                Step.ISSUE, scopes=scopes, claim_names=frozenset(consent.claims), subject=subject
+            )
         # The consent found above answers ``covers`` too (one read of the row, not two).
         if (
             "consent" not in request.prompt
             and consent is not None
             and consent.covers(request.scopes, wanted)
         ):
-            return Decision(Step.ISSUE, scopes=request.scopes, claim_names=frozenset(wanted))
+            return Decision(
+                Step.ISSUE, scopes=request.scopes, claim_names=frozenset(wanted), subject=subject
+            )
         if silent:
             return _error("consent_required", "the user has not consented to this request")
         return Decision(Step.CONSENT)

@@ -30,7 +30,7 @@ import datetime as dt
 import json
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any
 
 from core.clock import require_aware
@@ -74,6 +74,8 @@ DISPLAY_VALUES = frozenset({"page", "popup", "touch", "wap"})
 _LOCALE = re.compile(r"[A-Za-z]{2,8}(?:-[A-Za-z0-9]{1,8}){0,4}")
 _ACR = re.compile(r"[\x21-\x7E]{1,64}")
 _JKT = re.compile(r"[A-Za-z0-9_-]{43}")
+#: ``json.dumps(..., separators=(",", ":"), ensure_ascii=False)`` without a new encoder per call.
+_ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
 
 
 class AuthorizationError(IdPError, InvalidInput):
@@ -151,6 +153,8 @@ class AuthorizationRequest:
     @property
     def requested_claim_names(self) -> tuple[str, ...]:
         """Claims asked for by name through ``claims`` (UserInfo and ID token), sorted."""
+        if self.claims is None:
+            return ()  # what the empty ClaimsRequest gives, without building one
         parsed = self.claims_request
         return tuple(sorted(set(parsed.userinfo) | set(parsed.id_token)))
 
@@ -158,6 +162,8 @@ class AuthorizationRequest:
     def essential_acr_values(self) -> tuple[str, ...]:
         """The ``acr`` values of an essential ``acr`` claim request for the ID token
         (§5.5.1.1): unlike ``acr_values`` they are a requirement, not a wish."""
+        if self.claims is None:
+            return ()  # what the empty ClaimsRequest gives, without building one
         spec = self.claims_request.id_token.get("acr")
         if spec is None or not spec.essential or not spec.values:
             return ()
@@ -172,11 +178,29 @@ class AuthorizationRequest:
         return tuple(sorted(names))
 
     def to_json(self) -> bytes:
-        data = asdict(self)
-        data["created_at"] = self.created_at.isoformat()
-        data["prompt"] = sorted(self.prompt)
-        data["claims"] = dict(self.claims) if self.claims is not None else None
-        return json.dumps(data, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+        # The members one by one, in field order: ``dataclasses.asdict`` deep-copied every
+        # value only for the copies to be encoded and dropped. Tuples encode as JSON arrays.
+        data = {
+            "client_id": self.client_id,
+            "client_name": self.client_name,
+            "redirect_uri": self.redirect_uri,
+            "scopes": self.scopes,
+            "code_challenge": self.code_challenge,
+            "created_at": self.created_at.isoformat(),
+            "state": self.state,
+            "nonce": self.nonce,
+            "prompt": sorted(self.prompt),
+            "max_age": self.max_age,
+            "acr_values": self.acr_values,
+            "login_hint": self.login_hint,
+            "id_token_hint_sub": self.id_token_hint_sub,
+            "ui_locales": self.ui_locales,
+            "claims_locales": self.claims_locales,
+            "claims": dict(self.claims) if self.claims is not None else None,
+            "dpop_jkt": self.dpop_jkt,
+            "request_uri": self.request_uri,
+        }
+        return _ENCODER.encode(data).encode("utf-8")
 
     @classmethod
     def from_json(cls, raw: bytes | str) -> AuthorizationRequest:

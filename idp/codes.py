@@ -31,7 +31,7 @@ import hashlib
 import json
 import secrets
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from core.cache import Cache
@@ -51,6 +51,8 @@ MAX_CODE_TTL = 60.0
 #: How long a redeemed (or expired) code is still recognised, to revoke on reuse.
 REUSE_WINDOW = dt.timedelta(days=1)
 _MAX_CODE_LENGTH = 128
+#: ``json.dumps(..., separators=(",", ":"), ensure_ascii=False)`` without a new encoder per call.
+_ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
 
 
 class GrantRevoker(Protocol):
@@ -79,11 +81,25 @@ class AuthorizationGrant:
     dpop_jkt: str | None = None
 
     def to_json(self) -> bytes:
-        data = asdict(self)
-        data["auth_time"] = self.auth_time.isoformat()
-        data["issued_at"] = self.issued_at.isoformat()
-        data["claims"] = dict(self.claims) if self.claims is not None else None
-        return json.dumps(data, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+        # The members one by one, in field order (``dataclasses.asdict`` deep-copied every
+        # value only for the copies to be encoded and dropped); tuples encode as JSON arrays.
+        data = {
+            "grant_id": self.grant_id,
+            "client_id": self.client_id,
+            "redirect_uri": self.redirect_uri,
+            "subject": self.subject,
+            "scopes": self.scopes,
+            "code_challenge": self.code_challenge,
+            "auth_time": self.auth_time.isoformat(),
+            "issued_at": self.issued_at.isoformat(),
+            "nonce": self.nonce,
+            "acr": self.acr,
+            "amr": self.amr,
+            "sid": self.sid,
+            "claims": dict(self.claims) if self.claims is not None else None,
+            "dpop_jkt": self.dpop_jkt,
+        }
+        return _ENCODER.encode(data).encode("utf-8")
 
     @classmethod
     def from_json(cls, raw: bytes) -> AuthorizationGrant:

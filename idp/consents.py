@@ -17,7 +17,7 @@ OIDC Core §3.1.2.4 lets the provider obtain the end-user's consent once and rem
   client as subject, and scope and claim NAMES only (never a claim's value).
 * :meth:`Consents.find` is asked on every ``/authorize`` with a login session and
   :meth:`Consents.find_for_person` on every KYC call, so both are one compiled select on a
-  connection held by :class:`ca.status_read.StatusReader` (autocommit: a consent granted or
+  connection held by :class:`core.held_read.HeldReader` (autocommit: a consent granted or
   withdrawn by any worker is seen by the next read; nothing is cached), not a pool checkout
   and a read transaction per call. A failing database raises what the general path raises
   (``read_failed``'s :class:`~idp.errors.AccountStoreUnavailable`). Engines that share one
@@ -35,8 +35,8 @@ from typing import Any
 from sqlalchemy import Select, bindparam, delete, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from ca.status_read import sessions_reader_for
 from core.clock import require_aware
+from core.held_read import sessions_reader_for
 from idp.account_models import AccountRow, read_failed, store_read, store_read_core, store_write
 from idp.consent_models import ConsentRow
 from idp.errors import AccountError
@@ -182,7 +182,7 @@ class Consents:
     def _read(self, statement: Select[Any], params: Mapping[str, Any]) -> Sequence[Any] | None:
         """The first row of ``statement``: on a held connection, or through ``store_read_core``
         when the engine has none (module docstring)."""
-        reader = sessions_reader_for(self._sessions, statement, on_failure=read_failed)
+        reader = sessions_reader_for(self._sessions, statement, on_failure=read_failed, label="IdP")
         if reader is not None:
             return reader.fetch_params(params)
         with store_read_core(self._sessions) as connection:

@@ -6,11 +6,11 @@ the clients it logged into. Through an ORM ``Session`` that was a read transacti
 statements (~0.5 ms of CPU on SQLite); here it is one statement - the clients come as one
 space-separated string from a correlated subquery (``group_concat`` / ``string_agg``; client
 ids are base64url, :func:`idp.clients._new_client_id`, so they hold no space) - on a connection
-held by :class:`ca.status_read.StatusReader`, as :mod:`idp.token_reads` does. Autocommit: a
+held by :class:`core.held_read.HeldReader`, as :mod:`idp.token_reads` does. Autocommit: a
 session ended by any worker is seen by the next read; nothing is cached.
 
 :class:`~idp.sessions.LoginSessions` is made per request; the held connections are kept per
-engine and statement by :func:`ca.status_read.reader_for`. Engines that share one connection
+engine and statement by :func:`core.held_read.reader_for`. Engines that share one connection
 (in-memory SQLite) get none and the session is read through the ORM as before.
 """
 
@@ -22,8 +22,8 @@ from sqlalchemy import ColumnElement, Select, bindparam, func, literal_column, s
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from ca.errors import CAStorageUnavailable
-from ca.status_read import StatusReader, reader_for
+from core.errors import StorageUnavailable
+from core.held_read import HeldReader, reader_for
 from idp.account_models import LoginSessionRow, SessionClientRow
 from idp.errors import AccountStoreUnavailable
 
@@ -63,7 +63,7 @@ _BY_TOKEN_HASH = {"postgresql": _statement("postgresql"), "other": _statement("o
 class SessionReader:
     """The session with a token hash, and its clients, in one held-connection read."""
 
-    def __init__(self, reader: StatusReader) -> None:
+    def __init__(self, reader: HeldReader) -> None:
         self._reader = reader
 
     def by_token_hash(self, digest: str) -> tuple[tuple[Any, ...], tuple[str, ...]] | None:
@@ -71,7 +71,7 @@ class SessionReader:
         last_seen_at, expires_at, ended_at, source, user_agent) and its client ids, or None."""
         try:
             row = self._reader.fetch(digest)
-        except CAStorageUnavailable:
+        except StorageUnavailable:
             raise AccountStoreUnavailable(
                 "the account store failed; is the database migrated?"
             ) from None
@@ -86,5 +86,5 @@ def session_reader_for(sessions: sessionmaker[Session]) -> SessionReader | None:
     if not isinstance(bind, Engine):
         return None
     statement = _BY_TOKEN_HASH["postgresql" if bind.dialect.name == "postgresql" else "other"]
-    reader = reader_for(bind, statement)
+    reader = reader_for(bind, statement, label="IdP")
     return None if reader is None else SessionReader(reader)

@@ -4,7 +4,7 @@ Every access token presented is checked against storage (:meth:`idp.tokens.Token
 verify_access_token`): its grant must exist and not be revoked, and its ``jti`` must not have
 been revoked alone. Both are primary-key reads made on every UserInfo call, so, like OCSP's
 status read, they bypass the ORM: each is a compiled SQLAlchemy Core select run on a DBAPI
-connection held by :class:`ca.status_read.StatusReader` (autocommit, so a revocation committed by
+connection held by :class:`core.held_read.HeldReader` (autocommit, so a revocation committed by
 any worker is seen by the next read; nothing is cached). Engines that share one connection
 (in-memory SQLite) get no readers and the caller reads through its session as before.
 """
@@ -19,8 +19,8 @@ from sqlalchemy import Select, bindparam, select
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from ca.errors import CAStorageUnavailable
-from ca.status_read import StatusReader
+from core.errors import StorageUnavailable
+from core.held_read import HeldReader
 from idp.errors import IdPStoreUnavailable
 from idp.models import GrantRow, RevokedAccessTokenRow
 
@@ -48,20 +48,20 @@ class TokenReads:
     """The grant read and the revoked-``jti`` read on held connections."""
 
     def __init__(self, engine: Engine) -> None:
-        self._grant = StatusReader(engine, _GRANT)
-        self._revoked = StatusReader(engine, _REVOKED)
+        self._grant = HeldReader(engine, _GRANT, label="IdP")
+        self._revoked = HeldReader(engine, _REVOKED, label="IdP")
 
     def grant(self, grant_id: str) -> GrantState | None:
         try:
             row = self._grant.fetch(grant_id)
-        except CAStorageUnavailable:
+        except StorageUnavailable:
             raise IdPStoreUnavailable("the token store failed; is the database migrated?") from None
         return None if row is None else GrantState(row[0], row[1], row[2], row[3])
 
     def revoked(self, jti: str) -> bool:
         try:
             return self._revoked.fetch(jti) is not None
-        except CAStorageUnavailable:
+        except StorageUnavailable:
             raise IdPStoreUnavailable("the token store failed; is the database migrated?") from None
 
 

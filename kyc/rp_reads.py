@@ -6,11 +6,11 @@ or a narrowed policy takes effect on the next request in every worker. Through a
 that read cost a pool checkout, ``BEGIN`` and ``ROLLBACK`` (and on PostgreSQL the pool's
 pre-ping round trip); like OCSP's status read and the IdP's grant read it is instead one
 compiled SQLAlchemy Core select on a DBAPI connection held by
-:class:`ca.status_read.StatusReader` (autocommit: each read sees every commit before it;
+:class:`core.held_read.HeldReader` (autocommit: each read sees every commit before it;
 values go through the column types' result processors, so they read as through the ORM).
 
 The KYC service is built per call; the held connections are kept per engine and statement by
-:func:`ca.status_read.reader_for`. Engines that share one
+:func:`core.held_read.reader_for`. Engines that share one
 connection (in-memory SQLite) get none, and the caller reads through its session as before.
 """
 
@@ -21,8 +21,8 @@ from typing import Any
 from sqlalchemy import Select, bindparam, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from ca.errors import CAStorageUnavailable
-from ca.status_read import StatusReader, sessions_reader_for
+from core.errors import StorageUnavailable
+from core.held_read import HeldReader, sessions_reader_for
 from kyc.errors import KYCStoreUnavailable
 from kyc.models import RelyingPartyRow
 
@@ -36,14 +36,14 @@ _BY_CLIENT: Select[Any] = select(*_RP).where(_RP.client_id == bindparam("b_clien
 
 def held_rp_reader(sessions: sessionmaker[Session]) -> RelyingPartyReader | None:
     """The reader over the engine ``sessions`` is bound to, or None (shared-connection pools)."""
-    reader = sessions_reader_for(sessions, _BY_CLIENT)
+    reader = sessions_reader_for(sessions, _BY_CLIENT, label="KYC")
     return None if reader is None else RelyingPartyReader(reader)
 
 
 class RelyingPartyReader:
     """Reads one relying party row by client id on held connections."""
 
-    def __init__(self, reader: StatusReader) -> None:
+    def __init__(self, reader: HeldReader) -> None:
         self._reader = reader
 
     def by_client(self, client_id: str) -> dict[str, Any] | None:
@@ -53,6 +53,6 @@ class RelyingPartyReader:
         """
         try:
             row = self._reader.fetch(client_id)
-        except CAStorageUnavailable:
+        except StorageUnavailable:
             raise KYCStoreUnavailable("the KYC store failed; is the database migrated?") from None
         return None if row is None else dict(zip(COLUMNS, row, strict=True))

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import parse_qsl, quote
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, RedirectResponse, Response
@@ -79,7 +79,7 @@ PAR_PATH = "/par"
 _NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 #: Client-authentication parameters of a PAR request: not authorization parameters.
 _AUTH_PARAMS = frozenset({"client_secret", "client_assertion", "client_assertion_type"})
-_TRUST_PARAMS = ("client_id", "redirect_uri", "request_uri")
+_TRUST_PARAMS = frozenset({"client_id", "redirect_uri", "request_uri"})
 
 
 # --- accessors (U's and W's pages use them too) ------------------------------------------------
@@ -111,8 +111,34 @@ def authorization_service(request: Request) -> AuthorizationService:
 # --- helpers ----------------------------------------------------------------------------------
 
 
+#: ``RedirectResponse(url, status_code=303, headers=_NO_STORE)``'s headers before ``location``
+#: (``content-length: 0`` is what Starlette adds for the empty body).
+_SEE_OTHER_HEADERS = (
+    *((k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in _NO_STORE.items()),
+    (b"content-length", b"0"),
+)
+#: What ``RedirectResponse`` leaves unquoted in the ``location``.
+_LOCATION_SAFE = ":/%#?=@[]!$&'()*+,;"
+
+
+class _SeeOther(RedirectResponse):
+    """``RedirectResponse(url, status_code=303, headers=_NO_STORE)`` with the constant headers
+    encoded once per process instead of once per response: the same status, body and raw
+    headers in the same order (``tests/api/idp_authorize/test_hot_path_equivalence.py``)."""
+
+    def __init__(self, url: str) -> None:
+        # Sets every attribute ``Response.__init__`` sets (``_headers`` is made on first use).
+        self.status_code = 303
+        self.background = None
+        self.body = b""
+        self.raw_headers = [
+            *_SEE_OTHER_HEADERS,
+            (b"location", quote(url, safe=_LOCATION_SAFE).encode("latin-1")),
+        ]
+
+
 def _see_other(url: str) -> RedirectResponse:
-    return RedirectResponse(url, status_code=303, headers=_NO_STORE)
+    return _SeeOther(url)
 
 
 def _page(request: Request, message_key: str, status: int = 400) -> Response:
@@ -150,7 +176,7 @@ def _from_parameters(
 ) -> AuthorizationRequest | Response:
     """The validated request, or the response (error page or error redirect) to send."""
     ctx = context_of(request)
-    if repeated & set(_TRUST_PARAMS):
+    if repeated & _TRUST_PARAMS:
         return _page(request, "invalid_request")
     request_uri = params.get("request_uri")
     if request_uri is not None and is_request_uri(request_uri):
@@ -214,18 +240,19 @@ def _act(
     decision: Decision,
     session: LoginSession | None,
     pending_id: str | None,
+    *,
+    service: AuthorizationService,
 ) -> Response:
+    """Carry out ``decision``; ``service`` is the one that made it (built once per request)."""
     ctx = context_of(request)
-    service = authorization_service(request)
-    pending = pending_authorizations(request)
     at = ctx.clock.now()
     if decision.step in (Step.LOGIN, Step.CONSENT):
         if pending_id is None:
-            pending_id = pending.create(authz, session=session)
+            pending_id = pending_authorizations(request).create(authz, session=session)
         page = "/login" if decision.step is Step.LOGIN else "/consent"
         return _see_other(f"{page}?pending={quote(pending_id, safe='')}")
     if pending_id is not None:
-        pending.delete(pending_id)
+        pending_authorizations(request).delete(pending_id)
     if decision.step is Step.ISSUE:
         assert session is not None
         return _see_other(service.issue_code(authz, decision, session=session, at=at))
@@ -246,14 +273,15 @@ def _authorize(request: Request, items: Sequence[tuple[str, Any]]) -> Response:
     if isinstance(found, Response):
         return found
     session = current_session(request)
-    decision = authorization_service(request).decide(
+    service = authorization_service(request)
+    decision = service.decide(
         found,
         session=session,
         logged_in_since_request=False,
         consent_given_now=False,
         at=context_of(request).clock.now(),
     )
-    return _act(request, found, decision, session, None)
+    return _act(request, found, decision, session, None, service=service)
 
 
 def _all_local(ctx: AppContext) -> bool:
@@ -264,10 +292,17 @@ def _all_local(ctx: AppContext) -> bool:
     return ctx.engine.dialect.name == "sqlite" and isinstance(ctx.cache, InMemoryCache)
 
 
+def _query_items(request: Request) -> list[tuple[str, str]]:
+    """``request.query_params.multi_items()`` without building the multidict: Starlette parses
+    the query string exactly so (latin-1, then ``parse_qsl`` keeping blank values)."""
+    query: bytes = request.scope["query_string"]
+    return parse_qsl(query.decode("latin-1"), keep_blank_values=True)
+
+
 @router.get(AUTHORIZE_PATH)
 async def authorize_get(request: Request) -> Response:
     """The authorization endpoint by GET (OIDC Core §3.1.2.1)."""
-    items = request.query_params.multi_items()
+    items = _query_items(request)
     if _all_local(context_of(request)):
         return _authorize(request, items)
     return await run_in_threadpool(_authorize, request, items)
@@ -296,14 +331,15 @@ def _continue(request: Request) -> Response:
     since = record.logged_in_since(session)
     if since and not record.login_done:
         pending.mark_login_done(record.pending_id, at=at)
-    decision = authorization_service(request).decide(
+    service = authorization_service(request)
+    decision = service.decide(
         record.request,
         session=session,
         logged_in_since_request=since,
         consent_given_now=request.query_params.get("consented") == "1",
         at=at,
     )
-    return _act(request, record.request, decision, session, record.pending_id)
+    return _act(request, record.request, decision, session, record.pending_id, service=service)
 
 
 @router.get(CONTINUE_PATH)

@@ -1,15 +1,18 @@
-"""The status read behind every OCSP answer (ca/status_read.py), on SQLite and PostgreSQL.
+"""The status read behind every OCSP answer (core/held_read.py with ca/status_read.py's
+failure), on SQLite and PostgreSQL.
 
 It bypasses the ORM for speed, so these tests pin what must not change: a revocation committed
 by another process (its own engine) is read on the very next call; every status reads exactly
 as through SQLAlchemy (aware UTC times, reasons, on hold); broken or disposed connections are
-replaced; a failing database is ``CAStorageUnavailable`` without SQL in the message; and on
-PostgreSQL no connection is left idle in a transaction.
+replaced; a failing database is ``CAStorageUnavailable`` without SQL in the message, with the
+CA's message and log line; and on PostgreSQL no connection is left idle in a transaction.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import gc
+import logging
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -20,9 +23,11 @@ from api.context import AppContext, build_context
 from ca.errors import CAStorageUnavailable
 from ca.revocation import CertStatus, RevocationReason, RevocationStatus
 from ca.revoke import _STATUS_OF
-from ca.status_read import StatusReader, reader_for
+from ca.status_read import ca_storage_unavailable, status_reader_for
 from ca.store import IssuedCertificate
 from core.clock import FixedClock
+from core.db import make_engine
+from core.held_read import HeldReader
 from core.settings import load_settings
 from tests.ca._issuance import add_person
 
@@ -90,7 +95,7 @@ def test_dispose_closes_idle_connections_and_reading_goes_on(
 ) -> None:
     serial = cert.certificate.serial_number
     ctx.ca().status_of("citizen", serial)
-    reader = reader_for(ctx.engine, _STATUS_OF)
+    reader = status_reader_for(ctx.engine, _STATUS_OF)
     assert reader is not None
     assert reader.idle_connections() == 1
     ctx.engine.dispose()
@@ -103,29 +108,54 @@ def test_a_broken_connection_is_replaced_without_an_error(
 ) -> None:
     serial = cert.certificate.serial_number
     ctx.ca().status_of("citizen", serial)
-    reader = reader_for(ctx.engine, _STATUS_OF)
+    reader = status_reader_for(ctx.engine, _STATUS_OF)
     assert reader is not None
     reader._idle[0].close()  # the server went away under the held connection
     assert ctx.ca().status_of("citizen", serial) == RevocationStatus.good()
 
 
-def test_failing_database_is_storage_unavailable_without_sql(tmp_path: Path) -> None:
-    engine = create_engine(f"sqlite:///{tmp_path / 'empty.db'}")  # no tables at all
+@pytest.mark.parametrize("where", ["empty.db", "missing/dir.db"])  # no tables; unreachable
+def test_failing_database_is_storage_unavailable_without_sql(
+    tmp_path: Path, where: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    engine = create_engine(f"sqlite:///{tmp_path / where}")
     try:
-        reader = StatusReader(engine, _STATUS_OF)
-        with pytest.raises(CAStorageUnavailable) as caught:
+        reader = status_reader_for(engine, _STATUS_OF)
+        assert reader is not None
+        with (
+            caplog.at_level(logging.ERROR, logger="ca.status_read"),
+            pytest.raises(CAStorageUnavailable) as caught,
+        ):
             reader.fetch("00" * 20)
         message = str(caught.value)
         assert "SELECT" not in message and "ca_certificates" not in message
-        assert "OperationalError" in message
+        # The CA's message and log line, as before the reader moved to core.
+        assert message == "the CA's database failed (OperationalError) on a status read"
+        assert [(r.name, r.getMessage(), getattr(r, "error", None)) for r in caplog.records] == [
+            ("ca.status_read", "CA database error on a status read", "OperationalError")
+        ]
     finally:
         engine.dispose()
+
+
+def test_a_gone_engine_is_the_cas_closed_engine_error(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    engine = make_engine(f"sqlite:///{tmp_path / 'gone.db'}")
+    reader = HeldReader(engine, _STATUS_OF, on_failure=ca_storage_unavailable, label="CA")
+    engine.dispose()
+    del engine  # the reader holds it weakly
+    gc.collect()
+    with caplog.at_level(logging.ERROR), pytest.raises(CAStorageUnavailable) as caught:
+        reader.fetch("00" * 20)
+    assert str(caught.value) == "the CA's database engine is closed"
+    assert caplog.records == []
 
 
 def test_reads_leave_no_transaction_open(ctx: AppContext, cert: IssuedCertificate) -> None:
     for _ in range(7):  # past psycopg's prepare threshold (5)
         ctx.ca().status_of("citizen", cert.certificate.serial_number)
-    reader = reader_for(ctx.engine, _STATUS_OF)
+    reader = status_reader_for(ctx.engine, _STATUS_OF)
     assert reader is not None
     if ctx.engine.dialect.name == "sqlite":
         # An open read transaction would pin an old WAL snapshot and hide later commits.

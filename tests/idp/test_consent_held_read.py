@@ -2,7 +2,7 @@
 """The consent reads on held connections (idp/consents.py) answer as the general path does.
 
 ``Consents.find`` (every ``/authorize``) and ``Consents.find_for_person`` (every KYC call) read
-on a connection held by :class:`ca.status_read.StatusReader`; engines that share one connection
+on a connection held by :class:`core.held_read.HeldReader`; engines that share one connection
 read through ``store_read_core``. Each answer and each failure is compared on the same rows,
 on SQLite and PostgreSQL, and a consent granted or withdrawn through another engine (another
 worker) is seen by the very next read.
@@ -23,10 +23,10 @@ from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.orm import Session, sessionmaker
 
 import idp.consents
-from ca.status_read import sessions_reader_for
 from core.audit import AuditLedger
 from core.clock import FixedClock
 from core.db import make_engine, make_session_factory
+from core.held_read import sessions_reader_for
 from idp.account_models import read_failed
 from idp.accounts import Account
 from idp.consents import _FIND, _FIND_FOR_PERSON, Consents
@@ -74,7 +74,9 @@ def test_the_held_readers_are_used_on_a_file_database(
     consents.find(account.id, "any-client", at=clock.now())
     consents.find_for_person(account.person_id, "any-client", at=clock.now())
     for statement in (_FIND, _FIND_FOR_PERSON):
-        reader = sessions_reader_for(session_factory, statement, on_failure=read_failed)
+        reader = sessions_reader_for(
+            session_factory, statement, on_failure=read_failed, label="IdP"
+        )
         assert reader is not None and reader.idle_connections() == 1
 
 
@@ -214,7 +216,8 @@ def test_a_failing_database_raises_what_the_general_path_raises(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     consents = Consents(failing_sessions, ledger=AuditLedger(failing_sessions, clock=clock))
-    assert sessions_reader_for(failing_sessions, _FIND, on_failure=read_failed) is not None
+    reader = sessions_reader_for(failing_sessions, _FIND, on_failure=read_failed, label="IdP")
+    assert reader is not None
     for call in (
         lambda c: c.find(NO_ID, "client", at=clock.now()),
         lambda c: c.find_for_person(NO_ID, "client", at=clock.now()),

@@ -1,16 +1,21 @@
-"""Held-connection reads with several named parameters and several rows (ca/status_read.py).
+"""Held-connection reads with several named parameters and several rows (core/held_read.py).
 
-:meth:`StatusReader.fetch_params` and :meth:`StatusReader.fetch_all` serve the reads that take
+:meth:`HeldReader.fetch_params` and :meth:`HeldReader.fetch_all` serve the reads that take
 more than one value (a consent by account and client) or give more than one row (a person's
 positions). Pinned here, on SQLite and PostgreSQL: values are bound and read exactly as through
 SQLAlchemy; a commit by another connection is read by the next call; a failing database raises
-the default ``CAStorageUnavailable`` or what the caller's ``on_failure`` makes of SQLAlchemy's
-own error; a reader's options cannot be silently swapped by another caller.
+the default ``StorageUnavailable`` (logged under the reader's label) or what the caller's
+``on_failure`` makes of SQLAlchemy's own error; a reader's options cannot be silently swapped by
+another caller.
+
+The statements read a register table: the test databases are built by the migrations, and any
+table with a ``Uuid`` key, a ``UTCDateTime`` and several rows per value serves.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import gc
 import logging
 import uuid
 from collections.abc import Iterator
@@ -22,9 +27,9 @@ from sqlalchemy import Select, bindparam, insert, select, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
 
-from ca.errors import CAStorageUnavailable
-from ca.status_read import StatusReader, reader_for, sqlalchemy_error
 from core.db import make_engine
+from core.errors import StorageUnavailable
+from core.held_read import EngineClosed, HeldReader, reader_for, sqlalchemy_error
 from registry.models import LegalEntityRow
 
 _ENTITIES = LegalEntityRow.__table__.c
@@ -60,7 +65,7 @@ def _general(engine: Engine, statement: Select[Any], params: dict[str, Any]) -> 
 def test_several_parameters_and_rows_read_as_through_sqlalchemy(engine: Engine) -> None:
     ids = {no: _add(engine, no) for no in ("MIN-C", "MIN-A", "MIN-B")}
     _add(engine, "CO-1", kind="company")
-    reader = StatusReader(engine, _BY_KIND_AND_STATUS)
+    reader = HeldReader(engine, _BY_KIND_AND_STATUS, label="test")
     params = {"b_kind": "ministry", "b_status": "active"}
     rows = reader.fetch_all(params)
     assert rows == _general(engine, _BY_KIND_AND_STATUS, params)
@@ -70,7 +75,7 @@ def test_several_parameters_and_rows_read_as_through_sqlalchemy(engine: Engine) 
     assert reader.fetch_all({"b_kind": "ministry", "b_status": "dissolved"}) == []
     assert reader.fetch_params({"b_kind": "nothing", "b_status": "active"}) is None
 
-    by_id = StatusReader(engine, _BY_ID_AND_KIND)
+    by_id = HeldReader(engine, _BY_ID_AND_KIND, label="test")
     params = {"b_id": ids["MIN-A"], "b_kind": "ministry"}
     assert by_id.fetch_params(params) == ("MIN-A", AT)  # the Uuid's bind processor ran
     # Whatever SQLAlchemy makes of another spelling (its callers pass canonical ids), so does
@@ -84,7 +89,7 @@ def test_several_parameters_and_rows_read_as_through_sqlalchemy(engine: Engine) 
 
 
 def test_wrong_parameters_are_refused(engine: Engine) -> None:
-    reader = StatusReader(engine, _BY_KIND_AND_STATUS)
+    reader = HeldReader(engine, _BY_KIND_AND_STATUS, label="test")
     for params in ({"b_kind": "ministry"}, {"b_kind": "x", "b_status": "y", "b_other": "z"}):
         with pytest.raises(ValueError, match="b_kind, b_status"):
             reader.fetch_all(params)
@@ -94,13 +99,13 @@ def test_wrong_parameters_are_refused(engine: Engine) -> None:
         reader.fetch("ministry")
     fixed = select(_ENTITIES.id).where(_ENTITIES.kind == "ministry")
     with pytest.raises(ValueError, match="caller's values"):
-        StatusReader(engine, fixed)
+        HeldReader(engine, fixed, label="test")
 
 
 def test_a_commit_by_another_connection_is_read_by_the_next_call(
     engine: Engine, db_url: str
 ) -> None:
-    reader = StatusReader(engine, _BY_KIND_AND_STATUS)
+    reader = HeldReader(engine, _BY_KIND_AND_STATUS, label="test")
     params = {"b_kind": "ministry", "b_status": "active"}
     assert reader.fetch_all(params) == []
     assert reader.idle_connections() == 1
@@ -134,15 +139,19 @@ def test_failures_raise_the_default_error_or_the_callers(
     failing_engine: Engine, caplog: pytest.LogCaptureFixture
 ) -> None:
     params = {"b_kind": "ministry", "b_status": "active"}
-    with caplog.at_level(logging.ERROR, logger="ca.status_read"):
-        with pytest.raises(CAStorageUnavailable, match=r"\(OperationalError\)"):
-            StatusReader(failing_engine, _BY_KIND_AND_STATUS).fetch_all(params)
-        with pytest.raises(CAStorageUnavailable):
-            StatusReader(failing_engine, _BY_KIND_AND_STATUS, label="KYC").fetch_params(params)
+    with caplog.at_level(logging.ERROR, logger="core.held_read"):
+        with pytest.raises(StorageUnavailable, match=r"\(OperationalError\)") as caught:
+            HeldReader(failing_engine, _BY_KIND_AND_STATUS, label="IdP").fetch_all(params)
+        with pytest.raises(StorageUnavailable):
+            HeldReader(failing_engine, _BY_KIND_AND_STATUS, label="KYC").fetch_params(params)
     assert [r.getMessage() for r in caplog.records] == [
-        "CA database error on a status read",
-        "KYC database error on a status read",
+        "IdP database error on a held read",
+        "KYC database error on a held read",
     ]
+    assert [getattr(r, "error", None) for r in caplog.records] == ["OperationalError"] * 2
+    message = str(caught.value)
+    assert message == "the IdP database failed (OperationalError) on a held read"
+    assert caught.value.code == "storage_unavailable" and caught.value.http_status == 503
 
     seen: list[SQLAlchemyError] = []
 
@@ -151,11 +160,15 @@ def test_failures_raise_the_default_error_or_the_callers(
         return LookupError("the caller's own error")
 
     with pytest.raises(LookupError, match="the caller's own error"):
-        StatusReader(failing_engine, _BY_KIND_AND_STATUS, on_failure=on_failure).fetch_all(params)
+        HeldReader(
+            failing_engine, _BY_KIND_AND_STATUS, on_failure=on_failure, label="test"
+        ).fetch_all(params)
     assert len(seen) == 1 and isinstance(seen[0], OperationalError)  # what SQLAlchemy raises
     assert type(seen[0].orig).__name__ == "OperationalError"
     with pytest.raises(OperationalError):
-        reader = StatusReader(failing_engine, _BY_KIND_AND_STATUS, on_failure=sqlalchemy_error)
+        reader = HeldReader(
+            failing_engine, _BY_KIND_AND_STATUS, on_failure=sqlalchemy_error, label="test"
+        )
         reader.fetch_params(params)
 
 
@@ -165,6 +178,27 @@ def test_a_statements_reader_keeps_its_callers_options(engine: Engine) -> None:
     again = reader_for(engine, _BY_ID_AND_KIND, on_failure=sqlalchemy_error, label="register")
     assert again is reader
     with pytest.raises(ValueError, match="another on_failure or label"):
-        reader_for(engine, _BY_ID_AND_KIND)
+        reader_for(engine, _BY_ID_AND_KIND, label="register")
     with pytest.raises(ValueError, match="another on_failure or label"):
-        reader_for(engine, _BY_ID_AND_KIND, on_failure=sqlalchemy_error)
+        reader_for(engine, _BY_ID_AND_KIND, on_failure=sqlalchemy_error, label="IdP")
+
+
+def test_a_reader_whose_engine_is_gone_fails_with_engine_closed(tmp_path: Path) -> None:
+    engine = make_engine(f"sqlite:///{tmp_path / 'gone.db'}")
+    seen: list[SQLAlchemyError] = []
+
+    def on_failure(exc: SQLAlchemyError) -> Exception:
+        seen.append(exc)
+        return LookupError("closed")
+
+    default = HeldReader(engine, _BY_KIND_AND_STATUS, label="IdP")
+    handled = HeldReader(engine, _BY_KIND_AND_STATUS, on_failure=on_failure, label="IdP")
+    engine.dispose()
+    del engine  # the readers hold it weakly
+    gc.collect()
+    params = {"b_kind": "ministry", "b_status": "active"}
+    with pytest.raises(StorageUnavailable, match=r"^the IdP database engine is closed$"):
+        default.fetch_all(params)
+    with pytest.raises(LookupError, match="closed"):
+        handled.fetch_params(params)
+    assert len(seen) == 1 and isinstance(seen[0], EngineClosed)

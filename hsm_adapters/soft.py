@@ -11,7 +11,10 @@ Files are written to a 0600 temporary file, fsynced, and published with a hard l
 file appears whole or not at all and two processes generating the same label cannot overwrite
 each other. Decrypted keys are cached in memory (the process is trusted); every signature first
 checks that the key file is still the one that was loaded, so a key destroyed - here or by
-another process - stops signing, as it does in an HSM.
+another process - stops signing, as it does in an HSM. That check (one ``stat`` of the file) is
+kept on every signature; what was cut from the ECDSA path of ID and access tokens is overhead
+around it: the ``ECDSA(Prehashed(...))`` scheme objects are immutable and shared per hash class,
+and the error translation is inlined instead of going through a closure and a lambda.
 """
 
 from __future__ import annotations
@@ -64,8 +67,8 @@ _KEYSTORE_FILE = "keystore.json"
 _FileId = tuple[int, int, int, int]
 
 
-def _file_id(path: Path) -> _FileId:
-    st = path.stat()
+def _file_id(path: Path | str) -> _FileId:
+    st = os.stat(path)  # noqa: PTH116 - a str path per signature: no pathlib conversion
     return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
 
 
@@ -78,6 +81,37 @@ def _generate(algorithm: KeyAlgorithm) -> fmt.PlainPrivateKey:
         return ed25519.Ed25519PrivateKey.generate()
     bits = {KeyAlgorithm.RSA_2048: 2048, KeyAlgorithm.RSA_3072: 3072, KeyAlgorithm.RSA_4096: 4096}
     return rsa.generate_private_key(public_exponent=65537, key_size=bits[algorithm])
+
+
+#: ``ec.ECDSA(Prehashed(hash))`` per exact parameterless hash class and determinism: immutable
+#: objects, built once instead of per signature.
+_PREHASHED_ECDSA: dict[tuple[type, bool], ec.ECDSA] = {}
+_SHAREABLE_HASHES = frozenset(
+    {
+        hashes.SHA224,
+        hashes.SHA256,
+        hashes.SHA384,
+        hashes.SHA512,
+        hashes.SHA3_224,
+        hashes.SHA3_256,
+        hashes.SHA3_384,
+        hashes.SHA3_512,
+    }
+)
+
+
+def _prehashed_ecdsa(algorithm: hashes.HashAlgorithm, deterministic: bool) -> ec.ECDSA:
+    """``ec.ECDSA(utils.Prehashed(algorithm), deterministic_signing=deterministic)``, shared
+    for the SHA-2/SHA-3 classes (a construction that raises is not kept, so it raises again)."""
+    kind = type(algorithm)
+    if kind not in _SHAREABLE_HASHES:
+        return ec.ECDSA(utils.Prehashed(algorithm), deterministic_signing=deterministic)
+    cache_key = (kind, deterministic)
+    scheme = _PREHASHED_ECDSA.get(cache_key)
+    if scheme is None:
+        scheme = ec.ECDSA(utils.Prehashed(algorithm), deterministic_signing=deterministic)
+        _PREHASHED_ECDSA[cache_key] = scheme
+    return scheme
 
 
 def _wrap(
@@ -98,8 +132,14 @@ def _wrap(
         def sign_ecdsa(
             digest: bytes, algorithm: hashes.HashAlgorithm, *, deterministic: bool
         ) -> bytes:
-            scheme = ec.ECDSA(utils.Prehashed(algorithm), deterministic_signing=deterministic)
-            return guarded(lambda: ec_key.sign(digest, scheme), f"ECDSA with {algorithm.name}")
+            # Every JWS and certificate signature comes this way: the scheme object is shared
+            # and the guard is inlined (same order: scheme, validity check, signature).
+            scheme = _prehashed_ecdsa(algorithm, deterministic)
+            still_valid()
+            try:
+                return ec_key.sign(digest, scheme)
+            except (ValueError, TypeError, CryptographyUnsupported) as exc:
+                raise UnsupportedAlgorithm(f"ECDSA with {algorithm.name}: {exc}") from exc
 
         return BackendECPrivateKey(
             label=label, backend_name="soft", public_key=ec_key.public_key(), signer=sign_ecdsa
@@ -275,7 +315,8 @@ class SoftKeyBackend:
             os.close(dir_fd)
 
     def _validity_check(self, label: str, file_id: _FileId) -> Callable[[], None]:
-        path = self._path(label)
+        # A string: os.stat() on it skips pathlib's conversion on every signature.
+        path = str(self._path(label))
 
         def still_valid() -> None:
             if self._closed:

@@ -32,7 +32,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, Protocol, cast, runtime_checkable
 
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session, sessionmaker
@@ -120,6 +120,10 @@ class AccountService:
         self._throttle = throttle
         self.totp = totp
         self._reads = account_reads_for(sessions)
+        # Whether the register reads a person and their positions in one go, found once per
+        # register object (a runtime-checkable Protocol's isinstance costs tens of
+        # microseconds, on every code exchange).
+        self._batched: tuple[object, bool] | None = None
 
     # --- accounts -------------------------------------------------------------------------------
 
@@ -337,8 +341,11 @@ class AccountService:
 
     def _person_and_servants(self, person_id: str) -> tuple[Person, tuple[CivilServant, ...]]:
         register = self._register
-        if isinstance(register, _PersonAndServantsRegister):
-            return register.person_and_servants(person_id)
+        known = self._batched
+        if known is None or known[0] is not register:
+            known = self._batched = (register, isinstance(register, _PersonAndServantsRegister))
+        if known[1]:
+            return cast(_PersonAndServantsRegister, register).person_and_servants(person_id)
         person = register.get_person(person_id)
         return person, register.servants_of_person(person.id)
 

@@ -364,8 +364,8 @@ class ClientRegistry:
         self._copies.clear()
         self._cache.set(_VERSION_KEY, secrets.token_bytes(8), ttl=86_400 * 30)
 
-    def _secret_matches(self, client_id: str, secret: str) -> bool:
-        entry = self._entry(client_id)
+    @staticmethod
+    def _secret_ok(entry: tuple[Client, str | None] | None, secret: str) -> bool:
         stored = entry[1] if entry is not None else None
         # Compared whatever was found, so an unknown client costs the same time.
         ok = hmac.compare_digest(stored or _NO_SECRET, _secret_hash(secret))
@@ -405,12 +405,14 @@ class ClientRegistry:
             )
         if not isinstance(secret, str) or not secret:
             raise InvalidClient(_AUTH_FAILED)
-        client = self._find(client_id)
+        # One look-up gives the client and its secret's hash (it was two of this worker's copy,
+        # each asking the shared cache for the registrations' version).
+        entry = self._entry(client_id or "")
         # The secret is checked whatever was found, so an unknown client costs the same time.
-        ok = self._secret_matches(client_id or "", secret)
-        if client is None or client.auth_method is not method or not ok:
+        ok = self._secret_ok(entry, secret)
+        if entry is None or entry[0].auth_method is not method or not ok:
             raise InvalidClient(_AUTH_FAILED)
-        return client
+        return entry[0]
 
     def _authenticate_assertion(
         self,

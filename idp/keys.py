@@ -172,6 +172,8 @@ class SigningKeys:
         self._snapshot_ttl = snapshot_ttl
         #: (expires at, shared version, the keys not removed, oldest first): see _current().
         self._snapshot: tuple[float, bytes | None, tuple[SigningKeyInfo, ...]] | None = None
+        #: The last (active key info, SigningKey) handed out by signing_key().
+        self._last_signing: tuple[SigningKeyInfo, SigningKey] | None = None
 
     # --- storage helpers -----------------------------------------------------------------------
 
@@ -403,7 +405,15 @@ class SigningKeys:
     def signing_key(self) -> SigningKey:
         """The active key, to sign an ID token or access token now."""
         info = self.active_info()
-        return SigningKey(kid=info.kid, alg=info.alg, key=self._load(info.label))
+        key = self._load(info.label)
+        # The same snapshot entry and the same backend key object give an equal SigningKey
+        # (frozen), so the last one is handed out again instead of being rebuilt per token.
+        last = self._last_signing
+        if last is not None and last[0] is info and last[1].key is key:
+            return last[1]
+        signing = SigningKey(kid=info.kid, alg=info.alg, key=key)
+        self._last_signing = (info, signing)
+        return signing
 
     def published(self, *, at: dt.datetime) -> list[SigningKeyInfo]:
         """Keys in the JWKS at ``at``: next, active, and retired ones whose tokens may live."""

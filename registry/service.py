@@ -204,8 +204,9 @@ class EmbeddedRegister:
             return tuple(found[0].to_servant(found[1]) for found in session.execute(query))
 
     def person_and_servants(self, person_id: str) -> tuple[Person, tuple[CivilServant, ...]]:
-        """:meth:`get_person` and :meth:`servants_of_person` in one read transaction, on Core
-        statements (the OpenID provider's claims at every code exchange need both)."""
+        """:meth:`get_person` and :meth:`servants_of_person` in one statement (the OpenID
+        provider's claims at every code exchange need both), on held connections where the
+        engine allows it (:mod:`registry.person_read`): one snapshot, no ORM objects."""
         key = _id(person_id)
         try:
             return read_person_and_servants(self._sessions, key)

@@ -48,7 +48,9 @@ USERINFO_PATH = "/userinfo"
 
 async def _presented_token(request: Request) -> tuple[str, str]:
     """``(scheme, token)``: scheme ``bearer`` or ``dpop``. Raises for none or several."""
-    if "access_token" in request.query_params:
+    # An empty query string has no parameters: parsing one only to find that out cost more
+    # than the rest of this function.
+    if request.scope.get("query_string") and "access_token" in request.query_params:
         raise InvalidRequest("an access token in the URI query is refused (RFC 6750 §2.3)")
     found: list[tuple[str, str]] = []
     authorization = request.headers.get("authorization")

@@ -19,7 +19,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -152,6 +152,28 @@ def pg_migrated_engine(
         yield eng
     finally:
         eng.dispose()
+
+
+@pytest.fixture(params=["no tables", "unreachable"])
+def failing_sessions(
+    request: pytest.FixtureRequest, db_url: str, tmp_path: Path
+) -> Iterator[sessionmaker[Session]]:
+    """Sessions over a database that fails: one without the tables, or one that cannot be
+    reached at all (for the held-read paths, which must fail as the general path does)."""
+    engine: Engine
+    if db_url.startswith("sqlite"):
+        path = tmp_path / ("empty.db" if request.param == "no tables" else "missing/dir.db")
+        engine = make_engine(f"sqlite:///{path}")
+    elif request.param == "no tables":
+        options = {"options": "-c search_path=natid_no_such_schema"}
+        engine = create_engine(db_url, connect_args=options)
+    else:
+        missing = make_url(db_url).set(database="natid_no_such_database")
+        engine = create_engine(missing.render_as_string(hide_password=False))
+    try:
+        yield make_session_factory(engine)
+    finally:
+        engine.dispose()
 
 
 # The one SoftHSM2 token directory of the session (tests/_softhsm.py says why there is one).

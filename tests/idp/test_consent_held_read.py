@@ -13,13 +13,10 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import logging
-from collections.abc import Callable, Iterator
-from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
 import pytest
-from sqlalchemy import create_engine
-from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.orm import Session, sessionmaker
 
 import idp.consents
@@ -185,28 +182,6 @@ def test_a_grant_or_withdrawal_by_another_worker_is_seen_by_the_next_read(
         assert consents.find_for_person(account.person_id, client_id, at=at) is None
     finally:
         other_engine.dispose()
-
-
-@pytest.fixture(params=["no tables", "unreachable"])
-def failing_sessions(
-    request: pytest.FixtureRequest, db_url: str, tmp_path: Path
-) -> Iterator[sessionmaker[Session]]:
-    """Sessions over a database that fails: one without the tables, or one that cannot be
-    reached at all."""
-    engine: Engine
-    if db_url.startswith("sqlite"):
-        path = tmp_path / ("empty.db" if request.param == "no tables" else "missing/dir.db")
-        engine = make_engine(f"sqlite:///{path}")
-    elif request.param == "no tables":
-        options = {"options": "-c search_path=natid_no_such_schema"}
-        engine = create_engine(db_url, connect_args=options)
-    else:
-        missing = make_url(db_url).set(database="natid_no_such_database")
-        engine = create_engine(missing.render_as_string(hide_password=False))
-    try:
-        yield make_session_factory(engine)
-    finally:
-        engine.dispose()
 
 
 def test_a_failing_database_raises_what_the_general_path_raises(

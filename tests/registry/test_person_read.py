@@ -16,13 +16,11 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import logging
-from collections.abc import Callable, Iterator
-from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
 import pytest
 from sqlalchemy import Select, bindparam, create_engine, select, update
-from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import StaticPool
 
@@ -263,28 +261,6 @@ def test_an_engine_sharing_one_connection_reads_through_it(clock: FixedClock) ->
             assert _outcome(register.person_and_servants, key) == _outcome(
                 _former_read, sessions, key
             )
-    finally:
-        engine.dispose()
-
-
-@pytest.fixture(params=["no tables", "unreachable"])
-def failing_sessions(
-    request: pytest.FixtureRequest, db_url: str, tmp_path: Path
-) -> Iterator[sessionmaker[Session]]:
-    """Sessions over a database that fails: one without the tables, or one that cannot be
-    reached at all."""
-    engine: Engine
-    if db_url.startswith("sqlite"):
-        path = tmp_path / ("empty.db" if request.param == "no tables" else "missing/dir.db")
-        engine = make_engine(f"sqlite:///{path}")
-    elif request.param == "no tables":
-        options = {"options": "-c search_path=natid_no_such_schema"}
-        engine = create_engine(db_url, connect_args=options)
-    else:
-        missing = make_url(db_url).set(database="natid_no_such_database")
-        engine = create_engine(missing.render_as_string(hide_password=False))
-    try:
-        yield make_session_factory(engine)
     finally:
         engine.dispose()
 

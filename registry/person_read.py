@@ -4,13 +4,24 @@ Every login's code exchange releases claims from the register person and their p
 (:meth:`registry.service.EmbeddedRegister.person_and_servants`, from
 ``idp.accounts.claims_subject_of_person``). Decisions:
 
-1. **One statement.** The person ``LEFT OUTER JOIN`` their positions (each inner-joined to its
-   ministry, as :meth:`~registry.service.EmbeddedRegister.servants_of_person` joins them), one
-   row per position, oldest first (``created_at``, then ``id``); a person without positions is
-   one row whose position columns are all NULL. One statement is one snapshot, so the person
-   and their positions are read as consistent with each other as the former read transaction
-   of two selects made them, in one round trip instead of two on PostgreSQL. The person's
-   columns repeat on each row; a person holds a handful of positions at most.
+1. **One statement, searched by ``person_id``.** The person, ``LEFT OUTER JOIN`` their
+   positions on ``person_id``, ``LEFT OUTER JOIN`` each position's ministry; one row per
+   position, oldest first (``created_at``, then ``id``); a person without positions is one row
+   whose position columns are all NULL. One statement is one snapshot, so the person and their
+   positions are read as consistent with each other as the former read transaction of two
+   selects made them, in one round trip instead of two on PostgreSQL. The person's columns
+   repeat on each row; a person holds a handful of positions at most. The positions are not
+   written as an inner join of position and ministry inside the outer join (``persons LEFT JOIN
+   (civil_servants JOIN legal_entities)``): SQLite materialises that parenthesised join whole,
+   a scan of every civil servant at every login, where two left joins search the ``person_id``
+   index (PostgreSQL searches it either way; tests/registry/test_person_read_plan.py pins both
+   plans). The answer is still the inner join's. A position always has its ministry:
+   ``ministry_id`` is NOT NULL with a foreign key, enforced on PostgreSQL and, on SQLite, by
+   core/db.py's ``PRAGMA foreign_keys=ON``, and the register deletes no legal entity. Should a
+   row lack its ministry all the same (written with foreign keys off), its NULL
+   ``ministry_name_en`` (NOT NULL in ``registry_legal_entities``) marks it and it is dropped
+   when the records are built, as the inner join dropped it, rather than read as a position
+   without a ministry name.
 2. **Held connections** (core/held_read.py) when ``sessions`` is bound to an Engine: no Session,
    no pool checkout, no ``BEGIN``/``ROLLBACK``; autocommit, so a change committed by any worker
    is read by the next call and nothing is cached. Engines that share one connection
@@ -85,10 +96,16 @@ _SERVANT_COLUMNS = (
     _S.updated_at,
 )
 _WIDTH = len(_PERSON_COLUMNS)
-_POSITIONS = CivilServantRow.__table__.join(LegalEntityRow.__table__, _S.ministry_id == _E.id)
+#: ``ministry_name_en``'s place in a row: NULL only where no ministry joined (decision 1).
+_MINISTRY_NAME = _WIDTH + 3
+# Two left joins, not a left join of an inner join: SQLite materialises the latter (decision 1).
 _PERSON_AND_POSITIONS: Select[Any] = (
     select(*_PERSON_COLUMNS, *_SERVANT_COLUMNS)
-    .select_from(PersonRow.__table__.outerjoin(_POSITIONS, _S.person_id == _P.id))
+    .select_from(
+        PersonRow.__table__.outerjoin(CivilServantRow.__table__, _S.person_id == _P.id).outerjoin(
+            LegalEntityRow.__table__, _S.ministry_id == _E.id
+        )
+    )
     .where(_P.id == bindparam("b_id"))
     .order_by(_S.created_at, _S.id)
 )
@@ -156,5 +173,8 @@ def read_person_and_servants(
     person = _person(rows[0])
     if rows[0][_WIDTH] is None:  # no position: the outer join's one row of NULLs
         return person, ()
-    # What ``CivilServantRow.to_servant`` makes of them: every value as read (decision 3).
-    return person, tuple(CivilServant(*row[_WIDTH:]) for row in rows)
+    # What ``CivilServantRow.to_servant`` makes of them: every value as read (decision 3); a
+    # position without its ministry is dropped, as the inner join dropped it (decision 1).
+    return person, tuple(
+        CivilServant(*row[_WIDTH:]) for row in rows if row[_MINISTRY_NAME] is not None
+    )

@@ -24,6 +24,7 @@ from sqlalchemy.exc import InvalidatePoolError
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.types import TypeDecorator
 
+from core import sqlite_wal
 from core.errors import InvalidInput
 
 __all__ = [
@@ -81,6 +82,9 @@ class UTCDateTime(TypeDecorator[dt.datetime]):
 
 
 def _configure_sqlite(engine: Engine) -> None:
+    # WAL checkpoints run in a background thread, not inside a request's commit.
+    checkpointed = sqlite_wal.is_file_database(engine)
+
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_conn: Any, _record: Any) -> None:
         # Let SQLAlchemy, not the driver, decide when transactions begin (the documented
@@ -91,6 +95,11 @@ def _configure_sqlite(engine: Engine) -> None:
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute("PRAGMA busy_timeout=30000")
         cursor.execute("PRAGMA synchronous=NORMAL")
+        if checkpointed:
+            # The background thread checkpoints (core/sqlite_wal.py); this is its backstop. A
+            # new connection (re-)registers the engine, also after a dispose() ended that.
+            cursor.execute(f"PRAGMA wal_autocheckpoint={sqlite_wal.BACKSTOP_PAGES}")
+            sqlite_wal.register(engine)
         cursor.close()
 
     @event.listens_for(engine, "begin")

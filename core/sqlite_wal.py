@@ -28,7 +28,8 @@ request it was serving. Decisions:
    gone. An engine used again after
    ``dispose()`` registers again with its next connection. A failing
    checkpoint (database deleted, disk full) is logged at DEBUG without its message and retried
-   at the next pass; it never stops the thread.
+   at the next pass; anything else a pass raises is logged as a WARNING, by type only, and
+   the thread goes on.
 4. **Only file databases**: in-memory databases have no WAL (:func:`is_file_database`).
 """
 
@@ -37,6 +38,7 @@ from __future__ import annotations
 import logging
 import sqlite3
 import threading
+import time
 import weakref
 from pathlib import Path
 
@@ -74,7 +76,6 @@ class _Checkpointer:
         self._lock = threading.Lock()
         self._engines: weakref.WeakKeyDictionary[Engine, Path] = weakref.WeakKeyDictionary()
         self._connections: dict[Path, sqlite3.Connection] = {}
-        self._wake = threading.Event()
         self._pass_lock = threading.Lock()  # the thread's passes and checkpoint_now()
         self._thread: threading.Thread | None = None
 
@@ -110,9 +111,15 @@ class _Checkpointer:
 
     def _run(self) -> None:
         while True:
-            self._wake.wait(INTERVAL_SECONDS)
-            self._wake.clear()
+            time.sleep(INTERVAL_SECONDS)
+            self.pass_safely()
+
+    def pass_safely(self) -> None:
+        """:meth:`pass_once`, logging instead of raising whatever it raised (decision 3)."""
+        try:
             self.pass_once()
+        except Exception as exc:  # noqa: BLE001 - the thread must outlive any one failure
+            log.warning("WAL checkpoint pass failed: %s", type(exc).__name__)
 
     def pass_once(self) -> None:
         """Checkpoint every registered database once; close connections no engine needs."""
@@ -134,7 +141,7 @@ class _Checkpointer:
                 )
                 self._connections[path] = connection
             connection.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
-        except sqlite3.Error as exc:
+        except (sqlite3.Error, OSError) as exc:
             # Decision 3: a type name only; the next pass tries again on a new connection.
             log.debug("WAL checkpoint failed: %s", type(exc).__name__)
             stale = self._connections.pop(path, None)

@@ -113,3 +113,28 @@ def test_a_failing_checkpoint_is_logged_without_details_and_retried(
         assert str(path.resolve()) not in _open_paths()  # the broken connection was closed
     finally:
         engine.dispose()
+
+
+def test_an_unexpected_failure_is_logged_and_the_next_pass_runs(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    engine, path = _wal_engine(tmp_path)
+    checkpointer = sqlite_wal._CHECKPOINTER
+    calls: list[Path] = []
+
+    def failing(checked: Path) -> None:
+        calls.append(checked)
+        raise RuntimeError("not a sqlite3 error")
+
+    try:
+        monkeypatch.setattr(checkpointer, "_checkpoint", failing)
+        with caplog.at_level(logging.WARNING, logger="core.sqlite_wal"):
+            checkpointer.pass_safely()
+            checkpointer.pass_safely()
+        assert path.resolve() in calls
+        failures = [r.getMessage() for r in caplog.records if "pass failed" in r.message]
+        assert failures[:2] == ["WAL checkpoint pass failed: RuntimeError"] * 2
+        assert "not a sqlite3 error" not in caplog.text
+    finally:
+        monkeypatch.undo()
+        engine.dispose()

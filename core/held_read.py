@@ -338,11 +338,6 @@ class HeldReader:
         and metrics)."""
         return self._held.idle()
 
-    @property
-    def _idle(self) -> list[Any]:
-        """The stash's idle connections, last given back last (for tests that break one)."""
-        return self._held._idle
-
     def close(self) -> None:
         """Close the engine's idle held connections (new ones are opened if used again)."""
         self._held.close()

@@ -110,7 +110,7 @@ def test_a_broken_connection_is_replaced_without_an_error(
     ctx.ca().status_of("citizen", serial)
     reader = status_reader_for(ctx.engine, _STATUS_OF)
     assert reader is not None
-    reader._idle[0].close()  # the server went away under the held connection
+    reader._held._idle[0].close()  # the server went away under the held connection
     assert ctx.ca().status_of("citizen", serial) == RevocationStatus.good()
 
 
@@ -159,7 +159,7 @@ def test_reads_leave_no_transaction_open(ctx: AppContext, cert: IssuedCertificat
     assert reader is not None
     if ctx.engine.dialect.name == "sqlite":
         # An open read transaction would pin an old WAL snapshot and hide later commits.
-        assert reader._idle[0].in_transaction is False
+        assert reader._held._idle[0].in_transaction is False
         return
     with ctx.engine.connect() as conn:
         states = conn.execute(

@@ -14,8 +14,9 @@ VENV := .venv
 PY := $(VENV)/bin/python
 UV ?= $(shell command -v uv 2>/dev/null || echo $(HOME)/.local/bin/uv)
 # The venv's interpreter: the distribution's CPython 3.11 where there is one (Debian builds it
-# with profile-guided optimisation and LTO; NatID's request paths run ~25% faster on it than on a
-# plain source build, docs/decisions.md "Runtime"); elsewhere uv's choice of a Python 3.11+.
+# with PGO and LTO, linked statically; NatID's request paths run ~25% faster on it than on a
+# plain shared-libpython source build such as pyenv's, docs/decisions.md "Runtime"); elsewhere
+# uv's choice of a Python 3.11+.
 # `make install PYTHON=/path/to/python3` picks another.
 PYTHON ?= $(shell test -x /usr/bin/python3.11 && echo /usr/bin/python3.11)
 # Debian packages the tests drive as outside tools.

@@ -70,12 +70,13 @@ _MAX_DESCRIPTION = 300
 def no_store_json(
     body: Mapping[str, Any], *, status: int = 200, headers: Mapping[str, str] | None = None
 ) -> JSONResponse:
-    """A JSON response that no cache keeps (token, introspection, UserInfo responses)."""
-    response = JSONResponse(dict(body), status_code=status)
-    response.headers.update(NO_STORE)
-    if headers:
-        response.headers.update(headers)
-    return response
+    """A JSON response that no cache keeps (token, introspection, UserInfo responses).
+
+    The headers go to the constructor, which writes them once; updating ``response.headers``
+    afterwards rescanned the raw list per header (~5 µs per response)."""
+    return JSONResponse(
+        dict(body), status_code=status, headers={**NO_STORE, **headers} if headers else NO_STORE
+    )
 
 
 def _quoted(value: str) -> str:

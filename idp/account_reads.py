@@ -9,13 +9,19 @@ session, pool checkout, ``BEGIN``, ``ROLLBACK``); on a connection held by
 is seen by the next read; nothing is cached. Engines that share one connection (in-memory
 SQLite) get no readers and :class:`~idp.accounts.AccountService` reads through its session.
 
+The ``/authorize`` question is mostly answered without :meth:`AccountReads.by_id`: the session
+read (:mod:`idp.session_reads`) brings the session's account in the same statement, made of
+:data:`ACCOUNT_COLUMNS` by :func:`account_from_row`, so both reads stay one definition.
+``by_id`` remains for a session that came without its account (just started or stepped up, or
+read through the ORM) and for every other caller of :meth:`~idp.accounts.AccountService.get`.
+
 The account ids are ``Uuid`` columns: the value is passed through the column type's bind
 processor (SQLite stores them as 32 hex digits), as SQLAlchemy would.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from sqlalchemy import Select, bindparam, select
@@ -28,10 +34,12 @@ from idp.account_models import AccountRow, AccountStatus
 from idp.account_records import Account
 from idp.errors import AccountStoreUnavailable
 
-__all__ = ["AccountReads", "account_reads_for"]
+__all__ = ["ACCOUNT_COLUMNS", "AccountReads", "account_from_row", "account_reads_for"]
 
 _ACCOUNTS = AccountRow.__table__.c
-_COLUMNS = (
+#: The columns an :class:`Account` is made of, in :func:`account_from_row`'s order. Also read
+#: with the login session (:mod:`idp.session_reads`), so the two reads cannot drift apart.
+ACCOUNT_COLUMNS = (
     _ACCOUNTS.id,
     _ACCOUNTS.person_id,
     _ACCOUNTS.status,
@@ -41,12 +49,15 @@ _COLUMNS = (
     _ACCOUNTS.email_verified_at,
     _ACCOUNTS.phone_verified_at,
 )
-_BY_ID: Select[Any] = select(*_COLUMNS).where(_ACCOUNTS.id == bindparam("b_account_id"))
-_BY_PERSON: Select[Any] = select(*_COLUMNS).where(_ACCOUNTS.person_id == bindparam("b_person_id"))
+_BY_ID: Select[Any] = select(*ACCOUNT_COLUMNS).where(_ACCOUNTS.id == bindparam("b_account_id"))
+_BY_PERSON: Select[Any] = select(*ACCOUNT_COLUMNS).where(
+    _ACCOUNTS.person_id == bindparam("b_person_id")
+)
 
 
-def _account(row: tuple[Any, ...]) -> Account:
-    """The :class:`Account` of a row of ``_COLUMNS`` (what ``to_account`` makes of an ORM row)."""
+def account_from_row(row: Sequence[Any]) -> Account:
+    """The :class:`Account` of a row of :data:`ACCOUNT_COLUMNS` (what ``to_account`` makes of
+    an ORM row)."""
     return Account(
         id=row[0],
         person_id=row[1],
@@ -85,7 +96,7 @@ class AccountReads:
             raise AccountStoreUnavailable(
                 "the account store failed; is the database migrated?"
             ) from None
-        return None if row is None else _account(row)
+        return None if row is None else account_from_row(row)
 
 
 def account_reads_for(sessions: sessionmaker[Session]) -> AccountReads | None:

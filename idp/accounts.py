@@ -51,6 +51,7 @@ from idp.account_models import (
 from idp.account_reads import account_reads_for
 from idp.account_records import Account, AuthenticatorInfo, LoginResult, to_account
 from idp.claims import ClaimsSubject
+from idp.codes import AccountFacts
 from idp.errors import (
     AccountExists,
     AccountNotActive,
@@ -308,29 +309,38 @@ class AccountService:
             account = to_account(row)
         return self._claims_subject(account, self._register.get_person(account.person_id), roles)
 
-    def claims_subject_of_person(self, person_id: str) -> ClaimsSubject | None:
+    def claims_subject_of_person(
+        self, person_id: str, *, account: AccountFacts | None = None
+    ) -> ClaimsSubject | None:
         """:meth:`claims_subject` for the account of register person ``person_id`` (a grant's
         subject), reading each row once; None when the person has no account.
 
         The code exchange asks this on every login: the register's person and positions come
         in one read where the register offers it, the account from a held connection, and the
-        operator row only for an account linked to one."""
+        operator row only for an account linked to one. With ``account`` (the facts the code
+        carries from ``/authorize``, idp/codes.py) the account is not read again."""
         person, servants = self._person_and_servants(person_id)
-        if self._reads is None:
-            with store_read(self._sessions) as session:
-                row = session.scalar(select(AccountRow).where(AccountRow.person_id == person.id))
-                if row is None:
-                    return None
-                roles = self._roles(session, row)
-                account = to_account(row)
-        else:
-            found = self._reads.by_person(person.id)
+        roles: frozenset[str] | None = None
+        if account is None:
+            if self._reads is None:
+                with store_read(self._sessions) as session:
+                    row = session.scalar(
+                        select(AccountRow).where(AccountRow.person_id == person.id)
+                    )
+                    if row is None:
+                        return None
+                    roles = self._roles(session, row)
+                    found: Account | None = to_account(row)
+            else:
+                found = self._reads.by_person(person.id)
             if found is None:
                 return None
-            account, roles = found, frozenset()
-            if found.operator_id is not None:
+            account = AccountFacts(found.email_verified, found.phone_verified, found.operator_id)
+        if roles is None:
+            roles = frozenset()
+            if account.operator_id is not None:
                 with store_read(self._sessions) as session:
-                    roles = self._operator_roles(session, found.operator_id)
+                    roles = self._operator_roles(session, account.operator_id)
         return ClaimsSubject(
             person=person,
             servants=servants,

@@ -53,6 +53,7 @@ from idp.authz_request import (
     parse_request,
     resolve_client,
 )
+from idp.codes import AccountFacts
 from idp.par import InvalidRequestUri, PushedRequests
 from idp.service import ProviderCore
 from idp.sessions import LoginSession, LoginSessions, satisfies
@@ -285,12 +286,17 @@ class AuthorizationService:
         )
 
     def _person_id(self, session: LoginSession | None) -> str | None:
+        """The person id of the session's account when it is active, else None. The account
+        read with the session (:mod:`idp.session_reads`, the same statement) answers it; a
+        session without one (ORM path, just started, account row missing) reads it here."""
         if session is None:
             return None
-        try:
-            account = self._accounts.get(session.account_id)
-        except NotFound:
-            return None
+        account: Any = session.account
+        if account is None:
+            try:
+                account = self._accounts.get(session.account_id)
+            except NotFound:
+                return None
         if str(getattr(account, "status", "active")) != "active":
             return None
         return str(account.person_id)
@@ -357,6 +363,7 @@ class AuthorizationService:
             sid=session.id,
             claims=_grant_claims(request, decision.claim_names),
             dpop_jkt=request.dpop_jkt,
+            account=_account_facts(session),
         )
         if request.client_id not in session.clients:
             # The session was read (live) for this request; a client it already lists needs
@@ -398,6 +405,15 @@ class AuthorizationService:
 #: The member of a grant's ``claims`` under which the request's ``claims_locales`` travel to
 #: the token and UserInfo endpoints (``api.routers.oidc_token.CLAIMS_LOCALES_KEY``).
 CLAIMS_LOCALES_KEY = "claims_locales"
+
+
+def _account_facts(session: LoginSession) -> AccountFacts | None:
+    """What the code exchange's claims need of the session's account, when the account came
+    with the session (idp/codes.py); None has the exchange read the account itself."""
+    account = session.account
+    if account is None:
+        return None
+    return AccountFacts(account.email_verified, account.phone_verified, account.operator_id)
 
 
 def _grant_claims(

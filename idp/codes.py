@@ -9,6 +9,14 @@ hands it to exactly one caller even under concurrent requests. What it stands fo
 ``nonce``, ``acr``, ``amr``, ``auth_time``, the scopes and ``claims`` request, and the DPoP key
 thumbprint (``dpop_jkt``, RFC 9449 §10) if the authorization request was bound to one.
 
+It also carries what the ID token's and UserInfo's claims need of the account that authorized
+(:class:`AccountFacts`: whether its e-mail address and phone number are verified, and its
+operator link for ``roles``), as ``/authorize`` read it with the login session, so the code
+exchange reads only the register's person and not the account again (one held read less per
+login). Those claims are then as of the authorization, at most :data:`MAX_CODE_TTL` before the
+exchange, as UserInfo's are as of the exchange for the access token's lifetime. A code issued
+without them (the session was read without its account) has the exchange read the account.
+
 Redemption (:meth:`AuthorizationCodes.redeem`) checks, after taking the code out (so a failed
 attempt also uses it up): it was issued to this client (RFC 6749 §4.1.3), ``redirect_uri``
 is identical, the PKCE verifier matches (RFC 7636 §4.6), the DPoP key matches ``dpop_jkt``.
@@ -42,6 +50,7 @@ from idp.errors import InvalidGrant, InvalidRequest
 __all__ = [
     "MAX_CODE_TTL",
     "REUSE_WINDOW",
+    "AccountFacts",
     "AuthorizationCodes",
     "AuthorizationGrant",
     "GrantRevoker",
@@ -62,6 +71,16 @@ class GrantRevoker(Protocol):
 
 
 @dataclass(frozen=True, slots=True)
+class AccountFacts:
+    """What the claims need of the account that authorized (module docstring)."""
+
+    email_verified: bool
+    phone_verified: bool
+    #: The operator the account is linked to (a civil servant's ``roles``), or None.
+    operator_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class AuthorizationGrant:
     """What an authorization code stands for: the user's decision and how they logged in."""
 
@@ -79,11 +98,13 @@ class AuthorizationGrant:
     sid: str | None = None
     claims: Mapping[str, Any] | None = field(default=None, hash=False)
     dpop_jkt: str | None = None
+    #: The authorizing account's facts for the claims; None: the exchange reads the account.
+    account: AccountFacts | None = None
 
     def to_json(self) -> bytes:
         # The members one by one, in field order (``dataclasses.asdict`` deep-copied every
         # value only for the copies to be encoded and dropped); tuples encode as JSON arrays.
-        data = {
+        data: dict[str, Any] = {
             "grant_id": self.grant_id,
             "client_id": self.client_id,
             "redirect_uri": self.redirect_uri,
@@ -98,7 +119,15 @@ class AuthorizationGrant:
             "sid": self.sid,
             "claims": dict(self.claims) if self.claims is not None else None,
             "dpop_jkt": self.dpop_jkt,
+            "account": None,
         }
+        if self.account is not None:
+            account = self.account
+            data["account"] = {
+                "email_verified": account.email_verified,
+                "phone_verified": account.phone_verified,
+                "operator_id": account.operator_id,
+            }
         return _ENCODER.encode(data).encode("utf-8")
 
     @classmethod
@@ -108,6 +137,10 @@ class AuthorizationGrant:
         data["issued_at"] = dt.datetime.fromisoformat(data["issued_at"])
         data["scopes"] = tuple(data["scopes"])
         data["amr"] = tuple(data["amr"])
+        # Absent from a code stored before the member existed: the exchange reads the account.
+        account = data.pop("account", None)
+        if account is not None:
+            data["account"] = AccountFacts(**account)
         return cls(**data)
 
 
@@ -142,6 +175,7 @@ class AuthorizationCodes:
         sid: str | None = None,
         claims: Mapping[str, Any] | None = None,
         dpop_jkt: str | None = None,
+        account: AccountFacts | None = None,
     ) -> str:
         """A new code for a completed authorization; returns the code (to redirect with)."""
         challenge = pkce.check_challenge(code_challenge, code_challenge_method)
@@ -162,6 +196,7 @@ class AuthorizationCodes:
             sid=sid,
             claims=claims,
             dpop_jkt=dpop_jkt,
+            account=account,
         )
         code = secrets.token_urlsafe(32)
         digest = _digest(code)

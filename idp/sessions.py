@@ -31,13 +31,14 @@ import hashlib
 import secrets
 import uuid
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from core.clock import require_aware
 from idp.account_models import LoginSessionRow, SessionClientRow, store_read, store_write
+from idp.account_records import Account
 from idp.errors import AuthenticatorError, SessionNotFound
 from idp.session_reads import session_reader_for
 from registry.ports import AuditSink
@@ -74,6 +75,14 @@ class LoginSession:
     clients: tuple[str, ...]
     source: str | None
     user_agent: str | None
+    #: The session's account as read in the same statement as the session (one snapshot,
+    #: :mod:`idp.session_reads`), so ``/authorize`` needs no second read for it. None when the
+    #: session did not come from that held read of :meth:`LoginSessions.get` (it was read
+    #: through the ORM path of an engine sharing one connection, or made by
+    #: :meth:`~LoginSessions.start`, :meth:`~LoginSessions.step_up` or another method) or its
+    #: account row is missing: a caller that needs the account then reads it itself. Not
+    #: compared (two reads of one session are equal whatever their account) and not in the repr.
+    account: Account | None = field(default=None, compare=False, repr=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -170,8 +179,9 @@ class LoginSessions:
             raise SessionNotFound("no live login session; log in again")
 
     def _read(self, digest: str, at: dt.datetime) -> LoginSession:
-        """The live session with token hash ``digest``: one held-connection read where the
-        engine allows it (:mod:`idp.session_reads`), else a read transaction."""
+        """The live session with token hash ``digest``: one held-connection read, which also
+        brings the session's account, where the engine allows it (:mod:`idp.session_reads`),
+        else a read transaction (and no account)."""
         reader = session_reader_for(self._sessions)
         if reader is None:
             with store_read(self._sessions) as session:
@@ -186,7 +196,7 @@ class LoginSessions:
         if found is None:
             raise SessionNotFound("no live login session; log in again")
         (sid, account_id, acr, amr, auth_time, created_at, last_seen_at, expires_at, ended_at,
-         source, user_agent), clients = found  # fmt: skip
+         source, user_agent), clients, account = found  # fmt: skip
         self._check_live(ended_at, expires_at, last_seen_at, at)
         return LoginSession(
             id=sid,
@@ -200,6 +210,7 @@ class LoginSessions:
             clients=tuple(sorted(clients)),
             source=source,
             user_agent=user_agent,
+            account=account,
         )
 
     def start(

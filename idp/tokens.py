@@ -584,8 +584,7 @@ class TokenService:
             raise InvalidToken("the access token lacks its grant or jti")
         grant: GrantRow | GrantState | None
         if self._reads is not None:  # held connections, no ORM (idp.token_reads)
-            grant = self._reads.grant(grant_id)
-            revoked = grant is not None and self._reads.revoked(jti)
+            grant, revoked = self._reads.grant_and_revoked(grant_id, jti)
         else:
             with self._db(read=True) as session:
                 grant = session.get(GrantRow, grant_id)

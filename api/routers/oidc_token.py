@@ -46,6 +46,7 @@ from api.oauth_wire import (
 from api.routers.kyc_requests import CIBA_GRANT_TYPE, ciba_error_response, ciba_token
 from core.errors import NotFound
 from idp.claims import ClaimsRequest, ClaimsSubject, parse_claims_request, release_claims
+from idp.codes import AccountFacts
 from idp.dpop import DPoPProof
 from idp.errors import (
     InvalidDPoPProof,
@@ -59,6 +60,7 @@ __all__ = [
     "claims_locales_of",
     "released_claims",
     "remember_userinfo_claims",
+    "remembered_userinfo_body",
     "remembered_userinfo_claims",
     "router",
 ]
@@ -106,9 +108,11 @@ def released_claims(
     return _release(subject, scopes=scopes, claims_request=claims_request, target=target)
 
 
-def _claims_subject(ctx: AppContext, person_id: str) -> ClaimsSubject | None:
+def _claims_subject(
+    ctx: AppContext, person_id: str, account: AccountFacts | None = None
+) -> ClaimsSubject | None:
     try:
-        return ctx.idp_accounts().claims_subject_of_person(person_id)
+        return ctx.idp_accounts().claims_subject_of_person(person_id, account=account)
     except NotFound:
         return None
 
@@ -142,31 +146,72 @@ def _userinfo_key(grant_id: str) -> str:
     return f"idp:userinfo-claims:{grant_id}"
 
 
+#: Marks the kept form below; anything else under the key (an older form) is ignored.
+_KEPT_FORM = b"natid-userinfo-1"
+
+
+def _render_claims(claims: Mapping[str, Any]) -> bytes:
+    """``claims`` as JSON exactly as a ``JSONResponse`` renders them (UTF-8, no spaces)."""
+    rendered = json.dumps(claims, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+    return rendered.encode("utf-8")
+
+
 def remember_userinfo_claims(
     ctx: AppContext, grant_id: str, scopes: Sequence[str], claims: Mapping[str, Any]
 ) -> None:
     """Keep the UserInfo claims released at the code exchange for the access token's lifetime,
-    so /userinfo serves them without reading the register again (one release per login)."""
+    so /userinfo serves them without reading the register again (one release per login).
+
+    They are kept rendered (the scope, then the claims' JSON, one per line), so /userinfo adds
+    ``sub`` and answers without parsing and rendering them again. Claims that name ``sub``
+    themselves are not kept (released claims never do; UserInfo then releases them anew)."""
+    if "sub" in claims:
+        return
     ttl = ctx.idp_core().tokens.access_token_lifetime.total_seconds()
-    body = {"scope": " ".join(scopes), "claims": dict(claims)}
-    ctx.cache.set(_userinfo_key(grant_id), json.dumps(body).encode(), ttl=ttl)
+    scope = " ".join(scopes).encode("utf-8")
+    ctx.cache.set(
+        _userinfo_key(grant_id), b"\n".join((_KEPT_FORM, scope, _render_claims(claims))), ttl=ttl
+    )
+
+
+def _kept_claims(ctx: AppContext, grant_id: str, scopes: Sequence[str]) -> bytes | None:
+    """The claims' JSON kept for ``grant_id`` if it was kept for exactly these scopes."""
+    raw = ctx.cache.get(_userinfo_key(grant_id))
+    if raw is None:
+        return None
+    form, _, rest = raw.partition(b"\n")
+    scope, _, body = rest.partition(b"\n")
+    if form != _KEPT_FORM or scope != " ".join(scopes).encode("utf-8"):
+        return None
+    return body if body.startswith(b"{") and body.endswith(b"}") else None
+
+
+def remembered_userinfo_body(
+    ctx: AppContext, grant_id: str, scopes: Sequence[str], sub: str
+) -> bytes | None:
+    """The UserInfo response body of the claims :func:`remember_userinfo_claims` kept for
+    ``grant_id`` and these scopes, with ``sub`` added as the last member: the bytes
+    :func:`_render_claims` gives for those claims and then ``sub``. None when none are kept."""
+    body = _kept_claims(ctx, grant_id, scopes)
+    if body is None:
+        return None
+    member = b'"sub":' + json.dumps(sub, ensure_ascii=False).encode("utf-8")
+    return body[:-1] + (member if body == b"{}" else b"," + member) + b"}"
 
 
 def remembered_userinfo_claims(
     ctx: AppContext, grant_id: str, scopes: Sequence[str]
 ) -> dict[str, Any] | None:
-    """The claims :func:`remember_userinfo_claims` kept for ``grant_id`` and these scopes."""
-    raw = ctx.cache.get(_userinfo_key(grant_id))
-    if raw is None:
+    """The claims :func:`remember_userinfo_claims` kept for ``grant_id`` and these scopes, as
+    a dict (for a signed UserInfo response)."""
+    body = _kept_claims(ctx, grant_id, scopes)
+    if body is None:
         return None
     try:
-        body = json.loads(raw)
+        claims = json.loads(body)
     except ValueError:
         return None
-    if not isinstance(body, dict) or body.get("scope") != " ".join(scopes):
-        return None
-    claims = body.get("claims")
-    return dict(claims) if isinstance(claims, dict) else None
+    return claims if isinstance(claims, dict) else None
 
 
 def _scope_param(form_scope: str | None) -> tuple[str, ...] | None:
@@ -199,7 +244,9 @@ async def _token(request: Request, ctx: Ctx) -> tuple[dict[str, Any], DPoPProof 
         )
         # The register is read once per login: the ID token's claims now, UserInfo's kept.
         # The claims request and its locales are read once for both.
-        subject = _claims_subject(ctx, grant.subject) if "openid" in grant.scopes else None
+        subject = (
+            _claims_subject(ctx, grant.subject, grant.account) if "openid" in grant.scopes else None
+        )
         id_claims: dict[str, Any] = {}
         if subject is not None:
             parsed = _parse(grant.claims)

@@ -35,7 +35,11 @@ from api.oauth_wire import (
     resource_error_response,
     verify_dpop,
 )
-from api.routers.oidc_token import released_claims, remembered_userinfo_claims
+from api.routers.oidc_token import (
+    released_claims,
+    remembered_userinfo_body,
+    remembered_userinfo_claims,
+)
 from idp.errors import InsufficientScope, InvalidRequest, InvalidToken, OAuthError
 from idp.userinfo import USERINFO_JWT_MEDIA_TYPE, sign_userinfo
 
@@ -79,8 +83,10 @@ class _NoToken(Exception):
 
 def _userinfo(
     ctx: AppContext, request: Request, scheme: str, token: str
-) -> tuple[dict[str, Any], str | None]:
-    """The released claims, and the signed form of them if the client registered for one."""
+) -> tuple[dict[str, Any] | bytes, str | None]:
+    """The released claims (or, for a plain JSON answer from the claims kept at the code
+    exchange, the response body itself), and the signed form of them if the client
+    registered for one."""
     proof = None
     if scheme == "dpop":
         proof = verify_dpop(request, ctx, USERINFO_PATH, access_token=token)
@@ -93,8 +99,16 @@ def _userinfo(
         raise InvalidToken("the access token is not DPoP-bound; use the Bearer scheme")
     if "openid" not in info.scopes:
         raise InsufficientScope("the access token lacks the openid scope")
-    # Released once, at the code exchange; computed here only when that copy is gone
-    # (another cache, or a refreshed token with a narrower scope).
+    core = ctx.idp_core()
+    client = core.clients.get(info.client_id)
+    sub = info.claims["sub"]
+    if client.userinfo_signed_response_alg is None:
+        # Released once, at the code exchange, and kept rendered: served as kept.
+        body = remembered_userinfo_body(ctx, info.grant_id, info.scopes, sub)
+        if body is not None:
+            return body, None
+    # Computed here only when that copy is gone (another cache, or a refreshed token with a
+    # narrower scope), or to be signed.
     claims = remembered_userinfo_claims(ctx, info.grant_id, info.scopes)
     if claims is None:
         claims = released_claims(
@@ -104,9 +118,7 @@ def _userinfo(
             claims_request=info.claims_request,
             target="userinfo",
         )
-    claims["sub"] = info.claims["sub"]
-    core = ctx.idp_core()
-    client = core.clients.get(info.client_id)
+    claims["sub"] = sub
     if client.userinfo_signed_response_alg is None:
         return claims, None
     signed = sign_userinfo(claims, client=client, keys=core.signing_keys, issuer=core.issuer)
@@ -129,6 +141,9 @@ async def _handle(request: Request, ctx: AppContext) -> Response:
         headers["DPoP-Nonce"] = dpop_verifier(request).new_nonce(at=ctx.clock.now())
     if signed is not None:
         return Response(signed, media_type=USERINFO_JWT_MEDIA_TYPE, headers={**NO_STORE, **headers})
+    if isinstance(body, bytes):
+        # The headers no_store_json would give (api/oauth_wire.py).
+        return Response(body, media_type="application/json", headers={**NO_STORE, **headers})
     return no_store_json(body, headers=headers)
 
 

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from idp.authz_request import AuthorizationRequest
-from idp.codes import AuthorizationGrant
+from idp.codes import AccountFacts, AuthorizationGrant
 
 UTC = dt.UTC
 T0 = dt.datetime(2026, 11, 22, 20, 0, 0, 123456, tzinfo=UTC)
@@ -67,6 +67,7 @@ GRANTS = [
         sid="session-1",
         claims=CLAIMS,
         dpop_jkt="0ZcOCORZNYy-DWpqq30jZyJGHTN0d2HglBV3uiguA4I",
+        account=AccountFacts(email_verified=True, phone_verified=False, operator_id="op-1"),
     ),
     AuthorizationGrant(
         grant_id="g3",
@@ -90,6 +91,16 @@ def test_grant_json_is_the_asdict_json_and_round_trips(grant: AuthorizationGrant
     back = AuthorizationGrant.from_json(raw)
     assert back.claims == grant.claims and back.auth_time == grant.auth_time
     assert back.auth_time.utcoffset() == grant.auth_time.utcoffset()
+
+
+def test_grant_json_of_a_code_stored_without_account_facts_reads_back() -> None:
+    """A code stored before the ``account`` member existed still redeems (the exchange then
+    reads the account itself)."""
+    stored = json.loads(GRANTS[1].to_json())
+    del stored["account"]
+    back = AuthorizationGrant.from_json(json.dumps(stored).encode())
+    assert back.account is None
+    assert back == dataclasses.replace(GRANTS[1], account=None)
 
 
 def test_grant_json_names_every_field_in_order() -> None:

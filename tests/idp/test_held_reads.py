@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 from sqlalchemy.orm import Session, sessionmaker
 
+import idp.account_reads
 import idp.accounts
 import idp.sessions
 from core.audit import AuditLedger
@@ -25,7 +26,7 @@ from idp.accounts import Account, AccountService
 from idp.consents import Consents
 from idp.errors import AccountNotFound, SessionNotFound
 from idp.service import ProviderCore
-from idp.session_reads import session_reader_for
+from idp.session_reads import SessionReader, session_reader_for
 from idp.sessions import LoginSessions
 from registry.records import AssuranceLevel, CivilServant, Person
 from registry.service import EmbeddedRegister
@@ -223,3 +224,68 @@ def test_consent_read_answers_as_before(
     assert consents.find(account.id.upper(), client_id, at=at) == granted
     assert consents.find(account.id, "another-client", at=at) is None
     assert consents.find(account.id, client_id, at=at + dt.timedelta(days=1)) is None
+
+
+def test_session_read_carries_its_account_and_reads_it_afresh(
+    login_sessions: LoginSessions,
+    accounts: AccountService,
+    account: Account,
+    clock: FixedClock,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The session read brings the session's account (one statement, idp.session_reads): its
+    person and status as the account read gives them, and a lock by any writer is seen by the
+    next session read."""
+    started = login_sessions.start(account.id, acr=AssuranceLevel.LOW, amr=["pwd"], at=clock.now())
+    assert started.session.account is None  # made by start(): its caller reads the account
+    found = login_sessions.get(started.token, at=clock.now())
+    assert found.account == accounts.get(account.id) == account
+    assert found.account is not None
+    assert found.account.person_id == account.person_id
+    assert found.account.status is AccountStatus.ACTIVE
+
+    accounts.set_status(account.id, AccountStatus.LOCKED, actor="test")
+    locked = login_sessions.get(started.token, at=clock.now())
+    assert locked.account is not None and locked.account.status is AccountStatus.LOCKED
+    assert locked.account == accounts.get(account.id)
+    # The touch after TOUCH_GRANULARITY keeps the account the read brought.
+    later = clock.now() + idp.sessions.TOUCH_GRANULARITY
+    touched = login_sessions.get(started.token, at=later)
+    assert touched.last_seen_at == later and touched.account == locked.account
+
+    # The ORM path (engines sharing one connection) brings no account: the caller reads it.
+    with monkeypatch.context() as patched:
+        patched.setattr(idp.sessions, "session_reader_for", lambda _sessions: None)
+        general = login_sessions.get(started.token, at=later)
+    assert general.account is None
+    assert general == touched  # the account is not compared
+
+
+class _Row:
+    """A held reader that answers with one fixed row."""
+
+    def __init__(self, row: tuple[Any, ...]) -> None:
+        self.row = row
+
+    def fetch(self, value: object) -> tuple[Any, ...]:
+        return self.row
+
+
+def test_session_read_without_an_account_row_gives_no_account(
+    login_sessions: LoginSessions,
+    account: Account,
+    clock: FixedClock,
+    session_factory: sessionmaker[Session],
+) -> None:
+    """The outer join's NULLs (no account row) are no account, not an account of NULLs."""
+    started = login_sessions.start(account.id, acr=AssuranceLevel.LOW, amr=["pwd"], at=clock.now())
+    reader = session_reader_for(session_factory)
+    assert reader is not None
+    digest = idp.sessions._digest(started.token)
+    found = reader.by_token_hash(digest)
+    assert found is not None and found[2] == account
+    row = reader._reader.fetch(digest)
+    assert row is not None
+    width = len(idp.account_reads.ACCOUNT_COLUMNS)
+    orphan = SessionReader(_Row(row[:-width] + (None,) * width))  # type: ignore[arg-type]
+    assert orphan.by_token_hash(digest) == (found[0], found[1], None)

@@ -4,16 +4,21 @@ plan (``oidcc-*``) and the front-channel dance of issue 4 (login, step-up, conse
 from __future__ import annotations
 
 import datetime as dt
+import json
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
 
+import idp.sessions
 from api.context import AppContext
 from core.clock import FixedClock
-from idp.accounts import Account
+from idp.account_models import AccountRow, AccountStatus
+from idp.account_reads import AccountReads
+from idp.accounts import Account, AccountService
 from idp.jose import unverified_claims
 from idp.service import ProviderCore
+from idp.session_reads import session_reader_for
 from registry.records import Person
 from tests.api.idp_authorize.conftest import (
     PORTAL_REDIRECT,
@@ -316,6 +321,126 @@ def test_oidcc_id_token_hint(
     ready.login(other_person[1])
     _, query = redirect_params(ready.authorize(portal, prompt="none", id_token_hint=id_token))
     assert query["error"] == "login_required"
+
+
+# --- the session's account -------------------------------------------------------------------
+
+
+@pytest.fixture(params=["held-read", "orm-path"])
+def session_path(
+    request: pytest.FixtureRequest, app_ctx: AppContext, monkeypatch: pytest.MonkeyPatch
+) -> str:
+    """How /authorize reads the login session: on a held connection, with its account (the
+    file databases of these tests), or through the ORM without it (what an engine sharing one
+    connection does), after which the decision reads the account itself."""
+    path: str = request.param
+    assert session_reader_for(app_ctx.sessions) is not None
+    if path == "orm-path":
+        monkeypatch.setattr(idp.sessions, "session_reader_for", lambda _sessions: None)
+    return path
+
+
+def test_an_account_locked_or_disabled_after_login_is_seen_by_the_next_authorize(
+    ready: Browser,
+    portal: RegisteredRP,
+    core: ProviderCore,
+    person: Who,
+    app_ctx: AppContext,
+    session_path: str,
+) -> None:
+    """The session stays live, but its account is read afresh on every request: nothing is
+    cached across requests, so a lock, an unlock and a disabling each decide the next one."""
+    accounts = app_ctx.idp_accounts()
+    account_id = person[1].id
+    answers = []
+    for status in (AccountStatus.ACTIVE, AccountStatus.LOCKED, AccountStatus.ACTIVE,
+                   AccountStatus.DISABLED):  # fmt: skip
+        accounts.set_status(account_id, status, actor="test")
+        params = ready.params(portal, prompt="none")
+        url, query = redirect_params(ready.http.get("/authorize", params=params))
+        interactive, _ = redirect_params(ready.authorize(portal))
+        if url == PORTAL_REDIRECT and "code" in query:
+            answers.append(("code", interactive == PORTAL_REDIRECT))
+        else:
+            answers.append((query.get("error", "?"), interactive == "/login"))
+
+    assert answers == [
+        ("code", True),
+        ("login_required", True),  # locked: silent request refused, a browser sent to log in
+        ("code", True),  # unlocked
+        ("login_required", True),  # disabled
+    ]
+
+
+def test_authorize_reads_the_account_with_the_session_not_again(
+    ready: Browser,
+    portal: RegisteredRP,
+    core: ProviderCore,
+    person: Who,
+    monkeypatch: pytest.MonkeyPatch,
+    session_path: str,
+) -> None:
+    """With the held session read the account comes in the same statement and the decision
+    makes no account read of its own; through the ORM path it reads the account once."""
+    service_calls: list[str] = []
+    held_calls: list[str] = []
+    service_get = AccountService.get
+    reads_by_id = AccountReads.by_id
+
+    def counted_get(self: AccountService, account_id: str) -> Account:
+        service_calls.append(account_id)
+        return service_get(self, account_id)
+
+    def counted_by_id(self: AccountReads, account_id: str) -> Account | None:
+        held_calls.append(account_id)
+        return reads_by_id(self, account_id)
+
+    monkeypatch.setattr(AccountService, "get", counted_get)
+    monkeypatch.setattr(AccountReads, "by_id", counted_by_id)
+    params = ready.params(portal, prompt="none")
+    _code(ready.http.get("/authorize", params=params), params, core)
+    expected = [] if session_path == "held-read" else [person[1].id]
+    assert service_calls == expected
+    assert held_calls == expected
+
+
+def test_the_code_carries_the_account_facts_to_the_exchange(
+    ready: Browser,
+    portal: RegisteredRP,
+    core: ProviderCore,
+    person: Who,
+    app_ctx: AppContext,
+    monkeypatch: pytest.MonkeyPatch,
+    session_path: str,
+) -> None:
+    """/authorize puts what the claims need of the account (e-mail and phone verified, the
+    operator link) into the code, so the code exchange reads the register's person but not the
+    account again; a code made from a session read without its account has the exchange read
+    it. UserInfo answers the same either way."""
+    by_person: list[str] = []
+    real_by_person = AccountReads.by_person
+
+    def counted(self: AccountReads, person_id: str) -> Account | None:
+        by_person.append(person_id)
+        return real_by_person(self, person_id)
+
+    with app_ctx.sessions.begin() as session:
+        row = session.get(AccountRow, person[1].id)
+        assert row is not None
+        row.email_verified_at = app_ctx.clock.now()
+    grant_consent(
+        app_ctx, person[1], portal, ("openid", "profile", "email"), ("email_verified", "name")
+    )
+    monkeypatch.setattr(AccountReads, "by_person", counted)
+    wanted = {"id_token": {"email_verified": None, "name": None}}
+    params = ready.params(portal, prompt="none", claims=json.dumps(wanted))
+    code = _code(ready.http.get("/authorize", params=params), params, core)
+    tokens = _tokens(ready.http, portal, code, ready.verifier)
+
+    assert by_person == ([] if session_path == "held-read" else [person[0].id])
+    claims = unverified_claims(tokens["id_token"])
+    assert claims["email_verified"] is True
+    assert claims["name"] == "Sok Dara"
 
 
 # --- consent -------------------------------------------------------------------------------

@@ -4,10 +4,14 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
+from typing import Any
 
+import pytest
 from fastapi.testclient import TestClient
 
 from api.context import AppContext
+from api.routers.oidc_token import released_claims
 from core.clock import FixedClock
 from idp.service import ProviderCore
 from registry.records import Person
@@ -291,3 +295,80 @@ def test_dpop_proof_replay_at_userinfo_refused(
     replay = http.get("/userinfo", headers=headers)
     assert replay.status_code == 401
     assert 'error="invalid_dpop_proof"' in replay.headers["www-authenticate"]
+
+
+def test_kept_claims_answer_byte_for_byte_as_claims_released_anew(
+    http: TestClient,
+    core: ProviderCore,
+    app_ctx: AppContext,
+    basic_client: RegisteredRP,
+    person: Person,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The code exchange keeps the UserInfo claims rendered; /userinfo serves them with ``sub``
+    added (no register read, no JSON parsing) and the answer is the one a fresh release gives:
+    the same bytes (Khmer names as UTF-8), the same headers."""
+    released: list[str] = []
+
+    def counting(*args: Any, **kwargs: Any) -> dict[str, Any]:
+        released.append(kwargs["target"])
+        return released_claims(*args, **kwargs)
+
+    monkeypatch.setattr("api.routers.oidc_userinfo.released_claims", counting)
+    scopes = ("openid", "profile", "email", "phone", "address")
+    token = get_tokens(http, core, app_ctx, basic_client, person.id, scopes=scopes)["access_token"]
+    grant_id = core.tokens.verify_access_token(token, at=app_ctx.clock.now()).grant_id
+    key = f"idp:userinfo-claims:{grant_id}"
+
+    kept = http.get("/userinfo", headers=_bearer(token))
+    assert kept.status_code == 200, kept.text
+    assert released == []  # served from what the code exchange kept
+    app_ctx.cache.delete(key)
+    fresh = http.get("/userinfo", headers=_bearer(token))
+    assert released == ["userinfo"]
+
+    assert kept.content == fresh.content
+    assert "សុខ ដារា".encode() in kept.content  # not \\u-escaped
+    assert list(kept.json())[-1] == "sub"
+    assert kept.json()["sub"] == core.tokens.subject_for(basic_client.client, person.id)
+    for name in ("content-type", "content-length", "cache-control", "pragma"):
+        assert kept.headers[name] == fresh.headers[name], name
+    assert kept.headers["content-type"] == "application/json"
+    assert kept.headers["cache-control"] == "no-store"
+
+
+def test_kept_claims_of_another_form_or_scope_are_released_anew(
+    http: TestClient,
+    core: ProviderCore,
+    app_ctx: AppContext,
+    basic_client: RegisteredRP,
+    person: Person,
+) -> None:
+    """An entry under the key that is not this version's form (an older worker's, sharing
+    Redis) or was kept for other scopes is ignored: the claims are released again."""
+    token = get_tokens(http, core, app_ctx, basic_client, person.id)["access_token"]
+    grant_id = core.tokens.verify_access_token(token, at=app_ctx.clock.now()).grant_id
+    key = f"idp:userinfo-claims:{grant_id}"
+    expected = http.get("/userinfo", headers=_bearer(token)).content
+    older = json.dumps({"scope": "openid profile", "claims": {"name": "Someone Else"}}).encode()
+    other_scope = b"natid-userinfo-1\nopenid\n" + b'{"name":"Someone Else"}'
+    for entry in (older, other_scope, b"natid-userinfo-1\nopenid profile offline_access\n[]"):
+        app_ctx.cache.set(key, entry, ttl=60)
+        answer = http.get("/userinfo", headers=_bearer(token))
+        assert answer.status_code == 200
+        assert answer.content == expected
+        assert b"Someone Else" not in answer.content
+
+
+def test_kept_claims_of_scope_openid_alone_answer_sub_only(
+    http: TestClient,
+    core: ProviderCore,
+    app_ctx: AppContext,
+    basic_client: RegisteredRP,
+    person: Person,
+) -> None:
+    token = get_tokens(http, core, app_ctx, basic_client, person.id, scopes=("openid",))
+    answer = http.get("/userinfo", headers=_bearer(token["access_token"]))
+    assert answer.status_code == 200
+    sub = core.tokens.subject_for(basic_client.client, person.id)
+    assert answer.content == json.dumps({"sub": sub}, separators=(",", ":")).encode()

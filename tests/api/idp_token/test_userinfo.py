@@ -319,6 +319,7 @@ def test_kept_claims_answer_byte_for_byte_as_claims_released_anew(
     token = get_tokens(http, core, app_ctx, basic_client, person.id, scopes=scopes)["access_token"]
     grant_id = core.tokens.verify_access_token(token, at=app_ctx.clock.now()).grant_id
     key = f"idp:userinfo-claims:{grant_id}"
+    assert app_ctx.cache.get(key) is not None  # the code exchange kept them under this key
 
     kept = http.get("/userinfo", headers=_bearer(token))
     assert kept.status_code == 200, kept.text
@@ -349,6 +350,9 @@ def test_kept_claims_of_another_form_or_scope_are_released_anew(
     token = get_tokens(http, core, app_ctx, basic_client, person.id)["access_token"]
     grant_id = core.tokens.verify_access_token(token, at=app_ctx.clock.now()).grant_id
     key = f"idp:userinfo-claims:{grant_id}"
+    # The entries below replace the kept one: without this, a renamed key would leave them
+    # unread and the test passing for nothing.
+    assert app_ctx.cache.get(key) is not None
     expected = http.get("/userinfo", headers=_bearer(token)).content
     older = json.dumps({"scope": "openid profile", "claims": {"name": "Someone Else"}}).encode()
     other_scope = b"natid-userinfo-1\nopenid\n" + b'{"name":"Someone Else"}'

@@ -177,9 +177,12 @@ def session_token(request: Request) -> str | None:
     return token
 
 
-def current_session(request: Request) -> LoginSession | None:
+def current_session(request: Request, *, consent_for: str | None = None) -> LoginSession | None:
     """The live login session behind the request's cookie, or None (looked up once per
-    request; an ended, idle or expired session counts as none)."""
+    request; an ended, idle or expired session counts as none).
+
+    ``consent_for`` (a client id; /authorize) has the first lookup of the request also read the
+    account's consent to that client, in the same statement (``LoginSession.consent``)."""
     from idp.errors import SessionNotFound
 
     state = request.state  # one lookup of Starlette's per-request state, not three
@@ -191,7 +194,9 @@ def current_session(request: Request) -> LoginSession | None:
     session = None
     if token is not None:
         try:
-            session = login_sessions(request).get(token, at=context_of(request).clock.now())
+            session = login_sessions(request).get(
+                token, at=context_of(request).clock.now(), consent_for=consent_for
+            )
         except SessionNotFound:
             session = None
     setattr(state, _SESSION_STATE, session)

@@ -29,8 +29,11 @@ load generator, same run. Goal: more than node-oidc-provider's throughput at a l
    GET userinfo with the access token. A complete login counts when all three answered 200.
    Each token request's latency is recorded (sent -> whole response read).
 6. Rounds alternate between the providers (node-oidc-provider first in each round); each
-   provider is warmed up first (``--warmup`` seconds, not counted). The table gives every round
-   and the totals; the ratio is NatID / node-oidc-provider in logins per second.
+   provider is warmed up first (``--warmup`` seconds, not counted; 10 by default: with 2,
+   node-oidc-provider's first round still ran before its JIT had settled, at ~15-25 % fewer
+   logins per second and twice the token p99 of its later rounds, which flattered NatID's
+   ratio; docs/benchmarks.md, "Eighth round"). The table gives every round and the totals; the
+   ratio is NatID / node-oidc-provider in logins per second.
 
 Also printed: each server's CPU time per complete login (all its threads; less disturbed by
 other jobs than the rate), and the load generator's own CPU use (near 100 % means the
@@ -609,7 +612,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--seconds", type=float, default=8, help="timed seconds per row")
     parser.add_argument("--rounds", type=int, default=2, help="rounds, alternating providers")
     parser.add_argument("--concurrency", type=int, default=16, help="virtual users")
-    parser.add_argument("--warmup", type=float, default=2, help="untimed seconds before round 1")
+    parser.add_argument("--warmup", type=float, default=10, help="untimed seconds before round 1")
     parser.add_argument("--quick", action="store_true", help="smoke run: 2 s, 1 round, 4 users")
     parser.add_argument("--no-pin", action="store_true", help="do not pin with taskset")
     parser.add_argument(

@@ -282,7 +282,13 @@ class AuthorizationService:
             )
         # The subject goes into an ISSUE decision as it is built (no ``dataclasses.replace``).
         return self._consent_step(
-            request, session.account_id, consent_given_now, silent, at, subject=person_id
+            request,
+            session.account_id,
+            consent_given_now,
+            silent,
+            at,
+            subject=person_id,
+            carried=session.consent,
         )
 
     def _person_id(self, session: LoginSession | None) -> str | None:
@@ -310,9 +316,15 @@ class AuthorizationService:
         at: dt.datetime,
         *,
         subject: str,
+        carried: tuple[str, Any] | None = None,
     ) -> Decision:
         wanted = request.requested_claim_names
-        consent = self._consents.find(account_id, request.client_id, at=at)
+        if not answered and carried is not None and carried[0] == request.client_id:
+            # Read with the session, in the same statement (idp/session_reads.py). Never once
+            # the consent page was answered: that consent was granted after the session read.
+            consent = carried[1]
+        else:
+            consent = self._consents.find(account_id, request.client_id, at=at)
         if answered and consent is not None and consent.granted_at >= request.created_at:
             # The user has just answered the consent page for this very request: grant what
             # they allowed (RFC 6749 §3.3: the granted scope may be narrower than asked).

@@ -229,7 +229,8 @@ def release_claims(
     wanted |= {name for name in requested if name in _SUPPORTED}
     if not _wants_khmer(claims_locales):
         wanted = {name for name in wanted if not name.endswith("#km") or name in requested}
-    available = _available(subject)
+    # Nothing wanted (an ID token whose claims all go to UserInfo): nothing to compute.
+    available = _available(subject) if wanted else {}
     released: dict[str, Any] = {}
     for name in sorted(wanted):
         if name not in available:

@@ -42,20 +42,30 @@ from idp.consent_models import ConsentRow
 from idp.errors import AccountError
 from registry.ports import AuditSink
 
-__all__ = ["DEFAULT_LIFETIME", "Consents", "GrantedConsent", "InvalidConsent"]
+__all__ = [
+    "CONSENT_COLUMNS",
+    "DEFAULT_LIFETIME",
+    "Consents",
+    "GrantedConsent",
+    "InvalidConsent",
+    "live_consent",
+]
 
 DEFAULT_LIFETIME = dt.timedelta(days=365)
 _MAX_ITEMS = 100
 _MAX_NAME = 100
 _CONSENTS = ConsentRow.__table__.c
-_FIND: Select[Any] = select(
+#: The columns :func:`live_consent` reads a consent from, in its order (also read with the
+#: login session by /authorize: idp/session_reads.py).
+CONSENT_COLUMNS = (
     _CONSENTS.account_id,
     _CONSENTS.client_id,
     _CONSENTS.scopes,
     _CONSENTS.claims,
     _CONSENTS.granted_at,
     _CONSENTS.expires_at,
-).where(
+)
+_FIND: Select[Any] = select(*CONSENT_COLUMNS).where(
     _CONSENTS.account_id == bindparam("b_account_id"),
     _CONSENTS.client_id == bindparam("b_client_id"),
 )
@@ -124,9 +134,10 @@ def _value(row: ConsentRow) -> GrantedConsent:
     )
 
 
-def _live(values: Sequence[Any] | None, at: dt.datetime) -> GrantedConsent | None:
-    """The consent of a row of ``_FIND``'s columns, or None when there is none or it expired."""
-    if values is None:
+def live_consent(values: Sequence[Any] | None, at: dt.datetime) -> GrantedConsent | None:
+    """The consent of a row of :data:`CONSENT_COLUMNS`, or None when there is none (a row of
+    NULLs from an outer join counts as none) or it expired at ``at``."""
+    if values is None or values[0] is None:
         return None
     account_id, client_id, scopes, claims, granted_at, expires_at = values
     if expires_at <= at:
@@ -159,7 +170,8 @@ class Consents:
             key = _account(account_id)
         except InvalidConsent:
             return None
-        return _live(self._read(_FIND, {"b_account_id": key, "b_client_id": str(client_id)}), at)
+        params = {"b_account_id": key, "b_client_id": str(client_id)}
+        return live_consent(self._read(_FIND, params), at)
 
     def find_for_person(
         self, person_id: str, client_id: str, *, at: dt.datetime
@@ -177,7 +189,7 @@ class Consents:
         except ValueError:
             return None
         params = {"b_person_id": person_key, "b_client_id": str(client_id)}
-        return _live(self._read(_FIND_FOR_PERSON, params), at)
+        return live_consent(self._read(_FIND_FOR_PERSON, params), at)
 
     def _read(self, statement: Select[Any], params: Mapping[str, Any]) -> Sequence[Any] | None:
         """The first row of ``statement``: on a held connection, or through ``store_read_core``

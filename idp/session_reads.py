@@ -25,6 +25,15 @@ account row that is missing gives NULLs, read as no account.
 engine and statement by :func:`core.held_read.reader_for`. Engines that share one connection
 (in-memory SQLite) get none and the session is read through the ORM as before (without its
 account, which the caller then reads itself).
+
+``/authorize`` then asks whether the account consented to the requesting client
+(:meth:`idp.authorize.AuthorizationService.decide`), so its read also brings that consent: with
+a client id, the statement ``LEFT OUTER JOIN``s ``idp_consents`` on the session's account and
+that client (:data:`idp.consents.CONSENT_COLUMNS`), one held read instead of two per
+authorization with a session. The session carries the consent with the client it was read for
+(``LoginSession.consent``); the decision uses it only for that client and never after the
+consent page was answered in the same request (it reads the consent afresh then, as it was
+just granted).
 """
 
 from __future__ import annotations
@@ -40,13 +49,16 @@ from core.held_read import HeldReader, reader_for
 from idp.account_models import AccountRow, LoginSessionRow, SessionClientRow
 from idp.account_reads import ACCOUNT_COLUMNS, account_from_row
 from idp.account_records import Account
+from idp.consent_models import ConsentRow
+from idp.consents import CONSENT_COLUMNS
 from idp.errors import AccountStoreUnavailable
 
-__all__ = ["SessionReader", "session_reader_for"]
+__all__ = ["SessionRead", "SessionReader", "session_reader_for"]
 
 _SESSIONS = LoginSessionRow.__table__.c
 _CLIENTS = SessionClientRow.__table__.c
 _ACCOUNTS = AccountRow.__table__
+_CONSENTS = ConsentRow.__table__
 #: The session's columns, in :meth:`SessionReader.by_token_hash`'s order. The row is these,
 #: then the clients, then :data:`~idp.account_reads.ACCOUNT_COLUMNS`.
 _SESSION_COLUMNS = (
@@ -64,9 +76,10 @@ _SESSION_COLUMNS = (
 )
 _CLIENTS_AT = len(_SESSION_COLUMNS)
 _ACCOUNT_AT = _CLIENTS_AT + 1
+_CONSENT_AT = _ACCOUNT_AT + len(ACCOUNT_COLUMNS)
 
 
-def _statement(dialect: str) -> Select[Any]:
+def _statement(dialect: str, *, with_consent: bool = False) -> Select[Any]:
     space: ColumnElement[Any] = literal_column("' '")
     joined: ColumnElement[Any] = (
         func.string_agg(_CLIENTS.client_id, space)
@@ -74,32 +87,55 @@ def _statement(dialect: str) -> Select[Any]:
         else func.group_concat(_CLIENTS.client_id, space)
     )
     clients = select(joined).where(_CLIENTS.session_id == _SESSIONS.id).scalar_subquery()
-    return (
-        select(*_SESSION_COLUMNS, clients, *ACCOUNT_COLUMNS)
-        .select_from(
-            LoginSessionRow.__table__.outerjoin(_ACCOUNTS, _ACCOUNTS.c.id == _SESSIONS.account_id)
+    joined_rows = LoginSessionRow.__table__.outerjoin(
+        _ACCOUNTS, _ACCOUNTS.c.id == _SESSIONS.account_id
+    )
+    columns = [*_SESSION_COLUMNS, clients, *ACCOUNT_COLUMNS]
+    if with_consent:
+        joined_rows = joined_rows.outerjoin(
+            _CONSENTS,
+            (_CONSENTS.c.account_id == _SESSIONS.account_id)
+            & (_CONSENTS.c.client_id == bindparam("b_client_id")),
         )
+        columns += CONSENT_COLUMNS
+    return (
+        select(*columns)
+        .select_from(joined_rows)
         .where(_SESSIONS.token_sha256 == bindparam("b_token_sha256"))
     )
 
 
 _BY_TOKEN_HASH = {"postgresql": _statement("postgresql"), "other": _statement("other")}
+_WITH_CONSENT = {
+    "postgresql": _statement("postgresql", with_consent=True),
+    "other": _statement("other", with_consent=True),
+}
+#: What :meth:`SessionReader.by_token_hash` gives: the session's columns, its client ids, its
+#: account, and the consent columns for the client asked about (None when none was asked).
+SessionRead = tuple[tuple[Any, ...], tuple[str, ...], Account | None, tuple[Any, ...] | None]
 
 
 class SessionReader:
-    """The session with a token hash, its clients and its account, in one held-connection read."""
+    """The session with a token hash, its clients and its account (and, asked for a client, the
+    account's consent to it), in one held-connection read."""
 
-    def __init__(self, reader: HeldReader) -> None:
+    def __init__(self, reader: HeldReader, with_consent: HeldReader) -> None:
         self._reader = reader
+        self._with_consent = with_consent
 
-    def by_token_hash(
-        self, digest: str
-    ) -> tuple[tuple[Any, ...], tuple[str, ...], Account | None] | None:
+    def by_token_hash(self, digest: str, *, consent_for: str | None = None) -> SessionRead | None:
         """The session's columns (id, account_id, acr, amr, auth_time, created_at,
-        last_seen_at, expires_at, ended_at, source, user_agent), its client ids and its account
-        (None when the account row is missing), or None when there is no such session."""
+        last_seen_at, expires_at, ended_at, source, user_agent), its client ids, its account
+        (None when the account row is missing) and, with ``consent_for``, the
+        :data:`~idp.consents.CONSENT_COLUMNS` of the account's consent to that client (NULLs
+        when there is none); or None when there is no such session."""
         try:
-            row = self._reader.fetch(digest)
+            if consent_for is None:
+                row = self._reader.fetch(digest)
+            else:
+                row = self._with_consent.fetch_params(
+                    {"b_token_sha256": digest, "b_client_id": consent_for}
+                )
         except StorageUnavailable:
             raise AccountStoreUnavailable(
                 "the account store failed; is the database migrated?"
@@ -107,10 +143,11 @@ class SessionReader:
         if row is None:
             return None
         joined = row[_CLIENTS_AT]
-        account_row = row[_ACCOUNT_AT:]
+        account_row = row[_ACCOUNT_AT:_CONSENT_AT]
         # The primary key is NULL only when the outer join found no account row.
         account = None if account_row[0] is None else account_from_row(account_row)
-        return row[:_CLIENTS_AT], tuple(joined.split()) if joined else (), account
+        consent = None if consent_for is None else row[_CONSENT_AT:]
+        return row[:_CLIENTS_AT], tuple(joined.split()) if joined else (), account, consent
 
 
 def session_reader_for(sessions: sessionmaker[Session]) -> SessionReader | None:
@@ -118,6 +155,9 @@ def session_reader_for(sessions: sessionmaker[Session]) -> SessionReader | None:
     bind = sessions.kw.get("bind")
     if not isinstance(bind, Engine):
         return None
-    statement = _BY_TOKEN_HASH["postgresql" if bind.dialect.name == "postgresql" else "other"]
-    reader = reader_for(bind, statement, label="IdP")
-    return None if reader is None else SessionReader(reader)
+    dialect = "postgresql" if bind.dialect.name == "postgresql" else "other"
+    reader = reader_for(bind, _BY_TOKEN_HASH[dialect], label="IdP")
+    with_consent = reader_for(bind, _WITH_CONSENT[dialect], label="IdP")
+    if reader is None or with_consent is None:
+        return None
+    return SessionReader(reader, with_consent)

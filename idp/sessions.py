@@ -39,6 +39,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from core.clock import require_aware
 from idp.account_models import LoginSessionRow, SessionClientRow, store_read, store_write
 from idp.account_records import Account
+from idp.consents import GrantedConsent, live_consent
 from idp.errors import AuthenticatorError, SessionNotFound
 from idp.session_reads import session_reader_for
 from registry.ports import AuditSink
@@ -83,6 +84,13 @@ class LoginSession:
     #: account row is missing: a caller that needs the account then reads it itself. Not
     #: compared (two reads of one session are equal whatever their account) and not in the repr.
     account: Account | None = field(default=None, compare=False, repr=False)
+    #: (client id, the account's live consent to it or None), read in the same statement when
+    #: :meth:`LoginSessions.get` was asked ``consent_for`` that client (/authorize); None when
+    #: it was not asked or the session did not come from the held read. Whoever grants or
+    #: withdraws a consent after the read must read it afresh. Not compared, not in the repr.
+    consent: tuple[str, GrantedConsent | None] | None = field(
+        default=None, compare=False, repr=False
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -178,10 +186,10 @@ class LoginSessions:
         if ended_at is not None or at >= expires_at or at - last_seen_at >= self._idle:
             raise SessionNotFound("no live login session; log in again")
 
-    def _read(self, digest: str, at: dt.datetime) -> LoginSession:
+    def _read(self, digest: str, at: dt.datetime, consent_for: str | None) -> LoginSession:
         """The live session with token hash ``digest``: one held-connection read, which also
-        brings the session's account, where the engine allows it (:mod:`idp.session_reads`),
-        else a read transaction (and no account)."""
+        brings the session's account (and its consent to ``consent_for``), where the engine
+        allows it (:mod:`idp.session_reads`), else a read transaction (and neither)."""
         reader = session_reader_for(self._sessions)
         if reader is None:
             with store_read(self._sessions) as session:
@@ -192,12 +200,13 @@ class LoginSessions:
                     at,
                 )
                 return self._value(row, self._clients(session, row.id))
-        found = reader.by_token_hash(digest)
+        found = reader.by_token_hash(digest, consent_for=consent_for)
         if found is None:
             raise SessionNotFound("no live login session; log in again")
         (sid, account_id, acr, amr, auth_time, created_at, last_seen_at, expires_at, ended_at,
-         source, user_agent), clients, account = found  # fmt: skip
+         source, user_agent), clients, account, consent_row = found  # fmt: skip
         self._check_live(ended_at, expires_at, last_seen_at, at)
+        consent = None if consent_for is None else (consent_for, live_consent(consent_row, at))
         return LoginSession(
             id=sid,
             account_id=account_id,
@@ -211,6 +220,7 @@ class LoginSessions:
             source=source,
             user_agent=user_agent,
             account=account,
+            consent=consent,
         )
 
     def start(
@@ -251,13 +261,17 @@ class LoginSessions:
             )
         return StartedSession(self._value(row, ()), token)
 
-    def get(self, token: str, *, at: dt.datetime) -> LoginSession:
-        """The live session behind a cookie token; raise :class:`SessionNotFound` otherwise."""
+    def get(self, token: str, *, at: dt.datetime, consent_for: str | None = None) -> LoginSession:
+        """The live session behind a cookie token; raise :class:`SessionNotFound` otherwise.
+
+        With ``consent_for`` (a client id), the session carries its account's consent to that
+        client, read in the same statement where the engine allows (``LoginSession.consent``).
+        """
         at = require_aware(at)
         digest = _digest(token)
         # A read: the write lock is taken only when last_seen_at is due a touch (at most once
         # per TOUCH_GRANULARITY), not on every request that carries the cookie.
-        found = self._read(digest, at)
+        found = self._read(digest, at, consent_for)
         if at - found.last_seen_at < TOUCH_GRANULARITY:
             return found
         with store_write(self._sessions) as session:

@@ -9,7 +9,7 @@ non-zero.
 from __future__ import annotations
 
 import os
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -124,6 +124,28 @@ def init(
         typer.echo("NatID is initialised. Next: natid serve")
 
 
+def uvicorn_options(host: str, port: int, workers: int) -> dict[str, Any]:
+    """What ``natid serve`` runs uvicorn with (besides the application factory)."""
+    from api.http_protocol import OneWriteHttpToolsProtocol
+
+    return {
+        "factory": True,
+        "host": host,
+        "port": port,
+        "workers": workers,
+        # uvicorn's httptools protocol, sending each response's headers with its body in one
+        # write (api/http_protocol.py).
+        "http": OneWriteHttpToolsProtocol,
+        "log_config": None,
+        # The app applies the proxy headers itself (api/app.py), after noting the peer.
+        "proxy_headers": False,
+        # Our middleware logs each request (api/observability.py); uvicorn's access line would
+        # repeat it, and uvicorn formats its arguments (quoting the whole path) on every
+        # response even while its logger is disabled.
+        "access_log": False,
+    }
+
+
 @app.command()
 def serve(
     data_dir: DataDirOption = None,
@@ -166,20 +188,7 @@ def serve(
             "warning: several workers without NATID_REDIS_URL keep short-lived state per worker",
             err=True,
         )
-    uvicorn.run(
-        "api.app:create_app_from_env",
-        factory=True,
-        host=host,
-        port=port,
-        workers=workers,
-        log_config=None,
-        # The app applies the proxy headers itself (api/app.py), after noting the peer.
-        proxy_headers=False,
-        # Our middleware logs each request (api/observability.py); uvicorn's access line would
-        # repeat it, and uvicorn formats its arguments (quoting the whole path) on every
-        # response even while its logger is disabled.
-        access_log=False,
-    )
+    uvicorn.run("api.app:create_app_from_env", **uvicorn_options(host, port, workers))
 
 
 @db_app.command("upgrade")

@@ -272,7 +272,8 @@ def _authorize(request: Request, items: Sequence[tuple[str, Any]]) -> Response:
     found = _from_parameters(request, params, repeated)
     if isinstance(found, Response):
         return found
-    session = current_session(request)
+    # The session's read also brings its account's consent to this client (one statement).
+    session = current_session(request, consent_for=found.client_id)
     service = authorization_service(request)
     decision = service.decide(
         found,

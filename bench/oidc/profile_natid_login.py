@@ -1,6 +1,10 @@
 """Where one NatID complete login spends its CPU: in process, one thread, cProfile.
 
     PYTHONPATH=. .venv/bin/python bench/oidc/profile_natid_login.py [N] [--out FILE.prof]
+        [--handshake DIR]
+
+With ``--handshake DIR`` it runs N logins between files in DIR instead of profiling, for an
+exact instruction count under callgrind: bench/oidc/callgrind_login.sh.
 
 The companion of bench/bench_oidc.py (docs/benchmarks.md, "Where NatID's time goes"). The
 FastAPI application of ``natid serve`` (the data-directory set-up of bench_oidc.py: SQLite, one
@@ -58,7 +62,7 @@ def _patch() -> None:
     setattr(oidc_authorize, "run_in_threadpool", _inline)  # noqa: B010 - module global
 
 
-async def main(n: int, out: str | None) -> None:
+async def main(n: int, out: str | None, handshake: Path | None = None) -> None:
     from api.app import create_app
     from api.context import build_context
     from core.settings import load_settings
@@ -117,6 +121,19 @@ async def main(n: int, out: str | None) -> None:
 
         for _ in range(30):
             await one()
+        if handshake is not None:
+            # For `valgrind --tool=callgrind --instr-atstart=no`: instrumentation is switched on
+            # (callgrind_control -i on) between "ready" and "go", off after "done".
+            (handshake / "ready").touch()
+            while not (handshake / "go").exists():
+                await asyncio.sleep(0.05)
+            for _ in range(n):
+                await one()
+            (handshake / "done").touch()
+            while not (handshake / "end").exists():
+                await asyncio.sleep(0.05)
+            ctx.close()
+            return
         statements.clear()
         per_endpoint.clear()
         wall.clear()
@@ -167,4 +184,5 @@ if __name__ == "__main__":
     argv = sys.argv[1:]
     count = int(argv[0]) if argv and argv[0].isdigit() else 300
     target = argv[argv.index("--out") + 1] if "--out" in argv else None
-    asyncio.run(main(count, target))
+    shake = Path(argv[argv.index("--handshake") + 1]) if "--handshake" in argv else None
+    asyncio.run(main(count, target, shake))

@@ -7,6 +7,7 @@ import json
 
 import pytest
 
+import idp.claims
 from core.clock import FixedClock
 from idp.accounts import Account, AccountService
 from idp.claims import (
@@ -188,3 +189,28 @@ def test_person_without_optional_data_gets_fewer_claims(
     assert "email" not in released.claims and "gender" not in released.claims
     assert "address" not in released.claims and "phone_number" not in released.claims
     assert released.missing_essential == ("email",)
+
+
+def test_nothing_wanted_releases_nothing_without_computing_the_claims(
+    subject: ClaimsSubject, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The ID token of a request whose claims all go to UserInfo asks for nothing: the answer is
+    empty (an unsupported essential claim is still reported missing) and the subject's claims
+    are not computed for it (the token endpoint does this on every code exchange)."""
+    computed: list[ClaimsSubject] = []
+    real = idp.claims._available
+
+    def counted(s: ClaimsSubject) -> dict[str, object]:
+        computed.append(s)
+        return real(s)
+
+    monkeypatch.setattr(idp.claims, "_available", counted)
+    assert release_claims(subject, scopes=["openid"]).claims == {}
+    unsupported = parse_claims_request(
+        json.dumps({"id_token": {"x-shoe-size": {"essential": True}}})
+    )
+    empty = release_claims(subject, scopes=[], requested=unsupported.id_token)
+    assert (empty.claims, empty.missing_essential) == ({}, ("x-shoe-size",))
+    assert computed == []
+    assert release_claims(subject, scopes=["openid", "profile"]).claims["name"] == "Sok Dara"
+    assert computed == [subject]

@@ -226,6 +226,48 @@ def test_consent_read_answers_as_before(
     assert consents.find(account.id, client_id, at=at + dt.timedelta(days=1)) is None
 
 
+def test_session_read_for_a_client_carries_the_consent_find_gives(
+    login_sessions: LoginSessions,
+    session_factory: sessionmaker[Session],
+    ledger: AuditLedger,
+    account: Account,
+    core: ProviderCore,
+    clock: FixedClock,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Asked for a client (/authorize), the session read brings the account's consent to it in
+    the same statement: what ``Consents.find`` answers at the same moment - none, a consent, an
+    expired one (none), another client's (none) - and a grant or withdrawal by any writer is
+    seen by the next read. Not asked, or through the ORM path, it carries nothing."""
+    consents = Consents(session_factory, ledger=ledger)
+    client_id = secret_client(core).client_id
+    at = clock.now()
+    started = login_sessions.start(account.id, acr=AssuranceLevel.LOW, amr=["pwd"], at=at)
+
+    def carried(client: str, when: dt.datetime) -> Any:
+        return login_sessions.get(started.token, at=when, consent_for=client).consent
+
+    assert carried(client_id, at) == (client_id, None)
+    granted = consents.grant(
+        account.id, client_id, ["openid", "profile"], ["email"], at=at,
+        lifetime=dt.timedelta(minutes=2),
+    )  # fmt: skip
+    assert carried(client_id, at) == (client_id, granted)
+    assert carried(client_id, at) == (client_id, consents.find(account.id, client_id, at=at))
+    assert carried("another-client", at) == ("another-client", None)
+    later = at + dt.timedelta(minutes=2)  # the consent has expired, the session has not
+    assert carried(client_id, later) == (client_id, None)
+    assert consents.find(account.id, client_id, at=later) is None
+
+    assert login_sessions.get(started.token, at=at).consent is None  # not asked
+    consents.withdraw(account.id, client_id, at=at)
+    assert carried(client_id, at) == (client_id, None)
+
+    with monkeypatch.context() as patched:
+        patched.setattr(idp.sessions, "session_reader_for", lambda _sessions: None)
+        assert carried(client_id, at) is None  # the ORM path: the decision reads it itself
+
+
 def test_session_read_carries_its_account_and_reads_it_afresh(
     login_sessions: LoginSessions,
     accounts: AccountService,
@@ -287,5 +329,5 @@ def test_session_read_without_an_account_row_gives_no_account(
     row = reader._reader.fetch(digest)
     assert row is not None
     width = len(idp.account_reads.ACCOUNT_COLUMNS)
-    orphan = SessionReader(_Row(row[:-width] + (None,) * width))  # type: ignore[arg-type]
-    assert orphan.by_token_hash(digest) == (found[0], found[1], None)
+    orphan = SessionReader(_Row(row[:-width] + (None,) * width), _Row(()))  # type: ignore[arg-type]
+    assert orphan.by_token_hash(digest) == (found[0], found[1], None, None)

@@ -16,6 +16,7 @@ from core.clock import FixedClock
 from idp.account_models import AccountRow, AccountStatus
 from idp.account_reads import AccountReads
 from idp.accounts import Account, AccountService
+from idp.consents import Consents
 from idp.jose import unverified_claims
 from idp.service import ProviderCore
 from idp.session_reads import session_reader_for
@@ -441,6 +442,42 @@ def test_the_code_carries_the_account_facts_to_the_exchange(
     claims = unverified_claims(tokens["id_token"])
     assert claims["email_verified"] is True
     assert claims["name"] == "Sok Dara"
+
+
+def test_authorize_reads_the_consent_with_the_session_and_sees_every_change(
+    ready: Browser,
+    portal: RegisteredRP,
+    core: ProviderCore,
+    person: Who,
+    app_ctx: AppContext,
+    monkeypatch: pytest.MonkeyPatch,
+    session_path: str,
+) -> None:
+    """With the held session read the consent to the client comes in the same statement and the
+    decision makes no consent read of its own (through the ORM path it reads it once); it is
+    read afresh on every request, so a withdrawal and a new grant each decide the next one."""
+    finds: list[str] = []
+    real_find = Consents.find
+
+    def counted(self: Consents, account_id: str, client_id: str, *, at: dt.datetime) -> Any:
+        finds.append(client_id)
+        return real_find(self, account_id, client_id, at=at)
+
+    monkeypatch.setattr(Consents, "find", counted)
+    params = ready.params(portal, prompt="none")
+    _code(ready.http.get("/authorize", params=params), params, core)
+    assert finds == ([] if session_path == "held-read" else [portal.client_id])
+
+    Consents(app_ctx.sessions, ledger=app_ctx.ledger).withdraw(
+        person[1].id, portal.client_id, at=app_ctx.clock.now()
+    )
+    _, query = redirect_params(
+        ready.http.get("/authorize", params=ready.params(portal, prompt="none"))
+    )
+    assert query["error"] == "consent_required"
+    grant_consent(app_ctx, person[1], portal, ("openid", "profile", "email"))
+    params = ready.params(portal, prompt="none")
+    assert _code(ready.http.get("/authorize", params=params), params, core)
 
 
 # --- consent -------------------------------------------------------------------------------

@@ -23,6 +23,8 @@ task. Decisions:
    Closing the transport writes it first; aborting drops it, as aborting drops unsent data.
 3. **Only the header block is held.** Bodies, chunks and every other write go straight to the
    transport as before, so flow control (``pause_writing``) sees the same buffer it always did.
+   A body longer than :data:`JOIN_AT_MOST` (64 KiB) is written after the held block instead of
+   joined to it, so a large document is not copied for the sake of one system call.
 4. **uvicorn's own classes do the HTTP.** Parsing, the ASGI cycle, keep-alive, pipelining and
    errors are uvicorn's code; this module only wraps the transport in ``connection_made``.
 """
@@ -34,10 +36,12 @@ from typing import Any, cast
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
-__all__ = ["HeldHeaders", "OneWriteHttpToolsProtocol"]
+__all__ = ["JOIN_AT_MOST", "HeldHeaders", "OneWriteHttpToolsProtocol"]
 
 _STATUS_PREFIX = b"HTTP/1.1 "
 _END_OF_HEADERS = b"\r\n\r\n"
+#: A write longer than this goes out after the held block, not joined to it: joining copies it.
+JOIN_AT_MOST = 64 * 1024
 
 
 class HeldHeaders(asyncio.Transport):
@@ -57,7 +61,12 @@ class HeldHeaders(asyncio.Transport):
         held = self._held
         if held is not None:
             self._held = None
-            self._transport.write(held + bytes(data))
+            if len(data) <= JOIN_AT_MOST:
+                self._transport.write(held + bytes(data))
+                return
+            # A large body (a signed PDF): two writes, as uvicorn makes them, not a copy.
+            self._transport.write(held)
+            self._transport.write(data)
         elif data[:9] == _STATUS_PREFIX and data[-4:] == _END_OF_HEADERS:
             self._held = bytes(data)
             self._loop.call_soon(self.flush)

@@ -22,7 +22,7 @@ from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 from uvicorn.server import ServerState
 
 from api.cli.main import uvicorn_options
-from api.http_protocol import HeldHeaders, OneWriteHttpToolsProtocol
+from api.http_protocol import JOIN_AT_MOST, HeldHeaders, OneWriteHttpToolsProtocol
 
 ASGIApp = Callable[[dict[str, Any], Any, Any], Awaitable[None]]
 GET = b"GET /thing HTTP/1.1\r\nhost: example.test\r\n\r\n"
@@ -207,6 +207,41 @@ def test_a_failure_after_the_headers_writes_them_before_closing() -> None:
     assert ours.calls == theirs.calls
     assert [what for what, _ in ours.calls][:2] == ["write", "close"]
     assert ours.calls[0][1].endswith(b"content-length: 9\r\n\r\n")
+
+
+def test_a_large_body_follows_its_headers_without_being_copied_into_one_write() -> None:
+    """A body over JOIN_AT_MOST (a signed PDF, say) goes out as uvicorn sends it: the headers,
+    then the body object itself, in two writes; a body of exactly that size is joined."""
+    large = b"%PDF-1.7\n" + b"x" * JOIN_AT_MOST
+
+    def sized(body: bytes) -> ASGIApp:
+        async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+            await send(
+                {
+                    "type": "http.response.start",
+                    "status": 200,
+                    "headers": [
+                        (b"content-type", b"application/pdf"),
+                        (b"content-length", str(len(body)).encode()),
+                    ],
+                }
+            )
+            await send({"type": "http.response.body", "body": body})
+
+        return app
+
+    async def run() -> tuple[RecordingTransport, RecordingTransport, RecordingTransport]:
+        return (
+            await _drive(OneWriteHttpToolsProtocol, sized(large)),
+            await _drive(HttpToolsProtocol, sized(large)),
+            await _drive(OneWriteHttpToolsProtocol, sized(large[:JOIN_AT_MOST])),
+        )
+
+    ours, theirs, at_limit = asyncio.run(run())
+    assert ours.writes() == theirs.writes()
+    assert len(ours.writes()) == 2 and ours.writes()[1] == large
+    assert len(at_limit.writes()) == 1
+    assert at_limit.wire().endswith(b"\r\n\r\n" + large[:JOIN_AT_MOST])
 
 
 def test_closing_writes_what_is_held_and_aborting_drops_it() -> None:

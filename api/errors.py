@@ -113,10 +113,16 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
         log.error("unhandled error", exc_info=exc, extra={"path": request.url.path})
-        return problem(
+        response = problem(
             500,
             "Internal Server Error",
             code="internal_error",
             detail="an unexpected error occurred; quote the request id when reporting it",
             request=request,
         )
+        # Starlette answers this 500 outside the observability middleware, which puts the
+        # header on every other response; the body's request id goes in the header here.
+        request_id = getattr(request.state, "request_id", None)
+        if request_id:
+            response.headers["X-Request-ID"] = request_id
+        return response

@@ -251,6 +251,8 @@ def test_unexpected_error_is_the_same_500_logged_and_counted(
     hot, ref = pair.send("POST", "/token", data={"grant_type": "refresh_token"})
     assert hot.status_code == 500
     assert "secret detail" not in hot.text
+    # The id an operator is asked to quote, in the body and in the header.
+    assert hot.headers["x-request-id"] == hot.json()["request_id"]
     assert_same(hot, ref)
     lines = _access_lines(caplog)
     assert [(x["route"], x["status"]) for x in lines] == [("/token", 500), ("/token", 500)]

@@ -163,6 +163,7 @@ def test_crash_is_500_problem_logged_and_counted(
     assert r.status_code == 500
     assert r.headers["content-type"] == "application/problem+json"
     assert r.json()["request_id"] == "crash-12345678"
+    assert r.headers["x-request-id"] == "crash-12345678"
     assert r.json()["code"] == "internal_error"
     assert "secret" not in r.text
     lines = _access_lines(caplog)

@@ -10,7 +10,10 @@ exactly one caller.
 
 from __future__ import annotations
 
+import heapq
+import logging
 import threading
+import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -21,6 +24,8 @@ if TYPE_CHECKING:
     import redis
 
 __all__ = ["Cache", "CacheError", "InMemoryCache", "RedisCache"]
+
+log = logging.getLogger(__name__)
 
 
 class CacheError(InfrastructureError):
@@ -57,13 +62,32 @@ class Cache(Protocol):
 
 
 class InMemoryCache:
-    """The in-process cache: correct for one process, not shared between workers."""
+    """The in-process cache: correct for one process, not shared between workers.
 
-    def __init__(self, *, clock: Clock | None = None, max_entries: int = 100_000) -> None:
+    Expired entries leave in order of expiry (a heap beside the dict), so a store costs
+    O(log n) however full the cache is. At most ``max_entries`` live entries are kept; a store
+    of a new key beyond that raises :class:`CacheError` (HTTP 503) instead of evicting a live
+    one. Evicting would turn a capacity problem into wrong security answers: a user's code
+    gone before its exchange (and then taken for a reused one), a DPoP or client-assertion
+    ``jti`` forgotten (a replay accepted), a throttle counter reset. A login leaves a reuse
+    marker for a day (idp.codes.REUSE_WINDOW), so the default holds about a million logins a
+    day at ~0.4 GB; a busier deployment sets ``NATID_REDIS_URL``.
+    """
+
+    #: Seconds between two warnings that the cache is full.
+    FULL_WARNING_INTERVAL = 60.0
+
+    def __init__(self, *, clock: Clock | None = None, max_entries: int = 1_000_000) -> None:
+        if max_entries < 1:
+            raise ValueError("max_entries must be positive")
         self._clock = clock or SystemClock()
         self._data: dict[str, tuple[bytes, float]] = {}
+        #: (expiry, key) of every stored entry; an item whose key was since deleted or stored
+        #: again with another expiry is skipped when it comes up.
+        self._expiries: list[tuple[float, str]] = []
         self._lock = threading.Lock()
         self._max_entries = max_entries
+        self._warned_at: float | None = None
 
     def _now(self) -> float:
         return self._clock.now().timestamp()
@@ -77,14 +101,38 @@ class InMemoryCache:
             return None
         return item[0]
 
+    def _drop_expired(self, now: float) -> None:
+        expiries, data = self._expiries, self._data
+        while expiries and expiries[0][0] <= now:
+            expires, key = heapq.heappop(expiries)
+            item = data.get(key)
+            if item is not None and item[1] == expires:
+                del data[key]
+
     def _store(self, key: str, value: bytes, expires: float, now: float) -> None:
-        if len(self._data) >= self._max_entries and key not in self._data:
-            for stale in [k for k, (_, exp) in self._data.items() if exp <= now]:
-                del self._data[stale]
-            if len(self._data) >= self._max_entries:
-                # Evict the entry closest to expiry rather than grow without bound.
-                del self._data[min(self._data, key=lambda k: self._data[k][1])]
+        self._drop_expired(now)
+        if key not in self._data and len(self._data) >= self._max_entries:
+            self._warn_full()
+            raise CacheError(
+                f"the in-process cache is full ({self._max_entries} live entries); "
+                "set NATID_REDIS_URL for this load"
+            )
         self._data[key] = (value, expires)
+        heapq.heappush(self._expiries, (expires, key))
+        if len(self._expiries) > 2 * len(self._data) + 1024:
+            # Keys stored again and again (counters' lock-outs, version stamps) leave items
+            # behind; rebuilt from the live entries, the heap stays within twice their number.
+            self._expiries = [(exp, k) for k, (_, exp) in self._data.items()]
+            heapq.heapify(self._expiries)
+
+    def _warn_full(self) -> None:
+        now = time.monotonic()
+        if self._warned_at is None or now - self._warned_at >= self.FULL_WARNING_INTERVAL:
+            self._warned_at = now
+            log.warning(
+                "in-process cache full; new short-lived state is refused until entries expire",
+                extra={"max_entries": self._max_entries},
+            )
 
     def get(self, key: str) -> bytes | None:
         with self._lock:

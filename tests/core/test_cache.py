@@ -7,6 +7,7 @@ and ``pop`` being atomic: of many concurrent callers exactly one wins.
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import os
 import threading
 import uuid
@@ -105,12 +106,62 @@ def test_memory_cache_expires_with_injected_clock() -> None:
     assert cache.incr("rl", ttl=10) == 1  # a new window
 
 
-def test_memory_cache_is_bounded() -> None:
-    cache = InMemoryCache(max_entries=100)
+def test_full_memory_cache_refuses_new_state_and_keeps_what_it_holds(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    clock = FixedClock(dt.datetime(2026, 1, 1, tzinfo=dt.UTC))
+    cache = InMemoryCache(clock=clock, max_entries=100)
+    for i in range(98):
+        cache.set(f"idp:code-grant:{i}", b"grant", ttl=86_400)
+    assert cache.incr("idp:throttle:acct", ttl=900) == 1
+    assert cache.add("idp:code:live", b"grant-json", ttl=60)  # the 100th: a user's code
+    cache.set("idp:code-grant:0", b"grant", ttl=86_400)  # stored again: no new entry
+    assert cache.pop("idp:code:live") == b"grant-json"
+    assert cache.add("idp:code:next", b"grant-json", ttl=60)  # the slot it left
+    caplog.set_level(logging.WARNING, logger="core.cache")
+    with pytest.raises(CacheError, match=r"cache is full .*set NATID_REDIS_URL") as refused:
+        cache.add("idp:dpop-jti:abc", b"1", ttl=300)
+    assert "dpop" not in str(refused.value)  # no key in the message
+    with pytest.raises(CacheError):
+        cache.set("idp:code:later", b"grant-json", ttl=60)
+    with pytest.raises(CacheError):
+        cache.incr("idp:throttle:other", ttl=900)
+    # Nothing live was given up for them: the code waiting for its exchange is still there,
+    # and a refused jti was not recorded (so it is not "seen" later either).
+    assert cache.get("idp:code:next") == b"grant-json"
+    assert cache.get("idp:code-grant:0") == b"grant"
+    assert cache.get("idp:dpop-jti:abc") is None
+    assert cache.incr("idp:throttle:acct", ttl=900) == 2  # an existing counter still counts
+    full = [r for r in caplog.records if r.name == "core.cache"]
+    assert [r.getMessage() for r in full] == [  # one warning, not one per refusal
+        "in-process cache full; new short-lived state is refused until entries expire"
+    ]
+    clock.advance(dt.timedelta(seconds=60))  # the code expires, and with it its slot
+    assert cache.add("idp:dpop-jti:abc", b"1", ttl=300)
+
+
+def test_memory_cache_drops_expired_entries_without_reading_them() -> None:
+    clock = FixedClock(dt.datetime(2026, 1, 1, tzinfo=dt.UTC))
+    cache = InMemoryCache(clock=clock)
     for i in range(1000):
-        cache.set(f"k{i}", b"v", ttl=60)
-    assert len(cache._data) <= 100
-    assert cache.get("k999") == b"v"
+        cache.set(f"idp:code:{i}", b"v", ttl=60)
+        cache.set("idp:clients:version", str(i).encode(), ttl=86_400)  # stored again and again
+    for i in range(500):
+        cache.set(f"idp:code-grant:{i}", b"g", ttl=86_400)
+    clock.advance(dt.timedelta(seconds=61))
+    cache.set("idp:code:new", b"v", ttl=60)  # any store drops what has expired
+    assert set(cache._data) == {f"idp:code-grant:{i}" for i in range(500)} | {
+        "idp:clients:version",
+        "idp:code:new",
+    }
+    assert cache.get("idp:clients:version") == b"999"
+    # The expiry index does not grow with a key stored again and again.
+    assert len(cache._expiries) <= 2 * len(cache._data) + 1024
+
+
+def test_memory_cache_refuses_a_size_it_cannot_hold() -> None:
+    with pytest.raises(ValueError, match="positive"):
+        InMemoryCache(max_entries=0)
 
 
 @pytest.mark.redis

@@ -8,6 +8,7 @@ import datetime as dt
 
 import pytest
 
+from core.cache import CacheError, InMemoryCache
 from core.clock import FixedClock
 from idp.errors import InvalidGrant, InvalidRequest, InvalidToken
 from idp.pkce import s256_challenge
@@ -162,3 +163,19 @@ def test_unknown_and_malformed_codes(core: ProviderCore, clock: FixedClock) -> N
     for code in ("", "x" * 500, "unknown-code"):
         with pytest.raises(InvalidGrant):
             _redeem(core, code, "v" * 43, client.client_id, clock.now())
+
+
+def test_a_full_cache_refuses_new_codes_and_keeps_the_one_waiting(
+    core: ProviderCore, clock: FixedClock, cache: InMemoryCache
+) -> None:
+    # A busy single-process deployment without Redis: the in-process cache evicted the entry
+    # closest to expiry when full, which was the newest user's code; its exchange then found
+    # only the reuse marker and revoked the grant as if the code had been stolen.
+    client = secret_client(core)
+    waiting, verifier = issue_code(core, client, clock.now())
+    cache._max_entries = len(cache._data)  # full now, as after a day of logins
+    with pytest.raises(CacheError, match="cache is full"):
+        issue_code(core, client, clock.now())
+    grant = _redeem(core, waiting, verifier, client.client_id, clock.now())
+    tokens = core.tokens.exchange_code(grant, client=client, dpop_jkt=None, at=clock.now())
+    assert core.tokens.verify_access_token(tokens.access_token, at=clock.now())

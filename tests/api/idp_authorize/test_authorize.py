@@ -12,6 +12,7 @@ from fastapi.testclient import TestClient
 
 import idp.sessions
 from api.context import AppContext
+from core.cache import InMemoryCache
 from core.clock import FixedClock
 from idp.account_models import AccountRow, AccountStatus
 from idp.account_reads import AccountReads
@@ -526,3 +527,20 @@ def test_unknown_pending_shows_a_page(browser: Browser) -> None:
     response = browser.http.get("/authorize/continue", params={"pending": "nope"})
     assert response.status_code == 400
     assert "location" not in response.headers
+
+
+def test_a_full_in_process_cache_answers_503_and_issues_no_code(
+    ready: Browser, portal: RegisteredRP, core: ProviderCore, app_ctx: AppContext
+) -> None:
+    cache = app_ctx.cache
+    assert isinstance(cache, InMemoryCache)
+    room = cache._max_entries
+    cache._max_entries = len(cache._data)  # full, as after a day of logins without Redis
+    params = ready.params(portal)
+    response = ready.http.get("/authorize", params=params, follow_redirects=False)
+    assert response.status_code == 503
+    assert response.headers["content-type"] == "application/problem+json"
+    assert response.json()["code"] == "cache_unavailable"
+    assert "location" not in response.headers  # no code reached the site
+    cache._max_entries = room  # entries expired: the same request gets its code
+    _code(ready.http.get("/authorize", params=params), params, core)

@@ -24,6 +24,7 @@ what the ``claims`` request asked for in its ``id_token`` member. Responses are 
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -44,6 +45,7 @@ from api.oauth_wire import (
     verify_dpop,
 )
 from api.routers.kyc_requests import CIBA_GRANT_TYPE, ciba_error_response, ciba_token
+from core.cache import CacheError
 from core.errors import NotFound
 from idp.claims import ClaimsRequest, ClaimsSubject, parse_claims_request, release_claims
 from idp.codes import AccountFacts
@@ -64,6 +66,8 @@ __all__ = [
     "remembered_userinfo_claims",
     "router",
 ]
+
+log = logging.getLogger(__name__)
 
 router = APIRouter(tags=["idp"])
 
@@ -169,9 +173,16 @@ def remember_userinfo_claims(
         return
     ttl = ctx.idp_core().tokens.access_token_lifetime.total_seconds()
     scope = " ".join(scopes).encode("utf-8")
-    ctx.cache.set(
-        _userinfo_key(grant_id), b"\n".join((_KEPT_FORM, scope, _render_claims(claims))), ttl=ttl
-    )
+    try:
+        ctx.cache.set(
+            _userinfo_key(grant_id),
+            b"\n".join((_KEPT_FORM, scope, _render_claims(claims))),
+            ttl=ttl,
+        )
+    except CacheError as exc:
+        # Only a saving, kept after the tokens were committed: a full or unreachable cache
+        # must not turn an issued token response into an error. UserInfo releases them anew.
+        log.warning("UserInfo claims not kept", extra={"error_code": exc.code})
 
 
 def _kept_claims(ctx: AppContext, grant_id: str, scopes: Sequence[str]) -> bytes | None:

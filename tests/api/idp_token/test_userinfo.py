@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import logging
 from typing import Any
 
 import pytest
@@ -12,6 +13,7 @@ from fastapi.testclient import TestClient
 
 from api.context import AppContext
 from api.routers.oidc_token import released_claims
+from core.cache import CacheError
 from core.clock import FixedClock
 from idp.service import ProviderCore
 from registry.records import Person
@@ -376,3 +378,39 @@ def test_kept_claims_of_scope_openid_alone_answer_sub_only(
     assert answer.status_code == 200
     sub = core.tokens.subject_for(basic_client.client, person.id)
     assert answer.content == json.dumps({"sub": sub}, separators=(",", ":")).encode()
+
+
+def test_tokens_are_answered_when_the_claims_cannot_be_kept(
+    http: TestClient,
+    core: ProviderCore,
+    app_ctx: AppContext,
+    basic_client: RegisteredRP,
+    person: Person,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Keeping the claims comes after the grant and its audit entry are committed. A full or
+    unreachable cache there must not lose the tokens already issued: the response is given,
+    and UserInfo releases the claims anew."""
+    cache = app_ctx.cache
+    real_set = cache.set
+
+    def refusing(key: str, value: bytes, *, ttl: float) -> None:
+        if key.startswith("idp:userinfo-claims:"):
+            raise CacheError("the in-process cache is full (3 live entries); set NATID_REDIS_URL")
+        real_set(key, value, ttl=ttl)
+
+    monkeypatch.setattr(cache, "set", refusing)
+    caplog.set_level(logging.WARNING, logger="api.routers.oidc_token")
+    tokens = get_tokens(
+        http, core, app_ctx, basic_client, person.id, scopes=("openid", "profile", "email")
+    )
+    info = core.tokens.verify_access_token(tokens["access_token"], at=app_ctx.clock.now())
+    assert cache.get(f"idp:userinfo-claims:{info.grant_id}") is None
+    response = http.get("/userinfo", headers=_bearer(tokens["access_token"]))
+    assert response.status_code == 200, response.text
+    assert response.json()["name#km"] == "សុខ ដារា"
+    assert response.json()["email"] == "sok.dara@example.com"
+    warnings = [r for r in caplog.records if r.name == "api.routers.oidc_token"]
+    assert [r.getMessage() for r in warnings] == ["UserInfo claims not kept"]
+    assert "sok.dara" not in caplog.text and "Sok" not in caplog.text

@@ -23,7 +23,7 @@ from core.errors import InfrastructureError, InvalidInput
 if TYPE_CHECKING:
     import redis
 
-__all__ = ["Cache", "CacheError", "InMemoryCache", "RedisCache"]
+__all__ = ["Cache", "CacheError", "CacheEvicts", "InMemoryCache", "RedisCache"]
 
 log = logging.getLogger(__name__)
 
@@ -32,6 +32,11 @@ class CacheError(InfrastructureError):
     """The cache could not be reached or answered wrongly."""
 
     code = "cache_unavailable"
+
+
+class CacheEvicts(CacheError):
+    """The cache is set up to drop live entries when memory runs short (a Redis
+    ``maxmemory-policy`` other than ``noeviction`` under a ``maxmemory`` limit)."""
 
 
 def _check_ttl(ttl: float) -> None:
@@ -58,6 +63,10 @@ class Cache(Protocol):
 
     def incr(self, key: str, *, ttl: float) -> int:
         """Increment a counter; the window (ttl) starts with the first increment."""
+        ...
+
+    def health_check(self) -> None:
+        """Raise :class:`CacheError` unless the cache can take and keep new entries now."""
         ...
 
 
@@ -175,6 +184,13 @@ class InMemoryCache:
             self._data[key] = (str(count).encode(), self._data[key][1])
             return count
 
+    def health_check(self) -> None:
+        """Raise :class:`CacheError` while the cache is full (new logins get 503 then)."""
+        with self._lock:
+            self._drop_expired(self._now())
+            if len(self._data) >= self._max_entries:
+                raise CacheError(f"the in-process cache is full ({self._max_entries} live entries)")
+
 
 class RedisCache:
     """The shared cache for several workers or nodes (``NATID_REDIS_URL``)."""
@@ -230,3 +246,26 @@ class RedisCache:
 
     def ping(self) -> None:
         self._call(self._r.ping)
+
+    def health_check(self) -> None:
+        """Raise :class:`CacheError` if Redis does not answer, :class:`CacheEvicts` if it would
+        drop NatID's keys when memory runs short.
+
+        Every NatID key has a time to live, so any ``volatile-*`` policy may drop them, and an
+        ``allkeys-*`` policy drops anything: a user's code before its exchange (taken for a
+        reused one, the grant revoked), a DPoP or client-assertion ``jti`` (a replay accepted),
+        a throttle counter. Without ``maxmemory`` (0, the default) Redis never evicts whatever
+        the policy says. ``INFO`` is read rather than ``CONFIG GET``, which managed Redis
+        services often disable.
+        """
+        info: dict[str, Any] = self._call(self._r.info, "memory")
+        try:
+            limit = int(info.get("maxmemory", 0))
+        except (TypeError, ValueError):
+            limit = 0
+        policy = str(info.get("maxmemory_policy", "noeviction"))
+        if limit > 0 and policy != "noeviction":
+            raise CacheEvicts(
+                f"Redis may evict NatID's keys (maxmemory {limit} bytes, maxmemory-policy "
+                f"{policy}); set maxmemory-policy noeviction (docs/deployment.md, section 2)"
+            )

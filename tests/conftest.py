@@ -14,6 +14,8 @@ from __future__ import annotations
 import datetime as dt
 import os
 import shutil
+import subprocess
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -23,6 +25,7 @@ from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
+from core.cache import CacheError, RedisCache
 from core.clock import FixedClock
 from core.db import make_engine, make_session_factory
 from migrations import target_metadata, upgrade
@@ -49,6 +52,37 @@ def require_command(name: str) -> str:
 @pytest.fixture
 def clock() -> FixedClock:
     return FixedClock(dt.datetime(2026, 11, 1, 9, 0, tzinfo=dt.UTC))
+
+
+# --- a Redis of a test's own -------------------------------------------------------------------
+
+
+@pytest.fixture
+def evicting_redis(tmp_path: Path) -> Iterator[str]:
+    """A Redis of the test's own (a unix socket, nothing on disk) with a memory limit and
+    ``maxmemory-policy volatile-lru``: it would drop keys that have a time to live."""
+    server = require_command("redis-server")
+    sock = tmp_path / "redis.sock"
+    proc = subprocess.Popen(
+        [server, "--port", "0", "--unixsocket", str(sock), "--save", "", "--appendonly", "no",
+         "--dir", str(tmp_path), "--maxmemory", "64mb", "--maxmemory-policy", "volatile-lru"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    url = f"unix://{sock}"
+    try:
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                RedisCache.from_url(url).ping()
+                break
+            except CacheError:
+                if time.monotonic() > deadline or proc.poll() is not None:
+                    raise
+                time.sleep(0.02)
+        yield url
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
 
 
 # --- databases -------------------------------------------------------------------------------

@@ -146,6 +146,17 @@ def uvicorn_options(host: str, port: int, workers: int) -> dict[str, Any]:
     }
 
 
+def _check_cache(ctx: AppContext) -> None:
+    """Refuse to serve, before anything is initialised, on a cache that cannot keep NatID's
+    short-lived state: a Redis that does not answer (NATID_REDIS_URL) or may evict keys."""
+    from core.cache import CacheError
+
+    try:
+        ctx.cache.health_check()
+    except CacheError as exc:
+        fail(f"not starting: {exc.message}")
+
+
 @app.command()
 def serve(
     data_dir: DataDirOption = None,
@@ -161,6 +172,7 @@ def serve(
         # Workers are separate processes that read their settings from the environment.
         os.environ["NATID_DATA_DIR"] = str(data_dir)
     with cli_context(data_dir) as ctx:
+        _check_cache(ctx)
         if ctx.register.counts().get("persons", 0) == 0 or not ctx.ca().authorities():
             typer.echo(f"initialising {ctx.settings.data_dir.resolve()}", err=True)
             _initialise(ctx, demo=True)

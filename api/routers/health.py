@@ -1,8 +1,9 @@
 """Liveness and readiness for load balancers and orchestrators.
 
 ``/healthz`` answers 200 while the process runs. ``/readyz`` answers 200 only when the database
-answers a query and the key backend passes its health check, else 503 with which check failed
-(never why in detail: connection strings and HSM errors stay in the log).
+answers a query, the key backend passes its health check and the cache can take and keep new
+entries (Redis answers and does not evict; the in-process cache is not full), else 503 with which
+check failed (never why in detail: connection strings and HSM errors stay in the log).
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ def healthz() -> dict[str, str]:
     return {"status": "ok"}
 
 
-@router.get("/readyz", summary="Readiness: database and key backend reachable")
+@router.get("/readyz", summary="Readiness: database, key backend and cache usable")
 def readyz(ctx: Ctx) -> JSONResponse:
     checks: dict[str, str] = {}
     try:
@@ -41,6 +42,14 @@ def readyz(ctx: Ctx) -> JSONResponse:
     except NatIDError as exc:
         log.warning("readiness: key backend check failed: %s", exc.code)
         checks["key_backend"] = "fail"
+    try:
+        ctx.cache.health_check()
+        checks["cache"] = "ok"
+    except NatIDError as exc:
+        # The message names no address: "Redis may evict ... (policy X)", "... full", or the
+        # Redis error's type.
+        log.warning("readiness: cache check failed: %s", exc.message)
+        checks["cache"] = "fail"
     ok = all(v == "ok" for v in checks.values())
     return JSONResponse(
         {"status": "ok" if ok else "unavailable", "checks": checks}, status_code=200 if ok else 503

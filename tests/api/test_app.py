@@ -12,6 +12,7 @@ from fastapi.testclient import TestClient
 from api.app import create_app
 from api.context import AppContext
 from api.observability import JsonFormatter
+from core.cache import InMemoryCache, RedisCache
 from core.errors import Conflict, InvalidInput
 from hsm_adapters import KeyBackendUnavailable
 
@@ -22,10 +23,13 @@ def test_healthz_answers_while_process_runs(client: TestClient) -> None:
     assert r.json() == {"status": "ok"}
 
 
-def test_readyz_checks_database_and_key_backend(client: TestClient) -> None:
+def test_readyz_checks_database_key_backend_and_cache(client: TestClient) -> None:
     r = client.get("/readyz")
     assert r.status_code == 200
-    assert r.json() == {"status": "ok", "checks": {"database": "ok", "key_backend": "ok"}}
+    assert r.json() == {
+        "status": "ok",
+        "checks": {"database": "ok", "key_backend": "ok", "cache": "ok"},
+    }
 
 
 def test_readyz_is_503_when_key_backend_fails(
@@ -37,8 +41,41 @@ def test_readyz_is_503_when_key_backend_fails(
     monkeypatch.setattr(app_ctx.keys, "health_check", broken)
     r = client.get("/readyz")
     assert r.status_code == 503
-    assert r.json()["checks"] == {"database": "ok", "key_backend": "fail"}
+    assert r.json()["checks"] == {"database": "ok", "key_backend": "fail", "cache": "ok"}
     assert "token not present" not in r.text
+
+
+def test_readyz_is_503_while_the_in_process_cache_is_full(
+    app_ctx: AppContext, client: TestClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    # New logins are refused with 503 while the cache is full: a load balancer should know.
+    full = InMemoryCache(max_entries=2)
+    full.set("a", b"1", ttl=60)
+    full.set("b", b"2", ttl=60)
+    app_ctx.cache = full
+    with caplog.at_level(logging.WARNING, logger="api.routers.health"):
+        r = client.get("/readyz")
+    assert r.status_code == 503
+    assert r.json()["checks"] == {"database": "ok", "key_backend": "ok", "cache": "fail"}
+    assert "cache check failed: the in-process cache is full" in caplog.text
+    full.delete("a")
+    assert client.get("/readyz").status_code == 200
+
+
+def test_readyz_is_503_on_a_redis_that_may_evict(
+    app_ctx: AppContext,
+    client: TestClient,
+    evicting_redis: str,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    app_ctx.cache = RedisCache.from_url(evicting_redis)
+    with caplog.at_level(logging.WARNING, logger="api.routers.health"):
+        r = client.get("/readyz")
+    assert r.status_code == 503
+    assert r.json()["checks"]["cache"] == "fail"
+    assert "volatile-lru" not in r.text  # why goes to the log only
+    assert "maxmemory-policy volatile-lru" in caplog.text
+    assert "redis.sock" not in caplog.text
 
 
 def test_readyz_is_503_when_database_is_gone(app_ctx: AppContext, client: TestClient) -> None:

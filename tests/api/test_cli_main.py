@@ -72,3 +72,41 @@ def test_bad_setting_is_one_line_not_a_traceback(
     assert "NATID_PKCS11_MODULE" in result.output
     assert "123456-secret" not in result.output
     assert "Traceback" not in result.output
+
+
+def test_serve_refuses_a_redis_that_may_evict(
+    tmp_path: Path, evicting_redis: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import uvicorn
+
+    def must_not_run(*_args: object, **_kwargs: object) -> None:
+        raise AssertionError("natid serve started its server")
+
+    monkeypatch.setattr(uvicorn, "run", must_not_run)
+    monkeypatch.setenv("NATID_REDIS_URL", evicting_redis)
+    data = tmp_path / "var"
+    result = runner.invoke(app, ["serve", "--data-dir", str(data)])
+    assert result.exit_code == 1, result.output
+    assert result.stderr.strip() == (
+        "error: not starting: Redis may evict NatID's keys (maxmemory 67108864 bytes, "
+        "maxmemory-policy volatile-lru); set maxmemory-policy noeviction "
+        "(docs/deployment.md, section 2)"
+    )
+    # Refused before the data directory was initialised: no register, no CA was made.
+    assert "initialising" not in result.stderr
+
+
+def test_serve_refuses_a_redis_that_does_not_answer(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import uvicorn
+
+    started: list[str] = []
+    monkeypatch.setattr(uvicorn, "run", lambda target, **_kw: started.append(target))
+    monkeypatch.setenv("NATID_REDIS_URL", "redis://:secret-password@127.0.0.1:1/0")
+    result = runner.invoke(app, ["serve", "--data-dir", str(tmp_path / "var")])
+    assert result.exit_code == 1, result.output
+    assert started == []
+    assert result.stderr.strip() == (
+        "error: not starting: the Redis cache failed: ConnectionError"
+    )  # one line, no URL and no password

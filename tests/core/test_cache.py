@@ -10,12 +10,13 @@ import datetime as dt
 import logging
 import os
 import threading
+import time
 import uuid
 from collections.abc import Iterator
 
 import pytest
 
-from core.cache import Cache, CacheError, InMemoryCache, RedisCache
+from core.cache import Cache, CacheError, CacheEvicts, InMemoryCache, RedisCache
 from core.clock import FixedClock
 from core.errors import InvalidInput
 from tests.conftest import require
@@ -168,8 +169,6 @@ def test_memory_cache_refuses_a_size_it_cannot_hold() -> None:
 def test_redis_entries_expire() -> None:
     cache = _redis_cache()
     cache.set("short", b"v", ttl=0.05)
-    import time
-
     deadline = time.monotonic() + 2
     while cache.get("short") is not None and time.monotonic() < deadline:
         time.sleep(0.01)
@@ -180,3 +179,51 @@ def test_unreachable_redis_is_a_clear_infrastructure_error() -> None:
     cache = RedisCache.from_url("redis://127.0.0.1:1/0")
     with pytest.raises(CacheError, match="Redis cache failed"):
         cache.get("k")
+
+
+# --- health checks (/readyz, `natid serve`) ---------------------------------------------------
+
+
+def test_redis_that_may_evict_fails_the_health_check(evicting_redis: str) -> None:
+    import redis
+
+    cache = RedisCache.from_url(evicting_redis)
+    with pytest.raises(CacheEvicts) as refused:
+        cache.health_check()
+    assert refused.value.code == "cache_unavailable"
+    assert str(refused.value) == (
+        "Redis may evict NatID's keys (maxmemory 67108864 bytes, maxmemory-policy volatile-lru); "
+        "set maxmemory-policy noeviction (docs/deployment.md, section 2)"
+    )
+    assert "redis.sock" not in str(refused.value)  # no address in the message
+    client = redis.Redis.from_url(evicting_redis)
+    client.config_set("maxmemory-policy", "noeviction")  # the fix the message names
+    cache.health_check()
+    client.config_set("maxmemory-policy", "allkeys-lru")
+    with pytest.raises(CacheEvicts, match="allkeys-lru"):
+        cache.health_check()
+    client.config_set("maxmemory", 0)  # no limit: Redis never evicts, whatever the policy
+    cache.health_check()
+
+
+@pytest.mark.redis
+def test_redis_with_its_default_policy_passes_the_health_check() -> None:
+    _redis_cache().health_check()
+
+
+def test_unreachable_redis_fails_the_health_check() -> None:
+    with pytest.raises(CacheError, match="Redis cache failed: ConnectionError") as failed:
+        RedisCache.from_url("redis://127.0.0.1:1/0").health_check()
+    assert not isinstance(failed.value, CacheEvicts)
+
+
+def test_memory_cache_health_check_fails_only_while_full() -> None:
+    clock = FixedClock(dt.datetime(2026, 1, 1, tzinfo=dt.UTC))
+    cache = InMemoryCache(clock=clock, max_entries=2)
+    cache.health_check()
+    cache.set("a", b"1", ttl=60)
+    cache.set("b", b"2", ttl=120)
+    with pytest.raises(CacheError, match="in-process cache is full"):
+        cache.health_check()
+    clock.advance(dt.timedelta(seconds=60))  # "a" expires: room again
+    cache.health_check()

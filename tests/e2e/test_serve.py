@@ -64,7 +64,7 @@ def test_serve_on_empty_data_dir_becomes_ready(tmp_path: Path, workers: int) -> 
     )
     try:
         r = _wait_ready(f"http://127.0.0.1:{port}/readyz", proc)
-        assert r.json()["checks"] == {"database": "ok", "key_backend": "ok"}
+        assert r.json()["checks"] == {"database": "ok", "key_backend": "ok", "cache": "ok"}
         assert (tmp_path / "var" / "natid.db").exists()
         metrics = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=5).text
         assert "natid_http_requests_total" in metrics

@@ -5,6 +5,13 @@ maps them to HTTP. The ``type`` URI names the stable error ``code``; ``detail`` 
 message, which by the house rules never carries secrets or national ID numbers. Unexpected
 exceptions become a bare 500 with the request id, and the traceback goes to the log only.
 (OAuth endpoints answer in the OAuth wire format instead; they install their own handler.)
+
+A server-side failure (a 5xx) met by a browser - a request whose ``Accept`` names
+``text/html``, as every navigation and form post sends - is answered with an HTML page in the
+person's language instead (:func:`api.idp_web.error_page`): what happened in plain words and the
+request id to quote. A citizen at ``/authorize`` while the cache is down sees that page, not a
+JSON document. Clients of the APIs send ``application/json`` or ``*/*`` and get the problem
+document as before.
 """
 
 from __future__ import annotations
@@ -14,7 +21,7 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from core.errors import NatIDError
@@ -73,12 +80,38 @@ def _title(status: int) -> str:
         return "Error"
 
 
+def _wants_page(request: Request) -> bool:
+    """A browser's navigation or form post: its ``Accept`` names ``text/html``."""
+    return "text/html" in request.headers.get("accept", "")
+
+
+def _server_error_page(request: Request, status: int, message_key: str) -> Response | None:
+    """The HTML page for a browser that met a 5xx, or None when one cannot be drawn."""
+    from api.idp_web import choose_language, error_page
+
+    try:
+        return error_page(
+            request,
+            lang=choose_language(request),
+            message_key=message_key,
+            status=status,
+            reference=getattr(request.state, "request_id", None),
+        )
+    except Exception:  # the page needs the application's context; the JSON answer does not
+        log.warning("error page could not be drawn; answering JSON", exc_info=True)
+        return None
+
+
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(NatIDError)
-    async def _natid_error(request: Request, exc: NatIDError) -> JSONResponse:
+    async def _natid_error(request: Request, exc: NatIDError) -> Response:
         status = exc.http_status
         if status >= 500:
             log.warning("request failed: %s", exc.code, extra={"error_code": exc.code})
+            if _wants_page(request):
+                page = _server_error_page(request, status, "service_unavailable")
+                if page is not None:
+                    return page
         return problem(status, _title(status), code=exc.code, detail=exc.message, request=request)
 
     @app.exception_handler(RequestValidationError)
@@ -111,15 +144,19 @@ def install_error_handlers(app: FastAPI) -> None:
         return response
 
     @app.exception_handler(Exception)
-    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+    async def _unexpected(request: Request, exc: Exception) -> Response:
         log.error("unhandled error", exc_info=exc, extra={"path": request.url.path})
-        response = problem(
-            500,
-            "Internal Server Error",
-            code="internal_error",
-            detail="an unexpected error occurred; quote the request id when reporting it",
-            request=request,
-        )
+        response: Response | None = None
+        if _wants_page(request):
+            response = _server_error_page(request, 500, "server_error")
+        if response is None:
+            response = problem(
+                500,
+                "Internal Server Error",
+                code="internal_error",
+                detail="an unexpected error occurred; quote the request id when reporting it",
+                request=request,
+            )
         # Starlette answers this 500 outside the observability middleware, which puts the
         # header on every other response; the body's request id goes in the header here.
         request_id = getattr(request.state, "request_id", None)

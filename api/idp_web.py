@@ -376,9 +376,18 @@ def render(
     return response
 
 
-def error_page(request: Request, *, lang: str, message_key: str, status: int) -> HTMLResponse:
-    """A page that says what went wrong (``message_key`` from :mod:`api.routers.idp_text`)."""
-    return render(request, "error.html", {"message_key": message_key}, lang=lang, status=status)
+def error_page(
+    request: Request, *, lang: str, message_key: str, status: int, reference: str | None = None
+) -> HTMLResponse:
+    """A page that says what went wrong (``message_key`` from :mod:`api.routers.idp_text`);
+    ``reference``, if given, is the request id a person can quote to the help desk."""
+    return render(
+        request,
+        "error.html",
+        {"message_key": message_key, "reference": reference},
+        lang=lang,
+        status=status,
+    )
 
 
 # --- CSRF ---------------------------------------------------------------------------------------

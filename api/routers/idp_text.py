@@ -155,6 +155,14 @@ _PAIRS: dict[str, tuple[str, str]] = {
         "មានបញ្ហានៅលើម៉ាស៊ីនមេ។ សូមព្យាយាមម្តងទៀតនៅពេលក្រោយ។",
         "The server had a problem. Please try again later.",
     ),
+    "service_unavailable": (
+        "NatID មិនអាចបញ្ចប់សំណើនេះបានទេនៅពេលនេះ។ សូមព្យាយាមម្តងទៀតក្នុងរយៈពេលប៉ុន្មាននាទីទៀត។",
+        "NatID cannot complete this request right now. Please try again in a few minutes.",
+    ),
+    "error_reference": (
+        "ប្រសិនបើអ្នកទាក់ទងផ្នែកជំនួយ សូមប្រាប់លេខយោងនេះ៖",
+        "If you contact the help desk, give them this reference:",
+    ),
     "back_home": ("ទៅគណនីរបស់ខ្ញុំ", "Go to my account"),
 }
 

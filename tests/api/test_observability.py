@@ -186,6 +186,30 @@ def test_crash_is_500_problem_logged_and_counted(
     )
 
 
+def test_a_browser_meeting_a_crash_gets_a_page_with_the_reference(
+    app_ctx: AppContext, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO)
+    c = TestClient(_app(app_ctx), raise_server_exceptions=False)
+    r = c.get(
+        "/t/crash/hunter2",
+        headers={
+            "X-Request-ID": "crash-87654321",
+            "Accept": "text/html,application/xhtml+xml,*/*;q=0.8",
+            "Accept-Language": "km",
+        },
+    )
+    assert r.status_code == 500
+    assert r.headers["content-type"] == "text/html; charset=utf-8"
+    assert r.headers["x-request-id"] == "crash-87654321"
+    assert "មានបញ្ហានៅលើម៉ាស៊ីនមេ។" in r.text  # "The server had a problem." in Khmer
+    assert "<code>crash-87654321</code>" in r.text
+    assert "secret" not in r.text  # the exception's message stays in the log
+    errors = [r for r in caplog.records if r.name == "api.errors"]
+    assert [e.getMessage() for e in errors] == ["unhandled error"]  # still logged once
+    assert [(x["route"], x["status"]) for x in _access_lines(caplog)] == [("/t/crash/{item}", 500)]
+
+
 class _JsonLines(logging.Handler):
     """Formats each record when it is written, as the production handler does (the request id
     of a line written by an endpoint comes from the context at that moment)."""

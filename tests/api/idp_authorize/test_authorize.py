@@ -11,6 +11,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 import idp.sessions
+from api.app import create_app
 from api.context import AppContext
 from core.cache import InMemoryCache
 from core.clock import FixedClock
@@ -544,3 +545,43 @@ def test_a_full_in_process_cache_answers_503_and_issues_no_code(
     assert "location" not in response.headers  # no code reached the site
     cache._max_entries = room  # entries expired: the same request gets its code
     _code(ready.http.get("/authorize", params=params), params, core)
+
+
+@pytest.mark.parametrize(
+    ("accept_language", "lang", "words"),
+    [
+        ("km", "km", "NatID មិនអាចបញ្ចប់សំណើនេះបានទេនៅពេលនេះ"),
+        ("en-GB,en;q=0.8", "en", "NatID cannot complete this request right now."),
+    ],
+)
+def test_a_browser_meeting_a_full_cache_gets_a_page_in_its_language(
+    ready: Browser,
+    portal: RegisteredRP,
+    app_ctx: AppContext,
+    accept_language: str,
+    lang: str,
+    words: str,
+) -> None:
+    cache = app_ctx.cache
+    assert isinstance(cache, InMemoryCache)
+    cache._max_entries = len(cache._data)
+    headers = {
+        "accept": "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8",
+        "accept-language": accept_language,
+    }
+    # The whole application (this module's `http` has no observability middleware), with the
+    # browser's session cookie.
+    with TestClient(create_app(app_ctx), raise_server_exceptions=False) as whole:
+        whole.cookies = ready.http.cookies
+        response = whole.get(
+            "/authorize", params=ready.params(portal), headers=headers, follow_redirects=False
+        )
+    assert response.status_code == 503
+    assert response.headers["content-type"] == "text/html; charset=utf-8"
+    assert response.headers["content-language"] == lang
+    assert words in response.text
+    # The reference a person can quote is the request id the log and the header carry.
+    request_id = response.headers["x-request-id"]
+    assert f"<code>{request_id}</code>" in response.text
+    assert "location" not in response.headers
+    assert "cache_unavailable" not in response.text and "NATID_REDIS_URL" not in response.text

@@ -67,7 +67,7 @@ from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from core.audit import AuditLedger
-from core.cache import Cache
+from core.cache import Cache, CacheError
 from core.clock import require_aware
 from core.db import Base, transaction
 from core.write_tx import CursorTx, compiled, write_transaction
@@ -338,7 +338,15 @@ class TokenService:
                 )
         # A concurrent reuse of the same code may have revoked this grant before it existed
         # (see idp.codes); checked after the commit, so one of the two always sees the other.
-        if self._cache.get(f"idp:grant-revoked:{grant.grant_id}") is not None:
+        try:
+            reused = self._cache.get(f"idp:grant-revoked:{grant.grant_id}") is not None
+        except CacheError:
+            # Without the check no token may leave, and none has: the grant just committed
+            # (and audited as issued) is revoked in the database, audited with this reason,
+            # and the client gets the cache's 503. The code is spent; the user logs in again.
+            self.revoke_grant(grant.grant_id, reason="cache_unavailable", at=at, mark=False)
+            raise
+        if reused:
             self.revoke_grant(grant.grant_id, reason="code_reuse", at=at)
             raise InvalidGrant("the authorization code was used twice; its tokens are revoked")
         return self._respond(
@@ -701,15 +709,26 @@ class TokenService:
             self.revoke_grant(grant_id, reason="revoked_by_client", at=at, actor=client.client_id)
 
     def revoke_grant(
-        self, grant_id: str, *, reason: str, at: dt.datetime, actor: str | None = None
+        self,
+        grant_id: str,
+        *,
+        reason: str,
+        at: dt.datetime,
+        actor: str | None = None,
+        mark: bool = True,
     ) -> bool:
-        """Revoke every token of a grant; True if it was live. Audited."""
+        """Revoke every token of a grant; True if it was live. Audited.
+
+        ``mark=False`` leaves out the cache marker (for a revocation made because the cache
+        failed: the database and the ledger still record it).
+        """
         at = require_aware(at)
         # The marker first: a first redemption of the same code that has not committed yet
         # checks it after its commit (exchange_code) and revokes itself.
-        self._cache.set(
-            f"idp:grant-revoked:{grant_id}", reason.encode(), ttl=REUSE_WINDOW.total_seconds()
-        )
+        if mark:
+            self._cache.set(
+                f"idp:grant-revoked:{grant_id}", reason.encode(), ttl=REUSE_WINDOW.total_seconds()
+            )
         with self._db() as session:
             grant = session.get(GrantRow, grant_id)
             if grant is None or grant.revoked_at is not None:

@@ -14,9 +14,11 @@ from joserfc import jwt as rfc_jwt
 from joserfc.jwk import KeySet
 
 from core.audit import AuditLedger
+from core.cache import CacheError, InMemoryCache
 from core.clock import FixedClock
 from idp.errors import InvalidDPoPProof, InvalidGrant, InvalidScope, InvalidToken
 from idp.jose import b64url_decode, b64url_encode
+from idp.models import GrantRow
 from idp.service import ProviderCore
 from tests.idp._flow import PERSON, issue_code, secret_client
 from tests.idp.conftest import ISSUER, make_client_keys
@@ -246,3 +248,34 @@ def test_token_events_audited_without_secrets(
     assert [e.event for e in entries] == ["idp.token.issued"]
     dumped = json.dumps([e.data for e in entries])
     assert tokens.access_token not in dumped and (tokens.refresh_token or "") not in dumped
+
+
+def test_a_cache_failure_after_the_grant_commits_issues_no_token_and_revokes_it(
+    core: ProviderCore,
+    clock: FixedClock,
+    ledger: AuditLedger,
+    cache: InMemoryCache,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Redis goes away between the grant's commit and the code-reuse check that follows it.
+    client = secret_client(core)
+    code, verifier = issue_code(core, client, clock.now())
+    grant = core.codes.redeem(
+        code, client_id=client.client_id, redirect_uri=client.redirect_uris[0],
+        code_verifier=verifier, dpop_jkt=None, at=clock.now(),
+    )  # fmt: skip
+
+    def unreachable(key: str) -> bytes | None:
+        raise CacheError("the Redis cache failed: ConnectionError")
+
+    monkeypatch.setattr(cache, "get", unreachable)
+    with pytest.raises(CacheError):
+        core.tokens.exchange_code(grant, client=client, dpop_jkt=None, at=clock.now())
+    monkeypatch.undo()
+    with core.tokens._db(read=True) as session:
+        row = session.get(GrantRow, grant.grant_id)
+        assert row is not None
+        assert (row.revoked_at is not None, row.revoke_reason) == (True, "cache_unavailable")
+    events = [(e.event, e.data.get("reason")) for e in ledger.tail(5)]
+    assert events[-2:] == [("idp.token.issued", None), ("idp.grant.revoked", "cache_unavailable")]
+    assert cache.get(f"idp:grant-revoked:{grant.grant_id}") is None  # no marker was written

@@ -7,6 +7,7 @@ import secrets
 from typing import Any
 
 from idp.clients import Client
+from idp.codes import AuthorizationGrant
 from idp.pkce import s256_challenge
 from idp.service import ProviderCore
 
@@ -40,3 +41,15 @@ def issue_code(core: ProviderCore, client: Client, at: dt.datetime, **kw: Any) -
         **kw,
     )
     return code, verifier
+
+
+def redeemed_grant(
+    core: ProviderCore, client: Client, at: dt.datetime, *, dpop_jkt: str | None = None, **kw: Any
+) -> AuthorizationGrant:
+    """A code issued (:func:`issue_code`, with ``kw``) and redeemed by ``client`` at ``at``:
+    the grant the token endpoint would exchange."""
+    code, verifier = issue_code(core, client, at, dpop_jkt=dpop_jkt, **kw)
+    return core.codes.redeem(
+        code, client_id=client.client_id, redirect_uri=client.redirect_uris[0],
+        code_verifier=verifier, dpop_jkt=dpop_jkt, at=at,
+    )  # fmt: skip

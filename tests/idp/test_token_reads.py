@@ -15,7 +15,7 @@ from idp.models import GrantRow
 from idp.service import ProviderCore
 from idp.token_reads import token_reads_for
 from idp.tokens import TokenResponse
-from tests.idp._flow import issue_code, secret_client
+from tests.idp._flow import issue_code, redeemed_grant, secret_client
 
 
 def _issue(core: ProviderCore, client: Client, clock: FixedClock) -> TokenResponse:
@@ -95,11 +95,7 @@ def test_a_token_whose_grant_is_gone_is_refused(
     core: ProviderCore, clock: FixedClock, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     client = secret_client(core)
-    code, verifier = issue_code(core, client, clock.now())
-    grant = core.codes.redeem(
-        code, client_id=client.client_id, redirect_uri=client.redirect_uris[0],
-        code_verifier=verifier, dpop_jkt=None, at=clock.now(),
-    )  # fmt: skip
+    grant = redeemed_grant(core, client, clock.now())
     response = core.tokens.exchange_code(
         grant, client=client, dpop_jkt=None, at=clock.now(), issue_refresh_token=False
     )

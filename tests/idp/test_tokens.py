@@ -20,17 +20,13 @@ from idp.errors import InvalidDPoPProof, InvalidGrant, InvalidScope, InvalidToke
 from idp.jose import b64url_decode, b64url_encode
 from idp.models import GrantRow
 from idp.service import ProviderCore
-from tests.idp._flow import PERSON, issue_code, secret_client
+from tests.idp._flow import PERSON, redeemed_grant, secret_client
 from tests.idp.conftest import ISSUER, make_client_keys
 
 
 def _tokens(core: ProviderCore, clock: FixedClock, *, dpop_jkt: str | None = None, **kw: object):  # type: ignore[no-untyped-def]  # fmt: skip
     client = kw.pop("client", None) or secret_client(core)  # type: ignore[arg-type]
-    code, verifier = issue_code(core, client, clock.now(), dpop_jkt=dpop_jkt)  # type: ignore[arg-type]
-    grant = core.codes.redeem(
-        code, client_id=client.client_id, redirect_uri=client.redirect_uris[0],
-        code_verifier=verifier, dpop_jkt=dpop_jkt, at=clock.now(),
-    )  # fmt: skip
+    grant = redeemed_grant(core, client, clock.now(), dpop_jkt=dpop_jkt)  # type: ignore[arg-type]
     return client, core.tokens.exchange_code(
         grant,
         client=client,
@@ -259,11 +255,7 @@ def test_a_cache_failure_after_the_grant_commits_issues_no_token_and_revokes_it(
 ) -> None:
     # Redis goes away between the grant's commit and the code-reuse check that follows it.
     client = secret_client(core)
-    code, verifier = issue_code(core, client, clock.now())
-    grant = core.codes.redeem(
-        code, client_id=client.client_id, redirect_uri=client.redirect_uris[0],
-        code_verifier=verifier, dpop_jkt=None, at=clock.now(),
-    )  # fmt: skip
+    grant = redeemed_grant(core, client, clock.now())
 
     def unreachable(key: str) -> bytes | None:
         raise CacheError("the Redis cache failed: ConnectionError")

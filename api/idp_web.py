@@ -330,13 +330,31 @@ def _environment() -> jinja2.Environment:
     )
 
 
+#: Pages whose query is the request itself, kept by the language links of a page answered to a
+#: GET: the authorization endpoint (OIDC Core §3.1.2.1), whose error pages are useless without
+#: the site's parameters. Elsewhere a query may carry a target such as ``next``, which a page
+#: does not repeat back.
+_QUERY_IS_THE_REQUEST = frozenset({"/authorize"})
+
+
 def _language_links(request: Request) -> list[dict[str, str]]:
-    """Links to this page in each language, keeping ``pending`` (and nothing else)."""
+    """Links to this page in each language: ``lang``, then ``pending``, then - on a page of
+    :data:`_QUERY_IS_THE_REQUEST` answered to a GET - the rest of the request's query, so the
+    page in the other language answers the same request."""
     pending = request.query_params.get("pending") or getattr(request.state, "pending", None)
+    path = request.url.path
+    kept = ""
+    if request.method == "GET" and path in _QUERY_IS_THE_REQUEST:
+        rest = [
+            (name, value)
+            for name, value in request.query_params.multi_items()
+            if name not in ("lang", "pending")
+        ]
+        kept = "&" + urlencode(rest, quote_via=quote, safe="") if rest else ""
     links = []
     for code, name in _LANGUAGE_NAMES:
         query = f"lang={code}" + (f"&pending={quote(str(pending), safe='')}" if pending else "")
-        links.append({"code": code, "name": name, "href": f"{request.url.path}?{query}"})
+        links.append({"code": code, "name": name, "href": f"{path}?{query}{kept}"})
     return links
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from fastapi.testclient import TestClient
@@ -573,9 +574,8 @@ def test_a_browser_meeting_a_full_cache_gets_a_page_in_its_language(
     # browser's session cookie.
     with TestClient(create_app(app_ctx), raise_server_exceptions=False) as whole:
         whole.cookies = ready.http.cookies
-        response = whole.get(
-            "/authorize", params=ready.params(portal), headers=headers, follow_redirects=False
-        )
+        params = ready.params(portal)
+        response = whole.get("/authorize", params=params, headers=headers, follow_redirects=False)
     assert response.status_code == 503
     assert response.headers["content-type"] == "text/html; charset=utf-8"
     assert response.headers["content-language"] == lang
@@ -585,3 +585,9 @@ def test_a_browser_meeting_a_full_cache_gets_a_page_in_its_language(
     assert f"<code>{request_id}</code>" in response.text
     assert "location" not in response.headers
     assert "cache_unavailable" not in response.text and "NATID_REDIS_URL" not in response.text
+    # The page in the other language tries the same request again, parameters and all.
+    other = "en" if lang == "km" else "km"
+    link = response.text.split(f'hreflang="{other}"')[0].rsplit('href="', 1)[1].split('"')[0]
+    again = parse_qs(urlsplit(link.replace("&amp;", "&")).query)
+    assert again.pop("lang") == [other]
+    assert again == {name: [value] for name, value in params.items()}

@@ -227,6 +227,38 @@ def test_pages_are_in_khmer_by_default_and_switch_keeps_pending(
     assert '<html lang="en">' in english.text
 
 
+def test_language_switch_on_an_error_page_keeps_the_request(web: TestClient) -> None:
+    # A site sent the browser here with a request NatID refuses (unknown client): the page in
+    # the other language must be the same request, not /authorize without its parameters.
+    params = {
+        "client_id": "no-such-client",
+        "response_type": "code",
+        "scope": "openid",
+        "redirect_uri": "https://portal.example/cb",
+        "state": "s 1&2",
+        "lang": "km",
+    }
+    page = web.get("/authorize", params=params)
+    assert page.status_code == 400 and '<html lang="km">' in page.text
+    href = page.text.split('hreflang="en"')[0].rsplit('href="', 1)[1].split('"')[0]
+    target = urlsplit(href.replace("&amp;", "&"))
+    assert target.path == "/authorize"
+    assert parse_qs(target.query) == {**{k: [v] for k, v in params.items()}, "lang": ["en"]}
+    english = web.get(href.replace("&amp;", "&"))
+    assert english.status_code == 400 and '<html lang="en">' in english.text
+
+
+def test_language_switch_after_a_form_post_keeps_only_pending(
+    web: TestClient, pending_for: PendingFactory
+) -> None:
+    pending = pending_for()
+    page = web.post(
+        f"/login?pending={pending}", data={"pending": pending, "username": "x", "password": "y"}
+    )
+    links = [p.split('"')[0] for p in page.text.split('href="')[1:] if "lang=" in p.split('"')[0]]
+    assert links and all(link.endswith(f"&amp;pending={pending}") for link in links), links
+
+
 def test_ui_locales_of_the_request_choose_the_language(
     web: TestClient, pending_for: PendingFactory
 ) -> None:

@@ -23,7 +23,6 @@ import hashlib
 import json
 import re
 import socket
-import threading
 import time
 import zlib
 from collections.abc import Iterator
@@ -51,6 +50,7 @@ from core.clock import FixedClock
 from core.operators import OperatorService
 from core.settings import load_settings
 from hsm_adapters import SoftKeyBackend
+from tests._serving import serve_app
 from tests.conftest import require_command
 from tests.vaccine_cert._health import TEST, VACCINATION
 from tests.vaccine_cert.conftest import DCC_DIR
@@ -98,29 +98,6 @@ def _app(ctx: AppContext) -> FastAPI:
     app.include_router(health_certs.router)
     app.include_router(border.router)
     return app
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-@contextlib.contextmanager
-def _serve(app: FastAPI) -> Iterator[tuple[str, uvicorn.Server]]:
-    port = _free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        assert thread.is_alive() and time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.05)
-    try:
-        yield f"http://127.0.0.1:{port}", server
-    finally:
-        server.should_exit = True
-        thread.join(timeout=15)
 
 
 def _stop(server: uvicorn.Server, base: str) -> None:
@@ -200,10 +177,10 @@ def test_officer_scans_verifies_sees_revocation_and_works_offline(ctx: AppContex
     service = OperatorService(ctx.sessions, ledger=ctx.ledger, clock=ctx.clock, cache=ctx.cache)
     _operator, token = service.add("border-test-issuer", roles=("health-issuer",), actor="test")
 
-    with _chromium() as browser, _serve(_app(ctx)) as (base, server):
+    with _chromium() as browser, serve_app(_app(ctx)) as served:
         context = browser.new_context(locale="en-GB")
         page = context.new_page()
-        _open(page, f"{base}/health/verify?lang=en")
+        _open(page, f"{served.url}/health/verify?lang=en")
         # The service worker installs and takes the page over (it caches the lists first).
         page.evaluate(
             """async () => {
@@ -251,18 +228,18 @@ def test_officer_scans_verifies_sees_revocation_and_works_offline(ctx: AppContex
         assert shown["checks"]["revocation"]["codes"] == ["revoked"]
 
         # 4. Khmer: the page and its labels in Khmer, the html element says so.
-        _open(page, f"{base}/health/verify?lang=km")
+        _open(page, f"{served.url}/health/verify?lang=km")
         assert page.get_attribute("html", "lang") == "km"
         assert page.text_content("h1") == TEXT["title"]["km"]
         assert page.text_content("#scan") == TEXT["scan"]["km"]
         shown = _upload(page, kept.payload)
         assert shown["valid"]
         assert TEXT["valid"]["km"] in shown["verdict"]
-        _open(page, f"{base}/health/verify?lang=en")
+        _open(page, f"{served.url}/health/verify?lang=en")
 
         # 5. Offline: no server at all, and the browser offline. The service worker serves
         # the page, its scripts and the lists it cached; verification runs in the browser.
-        _stop(server, base)
+        _stop(served.server, served.url)
         context.set_offline(True)
         page.reload()
         page.evaluate("window.NatIDBorder.ready")
@@ -376,9 +353,9 @@ def test_credential_of_a_foreign_signer_from_an_imported_trust_list(ctx: AppCont
     ).decode()
     signers = len(ctx.health().trustlist(include_foreign=True))
 
-    with _chromium() as browser, _serve(_app(ctx)) as (base, _server):
+    with _chromium() as browser, serve_app(_app(ctx)) as served:
         page = browser.new_context(locale="en-GB").new_page()
-        _open(page, f"{base}/health/verify?lang=en")
+        _open(page, f"{served.url}/health/verify?lang=en")
         assert f"{signers} signer(s)" in page.text_content("#trust-age")
 
         # Green, with the holder's name and date of birth to compare with the passport.
@@ -445,9 +422,9 @@ def _vectors() -> list[dict[str, Any]]:
 def test_page_verifier_agrees_with_natid_on_the_eu_test_vectors(ctx: AppContext) -> None:
     cases = _vectors()
     assert len(cases) > 100
-    with _chromium() as browser, _serve(_app(ctx)) as (base, _server):
+    with _chromium() as browser, serve_app(_app(ctx)) as served:
         page = browser.new_page()
-        _open(page, f"{base}/health/verify?lang=en")
+        _open(page, f"{served.url}/health/verify?lang=en")
         outcomes = page.evaluate(
             """async (cases) => {
               const V = window.NatIDVerifier, out = [];

@@ -10,7 +10,6 @@ last test runs a real uvicorn server with ``natid serve``'s options on a socket.
 from __future__ import annotations
 
 import asyncio
-import socket
 import threading
 import time
 from collections.abc import Awaitable, Callable
@@ -23,6 +22,7 @@ from uvicorn.server import ServerState
 
 from api.cli.main import uvicorn_options
 from api.http_protocol import JOIN_AT_MOST, HeldHeaders, OneWriteHttpToolsProtocol
+from tests._serving import free_port
 
 ASGIApp = Callable[[dict[str, Any], Any, Any], Awaitable[None]]
 GET = b"GET /thing HTTP/1.1\r\nhost: example.test\r\n\r\n"
@@ -270,14 +270,8 @@ def test_closing_writes_what_is_held_and_aborting_drops_it() -> None:
     asyncio.run(run())
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def test_natid_serve_runs_uvicorn_with_this_protocol_on_a_real_socket() -> None:
-    options = uvicorn_options("127.0.0.1", _free_port(), 1)
+    options = uvicorn_options("127.0.0.1", free_port(), 1)
     assert options["http"] is OneWriteHttpToolsProtocol
     options.pop("factory")
     options.pop("workers")

@@ -17,7 +17,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -31,6 +30,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.x509.oid import AuthorityInformationAccessOID, ExtensionOID
 from fastapi import FastAPI
 
+from tests._serving import free_port
 from tests.conftest import require_command
 
 pytestmark = pytest.mark.slow
@@ -56,12 +56,6 @@ def _ocsp_wired() -> bool:
     return hasattr(api.app, "ocsp")
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def _env(data: Path, port: int) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("NATID_")}
     env["NATID_DATA_DIR"] = str(data)
@@ -80,7 +74,7 @@ def natid(*args: str, env: dict[str, str]) -> str:
 
 @pytest.fixture
 def server(tmp_path: Path) -> Iterator[tuple[str, dict[str, str]]]:
-    port = _free_port()
+    port = free_port()
     env = _env(tmp_path / "var", port)
     natid("init", env=env)
     if _ocsp_wired():

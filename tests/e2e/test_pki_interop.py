@@ -28,8 +28,9 @@ from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 from cryptography.x509.oid import AuthorityInformationAccessOID, ExtensionOID
 
+from tests._serving import free_port
 from tests.conftest import require_command
-from tests.e2e.test_serve import _free_port, _wait_ready
+from tests.e2e.test_serve import _wait_ready
 
 pytestmark = pytest.mark.slow
 
@@ -57,7 +58,7 @@ class Server:
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     tmp = tmp_path_factory.mktemp("interop")
-    port = _free_port()
+    port = free_port()
     base = f"http://127.0.0.1:{port}"
     env = {k: v for k, v in os.environ.items() if not k.startswith("NATID_")}
     env["NATID_PUBLIC_BASE_URL"] = base

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -17,13 +16,9 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests._serving import free_port
+
 pytestmark = pytest.mark.slow
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _wait_ready(url: str, proc: subprocess.Popen[bytes], timeout: float = 90) -> httpx.Response:
@@ -44,7 +39,7 @@ def _wait_ready(url: str, proc: subprocess.Popen[bytes], timeout: float = 90) ->
 
 @pytest.mark.parametrize("workers", [1, 2])
 def test_serve_on_empty_data_dir_becomes_ready(tmp_path: Path, workers: int) -> None:
-    port = _free_port()
+    port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("NATID_")}
     natid = Path(sys.executable).with_name("natid")
     proc = subprocess.Popen(

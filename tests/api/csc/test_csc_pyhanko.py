@@ -11,20 +11,14 @@ The signed PDF is then validated by NatID's validator and by poppler's ``pdfsig`
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import datetime as dt
 import io
-import socket
 import subprocess
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import aiohttp
 import pytest
-import uvicorn
-from fastapi import FastAPI
 from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
 from pyhanko.sign import fields, signers
 from pyhanko.sign.general import SigningError
@@ -41,6 +35,7 @@ from api.context import AppContext
 from ca.hierarchy import Hierarchy
 from core.clock import FixedClock
 from signing.validate import Indication
+from tests._serving import serve_app
 from tests.api._ra import installed_context
 from tests.api.csc._csc import Official, csc_app, mint_token, new_official, otp_now, signing_client
 from tests.conftest import require_command
@@ -92,29 +87,6 @@ def server_ctx(
         ctx.close()
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-@contextlib.contextmanager
-def _serve(app: FastAPI) -> Iterator[str]:
-    port = _free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        assert thread.is_alive() and time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.02)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
-
-
 async def _sign_with_pyhanko(
     base: str, official: Official, token: str, otp: list[str], pdf: bytes
 ) -> tuple[bytes, int]:
@@ -146,8 +118,8 @@ def test_pyhanko_csc_client_signs_a_pdf_that_validates(
     token = mint_token(ctx, signing_client(ctx), official.person_id)
     original = make_pdf(text="Approval memo")
     otp = [otp_now(official, clock)]
-    with _serve(csc_app(ctx)) as base:
-        signed, calls = asyncio.run(_sign_with_pyhanko(base, official, token, otp, original))
+    with serve_app(csc_app(ctx)) as served:
+        signed, calls = asyncio.run(_sign_with_pyhanko(served.url, official, token, otp, original))
     assert calls == 1
     assert signed.startswith(original)  # an incremental update: the memo is untouched
 
@@ -190,8 +162,8 @@ def test_pyhanko_client_without_a_fresh_otp_cannot_sign(
     used = otp_now(official, clock)
     ctx.idp_accounts().totp.verify(official.account_id, used, at=clock.now())  # spent elsewhere
     # pyHanko logs the refused authorisation and fails the signature ("No signing results").
-    with _serve(csc_app(ctx)) as base, pytest.raises(SigningError):
-        asyncio.run(_sign_with_pyhanko(base, official, token, [used], make_pdf()))
+    with serve_app(csc_app(ctx)) as served, pytest.raises(SigningError):
+        asyncio.run(_sign_with_pyhanko(served.url, official, token, [used], make_pdf()))
     refusals = [e for e in ctx.ledger.tail(200) if e.event == "signing.csc.authorize_refused"]
     assert [e.data["reason"] for e in refusals] == ["otp_wrong"]
     assert [e for e in ctx.ledger.tail(200) if e.event == "signing.csc.signed"] == []

@@ -11,31 +11,21 @@ from __future__ import annotations
 
 import contextlib
 import re
-import socket
-import threading
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urljoin, urlsplit
 
 import httpx
-import uvicorn
-from fastapi import FastAPI
 
 from api.app import create_app
 from api.context import AppContext
 from api.demo_setup import DemoSetup, ensure_demo_site
 from core.clock import FixedClock
+from tests._serving import free_port, serve_app
 from tests.api.idp_pages.conftest import make_ctx
 
 _HIDDEN = re.compile(r'<input type="hidden" name="([^"]+)" value="([^"]*)"')
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @dataclass
@@ -44,23 +34,6 @@ class Natid:
     ctx: AppContext
     clock: FixedClock
     demo: DemoSetup
-
-
-@contextlib.contextmanager
-def run_app(app: FastAPI, port: int) -> Iterator[None]:
-    """uvicorn serving ``app`` on 127.0.0.1:``port`` in a thread, until the block ends."""
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        assert thread.is_alive() and time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.05)
-    try:
-        yield
-    finally:
-        server.should_exit = True
-        thread.join(timeout=15)
 
 
 @contextlib.contextmanager
@@ -74,7 +47,7 @@ def serve_natid(
     try:
         demo = ensure_demo_site(ctx)
         assert demo is not None
-        with run_app(create_app(ctx), port):
+        with serve_app(create_app(ctx), port):
             yield Natid(base, ctx, clock, demo)
     finally:
         ctx.close()

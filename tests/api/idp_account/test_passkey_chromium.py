@@ -11,16 +11,11 @@ from __future__ import annotations
 
 import contextlib
 import shutil
-import socket
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-import uvicorn
-from fastapi import FastAPI
 
 from api.app import create_app
 from api.context import AppContext, build_context
@@ -28,38 +23,17 @@ from api.routers.idp_account_text import account_texts
 from ca.hierarchy import Hierarchy
 from core.clock import FixedClock
 from core.settings import load_settings
+from tests._serving import free_port, serve_app
 from tests.api.idp_pages.test_pages_chromium import AXE, _axe_violations
 from tests.conftest import require, require_command
 from tests.idp._web import fast_passwords, make_person_with_login
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-@contextlib.contextmanager
-def _serve(app: FastAPI, port: int) -> Iterator[None]:
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        assert thread.is_alive() and time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.05)
-    try:
-        yield
-    finally:
-        server.should_exit = True
-        thread.join(timeout=15)
 
 
 @pytest.fixture
 def served(
     tmp_path: Path, db_url: str, clock: FixedClock, golden_keys: tuple[Path, Hierarchy]
 ) -> Iterator[tuple[AppContext, str]]:
-    port = _free_port()
+    port = free_port()
     base = f"http://localhost:{port}"
     settings = load_settings(data_dir=tmp_path / "var", database_url=db_url, public_base_url=base)
     shutil.copytree(golden_keys[0], settings.resolved_soft_key_dir)
@@ -67,7 +41,7 @@ def served(
     ctx.ca().adopt_hierarchy(golden_keys[1], actor="test-init")
     fast_passwords(ctx)
     try:
-        with _serve(create_app(ctx), port):
+        with serve_app(create_app(ctx), port):
             yield ctx, base
     finally:
         ctx.close()

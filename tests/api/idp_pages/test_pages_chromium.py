@@ -10,22 +10,18 @@ critical. The pages' forms are posted without any JavaScript of ours (there is n
 from __future__ import annotations
 
 import contextlib
-import socket
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-import uvicorn
-from fastapi import FastAPI
 
 from api.app import create_app
 from api.context import AppContext
 from api.routers.idp_text import SCOPE_TEXT, TEXT
 from idp.consents import Consents
 from idp.sessions import LoginSessions
+from tests._serving import serve_app
 from tests.api.idp_pages.conftest import RP_BACKCHANNEL, PendingFactory, RecordingSender
 from tests.conftest import require, require_command
 from tests.idp._web import make_person_with_login, totp_code
@@ -36,29 +32,6 @@ AXE = Path(__file__).resolve().parents[2] / "node" / "node_modules" / "axe-core"
 #: Words of each page that must appear in the chosen language and not in the other.
 CHECKED = ("login_submit", "identifier", "password", "second_title", "code", "consent_title",
            "allow", "deny", "logout_question", "logout_submit", "logged_out_title")  # fmt: skip
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-@contextlib.contextmanager
-def _serve(app: FastAPI) -> Iterator[str]:
-    port = _free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        assert thread.is_alive() and time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.05)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=15)
 
 
 @contextlib.contextmanager
@@ -108,15 +81,15 @@ def test_login_consent_logout_in_chromium(
     sender = RecordingSender()
     app.state.logout_sender = sender
     seen: list[str] = []
-    with _chromium() as browser, _serve(app) as base:
+    with _chromium() as browser, serve_app(app) as served:
         # The relying party's redirect URI is on this server (Chromium follows the 303 there;
         # Playwright cannot intercept a redirect's target), its back-channel URI is recorded.
         rp = ctx.idp_core().clients.add(
-            name="Ministry of Health portal", redirect_uris=[f"{base}/rp/cb"],
+            name="Ministry of Health portal", redirect_uris=[f"{served.url}/rp/cb"],
             auth_method="client_secret_basic", backchannel_logout_uri=RP_BACKCHANNEL,
         ).client  # fmt: skip
         pending = pending_for(
-            client_id=rp.client_id, redirect_uri=f"{base}/rp/cb",
+            client_id=rp.client_id, redirect_uri=f"{served.url}/rp/cb",
             scopes=("openid", "profile", "email"), ui_locales=(lang,),
         )  # fmt: skip
         # The pages forbid inline scripts (CSP); axe-core is injected, so the test bypasses it.
@@ -125,7 +98,7 @@ def test_login_consent_logout_in_chromium(
         page = context.new_page()
         page.on("request", lambda request: seen.append(request.url))
 
-        page.goto(f"{base}/login?pending={pending}")
+        page.goto(f"{served.url}/login?pending={pending}")
         _check_page(page, lang, ("identifier", "password", "login_submit"))
         assert TEXT[lang]["login_to"].format(client="Ministry of Health portal") in page.inner_text(
             "h1"
@@ -139,7 +112,7 @@ def test_login_consent_logout_in_chromium(
         # /authorize/continue sees the new session and sends the browser to the consent page.
         with page.expect_navigation(url=f"**/consent?pending={pending}"):
             page.get_by_role("button", name=TEXT[lang]["second_submit"], exact=True).click()
-        assert f"{base}/authorize/continue?pending={pending}" in seen
+        assert f"{served.url}/authorize/continue?pending={pending}" in seen
         token = next(c["value"] for c in context.cookies() if c["name"] == "natid_session")
         session = LoginSessions(ctx.sessions, ledger=ctx.ledger).get(token, at=ctx.clock.now())
         assert session.acr.value == "substantial"
@@ -148,9 +121,9 @@ def test_login_consent_logout_in_chromium(
         assert SCOPE_TEXT[lang]["email"] in page.inner_text("main")
         page.get_by_label(SCOPE_TEXT[lang]["email"]).uncheck()  # keyboard-reachable label
         # Allowed: the code goes back to the relying party (answered by the route above).
-        with page.expect_navigation(url=lambda url: url.startswith(f"{base}/rp/cb?")):
+        with page.expect_navigation(url=lambda url: url.startswith(f"{served.url}/rp/cb?")):
             page.get_by_role("button", name=TEXT[lang]["allow"], exact=True).click()
-        assert f"{base}/authorize/continue?pending={pending}&consented=1" in seen
+        assert f"{served.url}/authorize/continue?pending={pending}&consented=1" in seen
         assert "code=" in page.url and "state=st-123" in page.url
         # The consent is stored for the account, without the unticked email.
         granted = Consents(ctx.sessions, ledger=ctx.ledger).find(
@@ -158,7 +131,7 @@ def test_login_consent_logout_in_chromium(
         )
         assert granted is not None and granted.scopes == {"openid", "profile"}
 
-        page.goto(f"{base}/logout")
+        page.goto(f"{served.url}/logout")
         _check_page(page, lang, ("logout_question", "logout_submit"))
         with page.expect_navigation():
             page.get_by_role("button", name=TEXT[lang]["logout_submit"], exact=True).click()

@@ -27,7 +27,8 @@ from api.routers.signing_validate_text import texts as validate_texts
 from ca.profiles import ProfileName
 from idp.sessions import LoginSessions
 from registry.records import AssuranceLevel
-from tests.api.idp_pages.test_pages_chromium import AXE, _axe_violations, _chromium, _serve
+from tests._serving import serve_app
+from tests.api.idp_pages.test_pages_chromium import AXE, _axe_violations, _chromium
 from tests.api.signing_workflows.conftest import Office
 from tests.conftest import require
 from tests.signing._pdf import make_pdf
@@ -53,8 +54,8 @@ def _check(page: Any, lang: str, words: Mapping[str, str], keys: tuple[str, ...]
 @contextlib.contextmanager
 def _site(ctx: AppContext) -> Iterator[tuple[Any, str]]:
     require(AXE.is_file(), f"axe-core at {AXE} (npm ci in tests/node)")
-    with _chromium() as browser, _serve(create_app(ctx)) as base:
-        yield browser, base
+    with _chromium() as browser, serve_app(create_app(ctx)) as served:
+        yield browser, served.url
 
 
 def _logged_in(browser: Any, ctx: AppContext, base: str, account_id: str, lang: str) -> Any:

@@ -42,8 +42,8 @@ from core.operators import OperatorRole
 from core.settings import load_settings
 from idp.sessions import LoginSessions
 from registry.records import AssuranceLevel
+from tests._serving import free_port, serve_app
 from tests.api._ra import golden_keys
-from tests.api.demo._demo import free_port, run_app
 from tests.api.idp_pages.test_pages_chromium import AXE, _axe_violations, _chromium
 from tests.api.officer.conftest import make_user
 from tests.conftest import require, require_command
@@ -154,7 +154,7 @@ def test_officer_enrols_citizen_who_activates_logs_in_and_recovers_a_lost_phone(
     citizen = ctx.register.add_person(person_record(national_id))
     locale = "km-KH" if lang == "km" else "en"
 
-    with run_app(create_app(ctx), port), _chromium() as browser:
+    with serve_app(create_app(ctx), port), _chromium() as browser:
         # 1. The officer at the counter (their pages are checked for language only: axe-core
         #    runs on the citizen's pages, which must work on any phone).
         desk = browser.new_context(bypass_csp=True, locale=locale)

@@ -20,7 +20,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -39,15 +38,10 @@ from joserfc.jwk import ECKey
 from typer.testing import CliRunner
 
 from api.cli.main import app as natid_cli
+from tests._serving import free_port
 
 READY_TIMEOUT = 240.0  # first start: migrations, CA hierarchy, demo register
 PASSWORD = "monsoon lotus Kampot 2026 pepper"  # a test citizen's password
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @dataclass

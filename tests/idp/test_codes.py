@@ -10,6 +10,8 @@ import pytest
 
 from core.cache import CacheError, InMemoryCache
 from core.clock import FixedClock
+from core.errors import InvalidInput
+from idp.codes import new_grant_id
 from idp.errors import InvalidGrant, InvalidRequest, InvalidToken
 from idp.pkce import s256_challenge
 from idp.service import ProviderCore
@@ -179,3 +181,25 @@ def test_a_full_cache_refuses_new_codes_and_keeps_the_one_waiting(
     grant = _redeem(core, waiting, verifier, client.client_id, clock.now())
     tokens = core.tokens.exchange_code(grant, client=client, dpop_jkt=None, at=clock.now())
     assert core.tokens.verify_access_token(tokens.access_token, at=clock.now())
+
+
+def test_grant_ids_sort_in_the_order_they_were_made(core: ProviderCore, clock: FixedClock) -> None:
+    """The grants table's key index takes new rows at its end (docs/benchmarks.md, thirteenth
+    round): an id made later sorts after, as a string, and ids of one instant still differ."""
+    start = dt.datetime(2026, 11, 24, tzinfo=dt.UTC)
+    times = [start + dt.timedelta(milliseconds=m) for m in (0, 1, 999, 1000, 86_400_000)]
+    times.append(dt.datetime(2200, 1, 1, tzinfo=dt.UTC))
+    ids = [new_grant_id(t) for t in times]
+    assert ids == sorted(ids)
+    same_instant = {new_grant_id(start) for _ in range(1000)}
+    assert len(same_instant) == 1000
+    # The random part: 128 bits, base64url; the whole fits the grants table's id column.
+    assert all(len(i) == 12 + 22 and len(i) <= 64 for i in same_instant)
+    with pytest.raises(InvalidInput, match="timezone-aware"):
+        new_grant_id(dt.datetime(2026, 11, 24))
+
+    # A code's grant carries such an id, of the time the code was issued.
+    client = secret_client(core)
+    code, verifier = issue_code(core, client, clock.now())
+    grant = _redeem(core, code, verifier, client.client_id, clock.now())
+    assert grant.grant_id[:12] == f"{int(clock.now().timestamp() * 1000):012x}"

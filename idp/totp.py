@@ -291,6 +291,25 @@ class TotpAuthenticators:
             )
         return codes
 
+    def waiting(self, account_id: str, *, at: dt.datetime) -> str | None:
+        """The id of the account's enrolment still waiting for its first code, if one was
+        started less than :data:`ENROLMENT_LIFETIME` ago (:meth:`begin` keeps at most one)."""
+        at = require_aware(at)
+        with store_read(self._sessions) as session:
+            row = session.execute(
+                select(AuthenticatorRow.id, AuthenticatorRow.created_at)
+                .where(
+                    AuthenticatorRow.account_id == account_id,
+                    AuthenticatorRow.kind == AuthenticatorKind.TOTP.value,
+                    AuthenticatorRow.confirmed_at.is_(None),
+                )
+                .order_by(AuthenticatorRow.created_at.desc())
+                .limit(1)
+            ).first()
+        if row is None or at - row.created_at > ENROLMENT_LIFETIME:
+            return None
+        return str(row.id)
+
     def _secret(self, row: AuthenticatorRow) -> str:
         if row.totp_secret_sealed is None:
             raise AccountStoreUnavailable("a TOTP authenticator has no stored secret")

@@ -4,9 +4,13 @@
   civil servant's id also works) gets a password read from standard input, never from an
   argument (arguments show in ``ps`` and shell history); the account is created if missing and
   activated.
-* ``enroll-totp --subject ID [--png FILE] [--code CODE]`` - prints the ``otpauth://`` URI,
-  writes its QR code as PNG with ``--png``, asks for a first code (``--code`` for scripts) and
-  prints the ten recovery codes, once.
+* ``enroll-totp --subject ID [--png FILE]`` - prints the ``otpauth://`` URI, writes its QR
+  code as PNG with ``--png``, asks for a first code and prints the ten recovery codes, once.
+  In two steps, for scripts and for an operator who hands the QR code on: ``--no-prompt``
+  starts the enrolment and prints the URI without asking; ``--code CODE`` then confirms the
+  enrolment waiting for a code (one started less than ``ENROLMENT_LIFETIME``, 30 minutes,
+  earlier) and prints the recovery codes. ``--code`` never starts an enrolment: the code
+  could not belong to a secret made in the same run.
 * ``show --subject ID [--json]`` - status, authenticators, recovery codes left; never a secret.
 
 The logic and the audit entries (actor ``cli``) live in :mod:`idp.accounts` and
@@ -27,7 +31,7 @@ import typer
 from api.cli.common import DataDirOption, JsonOption, cli_context, fail
 from api.context import AppContext
 from idp.accounts import Account, AccountService
-from idp.totp import qr_png
+from idp.totp import ENROLMENT_LIFETIME, qr_png
 from registry.errors import SubjectNotFound
 from registry.records import Person
 
@@ -115,17 +119,43 @@ def enroll_totp(
     png: Annotated[
         Path | None, typer.Option("--png", help="Write the QR code as a PNG file.")
     ] = None,
+    no_prompt: Annotated[
+        bool,
+        typer.Option(
+            "--no-prompt",
+            help="Start the enrolment and print its URI without asking for the first code.",
+        ),
+    ] = False,
     code: Annotated[
-        str | None, typer.Option("--code", help="The first code (otherwise asked for).")
+        str | None,
+        typer.Option(
+            "--code",
+            help="Confirm the enrolment waiting for a code (started with --no-prompt) with "
+            "the code the app shows.",
+        ),
     ] = None,
     data_dir: DataDirOption = None,
 ) -> None:
     """Enrol an authenticator app: otpauth URI (and QR PNG), first code, recovery codes."""
+    if no_prompt and code is not None:
+        fail("--no-prompt starts an enrolment and --code confirms one; give one of them", 2)
+    if code is not None and png is not None:
+        fail("--png goes with the step that starts the enrolment, not with --code", 2)
     with _service(data_dir) as (ctx, service):
         person = _person(ctx, subject)
         account = service.find_by_person(person.id)
         if account is None:
             fail("the person has no account yet; run `natid idp user set-password` first")
+        if code is not None:
+            waiting = service.totp.waiting(account.id, at=ctx.clock.now())
+            if waiting is None:
+                fail(
+                    "no TOTP enrolment is waiting for a code; start one with "
+                    "`natid idp user enroll-totp --subject ID --no-prompt`, then give the code "
+                    "the app shows with --code [no_pending_enrolment]"
+                )
+            _confirm(ctx, service, account.id, waiting, code)
+            return
         enrolment = service.totp.begin(
             account.id, account_name=person.name_latin, at=ctx.clock.now(), actor=ACTOR
         )
@@ -133,13 +163,31 @@ def enroll_totp(
         if png is not None:
             png.write_bytes(qr_png(enrolment.uri))
             typer.echo(f"QR code written to {png}", err=True)
-        first = code if code is not None else typer.prompt("code shown by the app")
-        codes = service.totp.confirm(
-            account.id, enrolment.authenticator_id, first.strip(), at=ctx.clock.now(), actor=ACTOR
+        if no_prompt:
+            typer.echo(
+                "waiting for the first code: run `natid idp user enroll-totp --subject ID "
+                f"--code CODE` within {ENROLMENT_LIFETIME.seconds // 60} minutes",
+                err=True,
+            )
+            return
+        _confirm(
+            ctx,
+            service,
+            account.id,
+            enrolment.authenticator_id,
+            typer.prompt("code shown by the app"),
         )
-        typer.echo("TOTP enrolled. Recovery codes (each works once; shown only now):")
-        for recovery in codes:
-            typer.echo(f"  {recovery}")
+
+
+def _confirm(
+    ctx: AppContext, service: AccountService, account_id: str, authenticator_id: str, code: str
+) -> None:
+    codes = service.totp.confirm(
+        account_id, authenticator_id, code.strip(), at=ctx.clock.now(), actor=ACTOR
+    )
+    typer.echo("TOTP enrolled. Recovery codes (each works once; shown only now):")
+    for recovery in codes:
+        typer.echo(f"  {recovery}")
 
 
 @app.command()

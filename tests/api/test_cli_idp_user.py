@@ -163,12 +163,49 @@ def test_enroll_totp_wrong_code_is_refused(
         == 0
     )
     monkeypatch.setattr("idp.totp.pyotp.random_base32", lambda length=32: SECRET)
+    assert user(data_dir, "enroll-totp", "--subject", person_id, "--no-prompt")[0] == 0
     wrong = f"{(int(pyotp.TOTP(SECRET).now()) + 500_000) % 1_000_000:06d}"
     code, _, err = user(data_dir, "enroll-totp", "--subject", person_id, "--code", wrong)
     assert code == 1 and "[totp_mismatch]" in err
     code, out, _ = user(data_dir, "show", "--subject", person_id)
     assert "recovery codes left: 0" in out
     assert "authenticator: totp (waiting for confirmation" in out
+
+
+def test_enroll_totp_in_two_steps_as_a_script_would(data_dir: Path, person_id: str) -> None:
+    """--no-prompt prints the URI and asks nothing; --code confirms that enrolment (not a new
+    one); a second --code finds nothing waiting."""
+    assert (
+        user(data_dir, "set-password", "--subject", person_id, "--password-stdin", stdin=PASSWORD)[
+            0
+        ]
+        == 0
+    )
+    code, _, err = user(data_dir, "enroll-totp", "--subject", person_id, "--code", "123456")
+    assert code == 1 and "no TOTP enrolment is waiting" in err and "--no-prompt" in err
+
+    code, out, err = user(data_dir, "enroll-totp", "--subject", person_id, "--no-prompt")
+    assert code == 0, err
+    uri = out.strip()
+    assert uri.startswith("otpauth://totp/NatID:Keo%20Sopheap?secret=") and "\n" not in uri
+    assert "code shown by the app" not in out and "--code CODE` within 30 minutes" in err
+    first = pyotp.parse_uri(uri).now()
+
+    code, out, err = user(data_dir, "enroll-totp", "--subject", person_id, "--code", first)
+    assert code == 0, err
+    assert "otpauth://" not in out  # the waiting enrolment was confirmed, none started
+    recovery = [line.strip() for line in out.splitlines() if line.startswith("  ")]
+    assert len(recovery) == 10
+    shown = json.loads(user(data_dir, "show", "--subject", person_id, "--json")[1])
+    assert shown["totp"] is True and shown["recovery_codes_left"] == 10
+
+    code, _, err = user(data_dir, "enroll-totp", "--subject", person_id, "--code", first)
+    assert code == 1 and "no TOTP enrolment is waiting" in err
+
+    code, _, err = user(
+        data_dir, "enroll-totp", "--subject", person_id, "--no-prompt", "--code", first
+    )
+    assert code == 2 and "give one of them" in err
 
 
 def test_enroll_totp_needs_an_account(data_dir: Path, person_id: str) -> None:

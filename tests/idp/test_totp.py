@@ -19,7 +19,14 @@ from core.clock import FixedClock
 from idp.account_models import AuthenticatorRow, RecoveryCodeRow
 from idp.accounts import Account
 from idp.errors import AccountStoreUnavailable, AuthenticatorError
-from idp.totp import SecretBox, TotpAuthenticators, TotpEnrolment, qr_png, qr_svg
+from idp.totp import (
+    ENROLMENT_LIFETIME,
+    SecretBox,
+    TotpAuthenticators,
+    TotpEnrolment,
+    qr_png,
+    qr_svg,
+)
 from tests.idp._accounts import (  # noqa: F401 - fixtures
     SECRET,
     account,
@@ -132,6 +139,24 @@ def test_stale_enrolment_cannot_be_confirmed(
             actor="test",
         )
     assert caught.value.code == "no_pending_enrolment"
+
+
+def test_waiting_names_the_newest_unconfirmed_enrolment_until_it_expires(
+    totp: TotpAuthenticators, account: Account, clock: FixedClock
+) -> None:
+    assert totp.waiting(account.id, at=clock.now()) is None
+    totp.begin(account.id, account_name="Sok Dara", at=clock.now(), actor="test")
+    clock.advance(dt.timedelta(minutes=1))
+    started = totp.begin(account.id, account_name="Sok Dara", at=clock.now(), actor="test")
+    clock.advance(ENROLMENT_LIFETIME - dt.timedelta(seconds=1))
+    assert totp.waiting(account.id, at=clock.now()) == started.authenticator_id
+    clock.advance(dt.timedelta(seconds=2))
+    assert totp.waiting(account.id, at=clock.now()) is None
+    # A confirmed authenticator is not waiting.
+    again = totp.begin(account.id, account_name="Sok Dara", at=clock.now(), actor="test")
+    code = code_at(again.secret, clock.now())
+    totp.confirm(account.id, again.authenticator_id, code, at=clock.now(), actor="test")
+    assert totp.waiting(account.id, at=clock.now()) is None
 
 
 def test_code_accepted_within_one_step_either_side(

@@ -11,9 +11,13 @@ from signing.errors import (
     SigningUnavailable,
     StampFontMissing,
 )
+from signing.library_logs import contain_library_logs
 from signing.pades import PadesLevel
 from signing.service import SealedFile, SealFailure, SealReport, SigningService
 from signing.validate import Indication, SignatureReport, ValidationReport
+
+# pyHanko's loggers quote certificate subjects (ID card numbers); signing/library_logs.py.
+contain_library_logs()
 
 __all__ = [
     "EncryptedPdf",

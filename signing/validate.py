@@ -19,7 +19,10 @@ The verdict, in the order EN 319 102-1 §5.3 checks (the first problem found dec
    (NO_CERTIFICATE_CHAIN_FOUND, REVOKED, REVOKED_NO_POE, EXPIRED, ...). A certificate revoked
    *after* a valid signature time-stamp is not a failure: the time-stamp is proof of existence
    before the revocation (§5.6.2.4, past signature validation), so the signature passes and
-   the report says when the certificate was revoked;
+   the report says when the certificate was revoked. No revocation data for a certificate of
+   the chain -> INDETERMINATE / TRY_LATER (the standard's sub-indication for a status that
+   cannot be determined with the revocation data at hand but may be later; EU DSS reports a
+   missing status the same way), revocation ``unknown``, never ``good``;
 4. a signature time-stamp that is present but invalid or untrusted -> INDETERMINATE /
    TIMESTAMP_ORDER_FAILURE is not it; the standard has no closer code than
    SIG_CONSTRAINTS_FAILURE, which is used;
@@ -28,6 +31,24 @@ The verdict, in the order EN 319 102-1 §5.3 checks (the first problem found dec
    time-stamps) does not allow, or a signature that does not cover its whole revision ->
    TOTAL-FAILED / FORMAT_FAILURE (the signed document is no longer what is shown);
 6. otherwise TOTAL-PASSED.
+
+Revocation data, decisions:
+
+* **Missing revocation data is never a pass.** Every certificate of the chain that names an
+  OCSP responder or a CRL must have its status checked (pyHanko's ``hard-fail`` mode), with or
+  without fetchers. Without fetchers ("offline") that means the OCSP responses and CRLs the
+  document carries (a B-LT or B-LTA DSS); a B-B or B-T document carries none, so offline its
+  signer's status is unknown. (pyHanko refuses a ``hard-fail`` context that has neither
+  fetchers nor revocation data, which is why offline validation once ran in ``soft-fail``
+  mode, where a missing status silently counted as good. Empty lists of CRLs and OCSP
+  responses satisfy that check and keep the rule.)
+* **Telling "no data" from other chain failures.** pyHanko reports a missing status with the
+  catch-all CERTIFICATE_CHAIN_GENERAL_FAILURE. After that result (and only then, so a good
+  signature costs nothing more) the signer's path is validated once more with the same
+  sources; if that fails for want of revocation data, the sub-indication is TRY_LATER.
+* Embedded data is judged at the validation time like fetched data: an OCSP response past its
+  nextUpdate no longer proves anything, so an old B-LT document validated offline is
+  INDETERMINATE / TRY_LATER too (validation with long-term data, §5.5, is not implemented).
 
 The PAdES level reached (EN 319 142-1 §6): B-B for a CAdES-detached signature; B-T with a
 valid signature time-stamp; B-LT when the document also carries validation data (DSS with
@@ -57,6 +78,8 @@ from pyhanko.sign.validation.status import (
     PdfSignatureStatus,
     SignatureCoverageLevel,
 )
+from pyhanko_certvalidator import CertificateValidator, ValidationContext
+from pyhanko_certvalidator.errors import InsufficientRevinfoError, PathError, ValidationError
 from pyhanko_certvalidator.fetchers import Fetchers
 
 from ca.store import serial_hex
@@ -196,26 +219,25 @@ async def _validate(
     n_ocsp = len(dss.ocsps) if dss is not None else 0
     n_crl = len(dss.crls) if dss is not None else 0
 
-    def context() -> Any:
+    def context() -> ValidationContext:
+        # hard-fail with or without fetchers: see "Revocation data" in the module docstring.
         kwargs: dict[str, Any] = {
             "trust_roots": [asn1_certificate(root)],
             "other_certs": [asn1_certificate(c) for c in intermediates],
             "moment": at,
-            "revocation_mode": "hard-fail" if fetchers is not None else "soft-fail",
+            "revocation_mode": "hard-fail",
             "allow_fetching": fetchers is not None,
         }
         if fetchers is not None:
             kwargs["fetchers"] = fetchers
         if dss is not None:
             return dss.as_validation_context(kwargs)
-        from pyhanko_certvalidator import ValidationContext
-
-        return ValidationContext(**kwargs)
+        return ValidationContext(crls=[], ocsps=[], **kwargs)
 
     embedded = list(reader.embedded_signatures)
     reports: list[SignatureReport] = []
     doc_ts_after: list[tuple[int, bool]] = []  # (revision, valid) of document time-stamps
-    statuses: list[tuple[EmbeddedPdfSignature, Any]] = []
+    statuses: list[tuple[EmbeddedPdfSignature, Any, bool]] = []
     for sig in embedded:
         vc = context()
         try:
@@ -227,17 +249,42 @@ async def _validate(
                         ts_status.intact and ts_status.valid and ts_status.trusted,
                     )
                 )
-                statuses.append((sig, ts_status))
+                statuses.append((sig, ts_status, await _lacks_revinfo(sig, ts_status, context())))
             else:
                 status = await async_validate_pdf_signature(
                     sig, signer_validation_context=vc, ts_validation_context=context()
                 )
-                statuses.append((sig, status))
+                statuses.append((sig, status, await _lacks_revinfo(sig, status, context())))
         except (SignatureValidationError, ValueError) as exc:
-            statuses.append((sig, exc))
-    for sig, outcome in statuses:
-        reports.append(_report(sig, outcome, doc_ts_after, n_ocsp, n_crl))
+            statuses.append((sig, exc, False))
+    offline = fetchers is None
+    for sig, outcome, no_revinfo in statuses:
+        reports.append(
+            _report(
+                sig, outcome, doc_ts_after, n_ocsp, n_crl, no_revinfo=no_revinfo, offline=offline
+            )
+        )
     return ValidationReport(tuple(reports))
+
+
+async def _lacks_revinfo(
+    sig: EmbeddedPdfSignature,
+    status: PdfSignatureStatus | DocumentTimestampStatus,
+    context: ValidationContext,
+) -> bool:
+    """Whether the signer's chain failed for want of revocation data ("Revocation data")."""
+    if status.trust_problem_indic is not AdESIndeterminate.CERTIFICATE_CHAIN_GENERAL_FAILURE:
+        return False
+    validator = CertificateValidator(
+        sig.signer_cert, intermediate_certs=sig.other_embedded_certs, validation_context=context
+    )
+    try:
+        await validator.async_validate_path()
+    except InsufficientRevinfoError:
+        return True
+    except (PathError, ValidationError, *READ_ERRORS):  # it failed for another reason
+        return False
+    return False  # the path validates this time: pyHanko's finding stands
 
 
 def _report(
@@ -246,6 +293,9 @@ def _report(
     doc_timestamps: Iterable[tuple[int, bool]],
     n_ocsp: int,
     n_crl: int,
+    *,
+    no_revinfo: bool,
+    offline: bool,
 ) -> SignatureReport:
     is_doc_ts = sig.sig_object_type == "/DocTimeStamp"
     kind = "document-timestamp" if is_doc_ts else "signature"
@@ -300,12 +350,22 @@ def _report(
         )
     elif not status.trusted:
         revocation = "unknown"
+    if no_revinfo:
+        messages.append(
+            "no usable revocation data for the certificate chain "
+            + (
+                "in the document (only the data inside the document was used); "
+                if offline
+                else "could be obtained; "
+            )
+            + "whether a certificate was revoked is unknown"
+        )
     coverage = status.coverage
     mod_level = status.modification_level
     modifications = mod_level.name.lower() if mod_level is not None else "unknown"
     if mod_level is ModificationLevel.NONE and coverage is SignatureCoverageLevel.ENTIRE_FILE:
         modifications = "none"
-    indication, sub = _verdict(status, ts_ok, ts_time, messages)
+    indication, sub = _verdict(status, ts_ok, ts_time, messages, no_revinfo=no_revinfo)
     level = None if is_doc_ts else _pades_level(sig, ts_ok, n_ocsp + n_crl, doc_timestamps)
     path = status.validation_path
     chain = tuple(c.subject.human_friendly for c in path) if path is not None else ()
@@ -341,6 +401,8 @@ def _verdict(  # noqa: PLR0911 - one return per check, in the standard's order
     ts_ok: bool,
     ts_time: dt.datetime | None,
     messages: list[str],
+    *,
+    no_revinfo: bool,
 ) -> tuple[Indication, str | None]:
     """EN 319 102-1 indication and sub-indication, in the module docstring's order."""
     if not status.intact:
@@ -360,6 +422,8 @@ def _verdict(  # noqa: PLR0911 - one return per check, in the standard's order
         )
         if revoked_later:
             messages.append("the signature time-stamp proves it was made before the revocation")
+        elif no_revinfo:
+            return Indication.INDETERMINATE, AdESIndeterminate.TRY_LATER.name
         else:
             name = problem.name if isinstance(problem, AdESFailure | AdESIndeterminate) else None
             if isinstance(problem, AdESFailure):

@@ -10,12 +10,16 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 import typer
+from cryptography import x509
+from cryptography.x509.oid import NameOID
 from typer.testing import CliRunner
 
 from api.cli.main import app as main_app
@@ -23,6 +27,7 @@ from api.cli.sign import app as sign_app
 from api.cli.sign import seal_command
 from api.context import build_context
 from ca.profiles import ProfileName
+from ca.store import serial_hex
 from core.settings import load_settings
 from tests.signing._pdf import make_pdf
 
@@ -158,6 +163,52 @@ def test_validate_exits_1_for_a_tampered_file(data_dir: DataDir, tmp_path: Path)
 
     assert code == 1
     assert "TOTAL-FAILED / HASH_FAILURE" in stdout
+
+
+def test_validating_a_revoked_signer_writes_no_id_number_or_traceback_on_stderr(
+    data_dir: DataDir, tmp_path: Path
+) -> None:
+    # A second gov-sign certificate for the servant, revoked after signing (the module's other
+    # tests keep using the first). Validation runs as a real process: the CLI configures no
+    # logging, so whatever a library logs lands on stderr.
+    pem, src, out = tmp_path / "cert.pem", tmp_path / "memo.pdf", tmp_path / "signed.pdf"
+    issued = runner.invoke(main_app, [
+        "ca", "issue", "--profile", "gov-sign", "--subject", data_dir.servant_id, "--server-key",
+        "--out", str(pem), "--data-dir", str(data_dir.path),
+    ])  # fmt: skip
+    assert issued.exit_code == 0, issued.stderr
+    cert = x509.load_pem_x509_certificate(pem.read_bytes())
+    serial = serial_hex(cert.serial_number)
+    id_number = str(cert.subject.get_attributes_for_oid(NameOID.SERIAL_NUMBER)[0].value)
+    src.write_bytes(make_pdf())
+    assert natid_sign(
+        "pdf", "--in", str(src), "--out", str(out), "--signer", serial, "--level", "B-T",
+        data=data_dir.path,
+    )[0] == 0  # fmt: skip
+    revoked = runner.invoke(main_app, [
+        "ca", "revoke", serial, "--reason", "keyCompromise", "--data-dir", str(data_dir.path),
+    ])  # fmt: skip
+    assert revoked.exit_code == 0, revoked.stderr
+    natid = Path(sys.executable).with_name("natid")
+
+    def validate(*flags: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [natid, "sign", "validate", str(out), *flags, "--data-dir", str(data_dir.path)],
+            capture_output=True, text=True, timeout=120, check=False,
+        )  # fmt: skip
+
+    online, offline = validate(), validate("--offline")
+
+    assert online.returncode == 0, online.stdout + online.stderr
+    assert "revocation:    revoked since" in online.stdout
+    # Offline, a B-T file carries no revocation data: the status is unknown, never good.
+    assert offline.returncode == 1, offline.stdout + offline.stderr
+    assert "INDETERMINATE / TRY_LATER" in offline.stdout
+    assert "revocation:    unknown" in offline.stdout
+    for run in (online, offline):
+        assert id_number.rsplit("-", 1)[-1] not in run.stderr
+        assert "Traceback" not in run.stderr
+        assert run.stderr == ""
 
 
 def test_seal_directory_reports_the_failed_file_and_seals_the_rest(

@@ -220,3 +220,53 @@ def test_b_lt_validates_offline_from_what_the_file_carries(
     assert sig.indication is Indication.TOTAL_PASSED
     assert sig.revocation == "good"
     assert sig.embedded_ocsp_responses >= 1
+
+
+@pytest.mark.parametrize("level", ["B-B", "B-T"])
+def test_offline_validation_does_not_call_a_revoked_signer_good_without_embedded_data(
+    signing: SigningService,
+    servant_id: str,
+    ca_service: CAService,
+    clock: FixedClock,
+    level: str,
+) -> None:
+    cert = signing.signing_certificate(servant_id)
+    signed = signing.sign_pdf(make_pdf(), signer=servant_id, actor="t", level=level)
+    clock.advance(dt.timedelta(hours=2))
+    ca_service.revoke(cert.serial_hex, reason=RevocationReason.KEY_COMPROMISE, actor="t")
+
+    report = signing.validate(signed, fetch=False)
+
+    sig = report.signatures[0]
+    assert not report.ok
+    assert sig.indication is Indication.INDETERMINATE
+    assert sig.sub_indication == "TRY_LATER"  # EN 319 102-1: no revocation data to decide
+    assert sig.revocation == "unknown"
+    assert sig.embedded_ocsp_responses == sig.embedded_crls == 0
+    assert any("no usable revocation data" in m for m in sig.messages)
+    # Online, the same document gets the status from NatID's OCSP responder.
+    assert signing.validate(signed).signatures[0].revoked_at is not None
+
+
+@pytest.mark.parametrize("level", ["B-LT", "B-LTA"])
+def test_offline_validation_of_a_since_revoked_signer_uses_the_embedded_data(
+    signing: SigningService,
+    servant_id: str,
+    ca_service: CAService,
+    clock: FixedClock,
+    level: str,
+) -> None:
+    cert = signing.signing_certificate(servant_id)
+    signed = signing.sign_pdf(make_pdf(), signer=servant_id, actor="t", level=level)
+    clock.advance(dt.timedelta(hours=2))
+    ca_service.revoke(cert.serial_hex, reason=RevocationReason.KEY_COMPROMISE, actor="t")
+
+    report = signing.validate(signed, fetch=False)
+
+    # The OCSP responses and CRLs embedded at signing say the certificate was good then, and
+    # the time-stamp proves the signature existed then; nothing in the file says otherwise.
+    assert report.ok, report.as_dict()
+    sig = report.signatures[0]
+    assert sig.revocation == "good"
+    assert sig.pades_level == level
+    assert sig.embedded_ocsp_responses >= 1

@@ -6,11 +6,13 @@ from __future__ import annotations
 
 import datetime as dt
 import io
+import logging
 import re
 from urllib.parse import urlsplit
 
 import httpx
 import pytest
+from cryptography.x509.oid import NameOID
 from fastapi.testclient import TestClient
 from pyhanko.pdf_utils.reader import PdfFileReader
 
@@ -179,6 +181,34 @@ def test_api_reports_every_signature_with_revocation_then_and_now(
     ).json()
     assert tampered["ok"] is False
     assert tampered["signatures"][0]["sub_indication"] == "HASH_FAILURE"
+
+
+def test_api_validation_of_a_revoked_signer_logs_no_id_number(
+    validate_ctx: AppContext,
+    validate_http: TestClient,
+    servant_cert: IssuedCertificate,
+    clock: FixedClock,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    signed = validate_ctx.signing().sign_pdf(
+        make_pdf(), signer=servant_cert.serial_hex, actor="test", level="B-B"
+    )
+    clock.advance(dt.timedelta(hours=1))
+    validate_ctx.ca().revoke(
+        servant_cert.serial_hex, reason=RevocationReason.KEY_COMPROMISE, actor="test"
+    )
+    subject = servant_cert.certificate.subject
+    id_number = str(subject.get_attributes_for_oid(NameOID.SERIAL_NUMBER)[0].value)
+    caplog.set_level(logging.DEBUG)
+
+    answer = validate_http.post(
+        "/signing/v1/validate", content=signed, headers={"Content-Type": PDF}
+    )
+
+    assert answer.status_code == 200
+    assert answer.json()["signatures"][0]["revocation_now"] == "revoked"
+    assert id_number.rsplit("-", 1)[-1] not in caplog.text
+    assert "Traceback" not in caplog.text
 
 
 def test_stamp_qr_link_shows_the_certificate_and_its_status(

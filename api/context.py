@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from core.cache import Cache, InMemoryCache, RedisCache
 from core.clock import Clock, SystemClock
-from core.db import make_engine, make_session_factory
+from core.db import connect_check, make_engine, make_session_factory
 from core.errors import InfrastructureError
 from core.notify import Notifier, make_notifier
 from core.settings import Settings
@@ -243,7 +243,11 @@ def build_context(
     migrate: bool = True,
     create_audit_key: bool = True,
 ) -> AppContext:
-    """Build the collaborators, migrating the database first unless told not to."""
+    """Build the collaborators, migrating the database first unless told not to.
+
+    Migrating connects first and raises :class:`~core.errors.DatabaseUnreachable` when that
+    fails; without ``migrate`` (the server's workers) nothing connects until first used.
+    """
     from core.audit import AuditLedger
     from hsm_adapters import KeyAlgorithm, KeyNotFound, make_key_backend
     from migrations import upgrade
@@ -253,7 +257,14 @@ def build_context(
     clock = clock or SystemClock()
     engine = make_engine(settings.resolved_database_url)
     if migrate:
-        upgrade(engine)
+        try:
+            # The first connection: a database that cannot be reached is one clear error
+            # (DatabaseUnreachable), not the migration's traceback.
+            connect_check(engine)
+            upgrade(engine)
+        except BaseException:
+            engine.dispose()
+            raise
     sessions = make_session_factory(engine)
     cache: Cache = (
         RedisCache.from_url(settings.redis_url)

@@ -24,9 +24,10 @@ event                  consequences
 =====================  ==========================================================================
 
 A flagged certificate is revoked (``superseded``) once a replacement of the same profile is
-issued: :func:`after_issuance` does it for one subject (the RA and officer routes call it after
-issuing; :func:`install_reissue_listener` makes every issuance do it, through the audit
-ledger's after-commit listeners), :func:`process_pending` for everybody.
+issued: :func:`after_issuance` does it for one subject, and :func:`install_reissue_listener`
+makes every issuance do it (CLI, RA API, officer pages, bulk issuance), through the audit
+ledger's listeners, which run once the issuing transaction has committed;
+:func:`process_pending` does it for everybody.
 """
 
 from __future__ import annotations

@@ -148,6 +148,18 @@ def _storage_errors() -> Iterator[None]:
         ) from exc
 
 
+def _error_kind(exc: Exception) -> str:
+    """What failed, without the error's message: its class, a NatID error's code, a database
+    error's driver class (``OperationalError (sqlite3.OperationalError)``)."""
+    kind = type(exc).__name__
+    if isinstance(exc, NatIDError):
+        return f"{kind} [{exc.code}]"
+    orig = getattr(exc, "orig", None)
+    if isinstance(exc, SQLAlchemyError) and isinstance(orig, BaseException):
+        return f"{kind} ({type(orig).__module__}.{type(orig).__name__})"
+    return kind
+
+
 class AuditLedger:
     """Appends to, checkpoints, reads and verifies the audit ledger."""
 
@@ -282,10 +294,15 @@ class AuditLedger:
                 try:
                     listener(entry)
                 except Exception as exc:  # noqa: BLE001 - a listener never fails the ledger
+                    # Named in the line itself, so the CLI's plain stderr shows it too; the
+                    # error's kind only, never its message or traceback, which may carry the
+                    # SQL parameters or the subject's data.
+                    error = _error_kind(exc)
                     log.warning(
-                        "audit listener failed",
+                        "audit listener failed: %s on %s (entry %d): %s",
+                        listener_name, entry.event, entry.seq, error,
                         extra={"listener": listener_name, "event": entry.event,
-                               "error": type(exc).__name__},
+                               "seq": entry.seq, "error": error},
                     )  # fmt: skip
 
     def _append_on(

@@ -28,8 +28,14 @@ Decisions:
 4. **Listeners after the commit, once per session class.** :func:`tell_after_commit` parks the
    entries in ``session.info`` and hooks ``after_commit``/``after_rollback`` once per session
    class instead of twice per session: the hook tells the parked entries on the commit and
-   drops them on the rollback, as the per-session listeners did (the same events, so nested
-   transactions behave as before). A session of a hooked class with nothing parked pays one
+   drops them on the rollback. SQLAlchemy fires both events for a SAVEPOINT too
+   (``Session.begin_nested``; bulk issuance writes each batch in one): its release commits
+   nothing, so the entries stay parked until the outermost transaction commits, and the
+   listeners, which read and write through sessions of their own, see them committed (told at
+   the release, they ran while the caller still held the write lock: "database is locked" on
+   SQLite, rows not yet visible on PostgreSQL). Entries are parked with the (sub)transaction
+   they were appended in, so rolling back a SAVEPOINT drops its own entries and keeps those of
+   the transaction around it. A session of a hooked class with nothing parked pays one
    dictionary look-up per commit or rollback. In a write transaction of the caller's own,
    :func:`tell_after_tx_commit` parks them in the transaction and tells them after its commit.
 5. **One round trip fewer on PostgreSQL.** The last entry's INSERT and the head's UPDATE go
@@ -48,7 +54,7 @@ from typing import Any
 from sqlalchemy import bindparam, event, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Dialect
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, SessionTransaction
 from sqlalchemy.sql.expression import ClauseElement
 
 from core.audit_format import GENESIS_HASH, AuditEntry
@@ -184,16 +190,21 @@ _PENDING = "natid_audit_pending"
 _HOOKED: weakref.WeakSet[type[Session]] = weakref.WeakSet()
 _HOOK_LOCK = threading.Lock()
 _Tell = Callable[[Sequence[AuditEntry]], None]
+#: Entries parked with the transaction (or SAVEPOINT) they were appended in.
+_Parked = tuple[SessionTransaction | None, list[AuditEntry]]
 
 
 def tell_after_commit(session: Session, entries: Sequence[AuditEntry], tell: _Tell) -> None:
-    """Call ``tell`` with ``entries`` once ``session``'s transaction commits; never on rollback.
+    """Call ``tell`` with ``entries`` once ``session``'s outermost transaction commits; never
+    when the transaction, or the SAVEPOINT they were appended in, rolls back (decision 4).
 
     Entries of later appends in the same transaction join the first one's call.
     """
-    pending: tuple[_Tell, list[AuditEntry]] | None = session.info.get(_PENDING)
+    # The innermost transaction open now: a SAVEPOINT's, or the session's own.
+    where = session.get_nested_transaction() or session.get_transaction()
+    pending: tuple[_Tell, list[_Parked]] | None = session.info.get(_PENDING)
     if pending is not None:
-        pending[1].extend(entries)
+        pending[1].append((where, list(entries)))
         return
     cls = type(session)
     if cls not in _HOOKED:
@@ -202,18 +213,42 @@ def tell_after_commit(session: Session, entries: Sequence[AuditEntry], tell: _Te
                 event.listen(cls, "after_commit", _committed)
                 event.listen(cls, "after_rollback", _rolled_back)
                 _HOOKED.add(cls)
-    session.info[_PENDING] = (tell, list(entries))
+    session.info[_PENDING] = (tell, [(where, list(entries))])
 
 
 def _committed(session: Session) -> None:
-    pending: tuple[_Tell, list[AuditEntry]] | None = session.info.pop(_PENDING, None)
-    if pending is not None:
-        tell, entries = pending
-        tell(entries)
+    pending: tuple[_Tell, list[_Parked]] | None = session.info.get(_PENDING)
+    if pending is None or session.in_nested_transaction():
+        # Nothing parked, or a SAVEPOINT released: nothing is committed before the outermost.
+        return
+    del session.info[_PENDING]
+    tell, parked = pending
+    tell([entry for _where, entries in parked for entry in entries])
 
 
 def _rolled_back(session: Session) -> None:
-    session.info.pop(_PENDING, None)
+    pending: tuple[_Tell, list[_Parked]] | None = session.info.get(_PENDING)
+    if pending is None:
+        return
+    savepoint = session.get_nested_transaction()
+    if savepoint is None:
+        # The outermost transaction rolled back: every parked entry is gone.
+        del session.info[_PENDING]
+        return
+    # A SAVEPOINT rolled back: what was appended in it, or in SAVEPOINTs inside it, is gone.
+    kept = [(where, entries) for where, entries in pending[1] if not _inside(where, savepoint)]
+    if kept:
+        pending[1][:] = kept
+    else:
+        del session.info[_PENDING]
+
+
+def _inside(where: SessionTransaction | None, savepoint: SessionTransaction) -> bool:
+    while where is not None:
+        if where is savepoint:
+            return True
+        where = where.parent
+    return False
 
 
 _TX_PENDING = "natid_audit_pending"

@@ -7,6 +7,13 @@ transactions begin explicitly (``BEGIN IMMEDIATE`` on SQLite) so SAVEPOINTs work
 writers queue instead of failing.
 
 The schema is owned by Alembic (``migrations/``); nothing here creates tables in production.
+
+A database that cannot be reached is the operator's first problem with a new deployment (a
+server down, a wrong port, a firewall, a SQLite path in a missing directory), and SQLAlchemy
+reports it as a page of traceback. :func:`connect_check` makes one connection at start-up and
+turns a failure into :class:`~core.errors.DatabaseUnreachable`: where the database is (host and
+port, or the SQLite file), and the driver's reason (``Connection refused``, ``password
+authentication failed for user "natid"``), with the URL's password never in it.
 """
 
 from __future__ import annotations
@@ -20,17 +27,18 @@ from typing import Any
 
 from sqlalchemy import DateTime, Engine, MetaData, create_engine, event
 from sqlalchemy.engine import Dialect
-from sqlalchemy.exc import InvalidatePoolError
+from sqlalchemy.exc import DBAPIError, InvalidatePoolError
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.types import TypeDecorator
 
 from core import sqlite_wal
-from core.errors import InvalidInput
+from core.errors import DatabaseUnreachable, InvalidInput
 
 __all__ = [
     "PING_AFTER_IDLE_SECONDS",
     "Base",
     "UTCDateTime",
+    "connect_check",
     "make_engine",
     "make_session_factory",
     "transaction",
@@ -172,6 +180,42 @@ def make_engine(url: str, *, echo: bool = False, pool_size: int | None = None) -
     elif postgresql:
         _configure_postgresql(engine)
     return engine
+
+
+def connect_check(engine: Engine) -> None:
+    """Connect once (the connection goes back to the pool for the next user); raise
+    :class:`~core.errors.DatabaseUnreachable` if no connection can be made."""
+    try:
+        with engine.connect():
+            pass
+    except DBAPIError as exc:
+        raise DatabaseUnreachable(_unreachable_message(engine, exc)) from exc
+
+
+#: Longest driver reason quoted in :class:`~core.errors.DatabaseUnreachable`.
+_MAX_REASON = 200
+
+
+def _unreachable_message(engine: Engine, exc: DBAPIError) -> str:
+    url = engine.url
+    backend = engine.dialect.name
+    if backend == "sqlite":
+        where = f"cannot open the database {url.database or ':memory:'} ({backend})"
+    else:
+        host = url.host or "localhost (socket)"
+        at = host if url.port is None else f"{host}:{url.port}"
+        where = f"cannot connect to the database at {at} ({backend})"
+    # The driver's first line, without what the line already says: psycopg writes
+    # 'connection failed: connection to server at "HOST", port N failed: <reason>'.
+    text = str(exc.orig if exc.orig is not None else exc).strip()
+    reason = text.splitlines()[0].strip() if text else type(exc).__name__
+    reason = " ".join(reason.rsplit("failed: ", 1)[-1].split()) or type(exc).__name__
+    if url.password:
+        # Drivers do not quote the password today; nothing guarantees they never will.
+        reason = reason.replace(str(url.password), "***")
+    if len(reason) > _MAX_REASON:
+        reason = reason[: _MAX_REASON - 3] + "..."
+    return f"{where}: {reason}"
 
 
 def make_session_factory(engine: Engine) -> sessionmaker[Session]:

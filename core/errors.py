@@ -17,6 +17,7 @@ from __future__ import annotations
 __all__ = [
     "Conflict",
     "CoreError",
+    "DatabaseUnreachable",
     "InfrastructureError",
     "InvalidInput",
     "NatIDError",
@@ -100,3 +101,13 @@ class StorageUnavailable(CoreError, InfrastructureError):
     """
 
     code = "storage_unavailable"
+
+
+class DatabaseUnreachable(CoreError, InfrastructureError):
+    """No connection to the database could be made (core/db.py, :func:`~core.db.connect_check`).
+
+    The message names where the database is (host and port, or a SQLite file) and the driver's
+    reason, never the URL's password.
+    """
+
+    code = "database_unreachable"

@@ -1,7 +1,10 @@
 """What every ``natid`` command shares: ``--data-dir``, settings, the context, error output.
 
 Every command takes ``--data-dir DIR`` (or reads ``NATID_DATA_DIR``). Errors print one
-readable line to stderr and exit non-zero; a NatID error never prints a traceback.
+readable line to stderr and exit non-zero; a NatID error never prints a traceback. A database
+that cannot be reached is one of them (``database_unreachable``, core/db.py): the context
+connects before the command runs, and the line names the host and port (or the SQLite file)
+and the driver's reason, never the URL's password.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from typing import Annotated, NoReturn
 import typer
 
 from api.context import AppContext, build_context
+from core.db import connect_check
 from core.errors import NatIDError
 from core.settings import Settings, load_settings
 
@@ -54,6 +58,9 @@ def cli_context(data_dir: Path | None, *, migrate: bool = True) -> Iterator[AppC
     ctx: AppContext | None = None
     try:
         ctx = build_context(settings, migrate=migrate)
+        if not migrate:
+            # Migrating connected already; otherwise say now that the database is unreachable.
+            connect_check(ctx.engine)
         from api.listeners import install_ledger_listeners  # the routers load only when needed
 
         install_ledger_listeners(ctx)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 from typing import Annotated, Any
+from urllib.parse import urlsplit
 
 import typer
 
@@ -157,6 +158,23 @@ def _check_cache(ctx: AppContext) -> None:
         fail(f"not starting: {exc.message}")
 
 
+def port_mismatch(public_base_url: str, port: int) -> str | None:
+    """A warning when the public base URL is this machine's and names another port than the
+    one served: discovery, the demo site and the certificates would send clients there."""
+    url = urlsplit(public_base_url)
+    if url.hostname not in {"localhost", "127.0.0.1", "::1"}:
+        return None  # a proxy's name: the port it listens on is its own
+    named = url.port or (443 if url.scheme == "https" else 80)
+    if named == port:
+        return None
+    return (
+        f"warning: NATID_PUBLIC_BASE_URL is {public_base_url}, but this server listens on port "
+        f"{port}; discovery, the demo site and certificate URLs name port {named}. Set "
+        f"NATID_PUBLIC_BASE_URL=http://localhost:{port} (before the first `natid init` of a data "
+        "directory, for the certificates)"
+    )
+
+
 @app.command()
 def serve(
     data_dir: DataDirOption = None,
@@ -185,6 +203,9 @@ def serve(
             typer.echo(
                 f"OCSP responder of {renewed.issuer} renewed: {renewed.serial_hex}", err=True
             )
+    mismatch = port_mismatch(settings.public_base_url, port)
+    if mismatch is not None:
+        typer.echo(mismatch, err=True)
     typer.echo(f"NatID serving on http://{host}:{port}/ (readiness: /readyz)", err=True)
     if workers > 1:
         # prometheus_client picks its multiprocess mode from this variable when it is imported,
@@ -206,14 +227,18 @@ def serve(
 @db_app.command("upgrade")
 def db_upgrade(data_dir: DataDirOption = None) -> None:
     """Apply every pending migration."""
-    from core.db import make_engine
+    from core.db import connect_check, make_engine
+    from core.errors import DatabaseUnreachable
     from migrations import upgrade
 
     settings = cli_settings(data_dir)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     engine = make_engine(settings.resolved_database_url)
     try:
+        connect_check(engine)
         upgrade(engine)
+    except DatabaseUnreachable as exc:
+        fail(f"{exc} [{exc.code}]")
     except Exception as exc:  # noqa: BLE001 - one readable line for the operator
         fail(f"migration failed: {type(exc).__name__}: {exc}")
     finally:

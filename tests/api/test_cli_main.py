@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from api.cli.main import app
+from api.cli.main import app, port_mismatch
+from tests._serving import free_port
 
 runner = CliRunner()
 
@@ -110,3 +111,92 @@ def test_serve_refuses_a_redis_that_does_not_answer(
     assert result.stderr.strip() == (
         "error: not starting: the Redis cache failed: ConnectionError"
     )  # one line, no URL and no password
+
+
+@pytest.mark.parametrize(
+    "command",
+    [["registry", "list", "persons"], ["init"], ["db", "upgrade"]],
+    ids=["registry-list", "init", "db-upgrade"],
+)
+def test_unreachable_database_is_one_line_without_the_password(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, command: list[str]
+) -> None:
+    port = free_port()  # nothing listens there: the connection is refused
+    monkeypatch.setenv(
+        "NATID_DATABASE_URL", f"postgresql+psycopg://natid:db-secret-pw@127.0.0.1:{port}/natid"
+    )
+    result = runner.invoke(app, [*command, "--data-dir", str(tmp_path / "var")])
+    assert result.exit_code == 1, result.output
+    assert result.stderr.strip() == (
+        f"error: cannot connect to the database at 127.0.0.1:{port} (postgresql): "
+        "Connection refused [database_unreachable]"
+    )
+    assert "db-secret-pw" not in result.output
+    assert result.stdout == ""
+
+
+def test_serve_refuses_an_unreachable_database(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import uvicorn
+
+    started: list[str] = []
+    monkeypatch.setattr(uvicorn, "run", lambda target, **_kw: started.append(target))
+    port = free_port()
+    monkeypatch.setenv(
+        "NATID_DATABASE_URL", f"postgresql+psycopg://natid:db-secret-pw@127.0.0.1:{port}/natid"
+    )
+    result = runner.invoke(app, ["serve", "--data-dir", str(tmp_path / "var")])
+    assert result.exit_code == 1, result.output
+    assert started == []
+    assert result.stderr.strip().splitlines() == [
+        f"error: cannot connect to the database at 127.0.0.1:{port} (postgresql): "
+        "Connection refused [database_unreachable]"
+    ]
+    assert "db-secret-pw" not in result.output
+
+
+def test_sqlite_database_in_a_missing_directory_is_one_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    missing = tmp_path / "no-such-dir" / "natid.db"
+    monkeypatch.setenv("NATID_DATABASE_URL", f"sqlite:///{missing}")
+    result = runner.invoke(app, ["registry", "list", "persons", "--data-dir", str(tmp_path)])
+    assert result.exit_code == 1, result.output
+    assert result.stderr.strip() == (
+        f"error: cannot open the database {missing} (sqlite): unable to open database file "
+        "[database_unreachable]"
+    )
+
+
+@pytest.mark.parametrize(
+    ("public", "port", "named"),
+    [
+        ("http://localhost:8000", 8123, 8000),
+        ("http://127.0.0.1:8000/", 9000, 8000),
+        ("http://localhost", 8000, 80),
+        ("https://localhost", 8000, 443),
+    ],
+)
+def test_serve_warns_when_the_public_url_names_another_local_port(
+    public: str, port: int, named: int
+) -> None:
+    warning = port_mismatch(public, port)
+    assert warning is not None
+    assert f"listens on port {port}" in warning and f"name port {named}" in warning
+    assert f"NATID_PUBLIC_BASE_URL=http://localhost:{port}" in warning
+
+
+@pytest.mark.parametrize(
+    ("public", "port"),
+    [
+        ("http://localhost:8000", 8000),
+        ("http://127.0.0.1:9000", 9000),
+        ("https://id.gov.kh", 8000),  # behind a proxy: its port is its own
+        ("https://localhost:443", 443),
+    ],
+)
+def test_serve_does_not_warn_when_the_ports_agree_or_a_proxy_is_named(
+    public: str, port: int
+) -> None:
+    assert port_mismatch(public, port) is None

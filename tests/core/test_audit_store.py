@@ -134,6 +134,59 @@ def test_listeners_hear_after_the_commit_and_never_of_a_rollback(
     assert told == [1, 2, 3, 4, 5]
 
 
+def test_listeners_hear_of_savepoint_entries_only_when_the_transaction_commits(
+    session_factory: sessionmaker[Session],
+) -> None:
+    """Releasing a SAVEPOINT commits nothing: a listener told then would run while the caller
+    still holds the write lock (bulk issuance writes each batch in one). A rolled-back
+    SAVEPOINT's entries are never told; those of the SAVEPOINTs around and beside it are."""
+    ledger = _ledger(session_factory, FixedClock(START))
+    told = _listening(ledger)
+    with transaction(session_factory) as session:
+        with session.begin_nested():
+            ledger.append("test.kept.entry", session=session)
+        assert told == []  # released, not committed
+        with pytest.raises(RuntimeError), session.begin_nested():
+            ledger.append("test.rolled.back", session=session)
+            raise RuntimeError("this line failed")
+        with session.begin_nested():
+            ledger.append("test.outer.savepoint", session=session)
+            with pytest.raises(RuntimeError), session.begin_nested():
+                ledger.append("test.inner.rolled.back", session=session)
+                raise RuntimeError("this one too")
+        assert told == []
+    assert told == [1, 2]  # the rolled-back entries' numbers were never stored
+    assert [e.event for e in ledger.tail(5)] == ["test.kept.entry", "test.outer.savepoint"]
+
+    with pytest.raises(RuntimeError), transaction(session_factory) as session:
+        with session.begin_nested():
+            ledger.append("test.released.then.rolled.back", session=session)
+        raise RuntimeError("the whole transaction failed")
+    assert told == [1, 2]
+
+
+def test_failing_listener_is_named_in_the_log_without_its_message(
+    session_factory: sessionmaker[Session], caplog: pytest.LogCaptureFixture
+) -> None:
+    """The operator learns which listener failed and how; the error's message, which may
+    quote the subject's data, is not logged."""
+    ledger = _ledger(session_factory, FixedClock(START))
+
+    def broken(entry: AuditEntry) -> None:
+        raise ValueError("no person with national ID 012345678")
+
+    ledger.add_listener("broken", broken)
+    told = _listening(ledger)
+    assert ledger.append("test.first.entry").seq == 1
+    assert told == [1]  # the other listeners still hear of it
+    (record,) = [r for r in caplog.records if r.name == "core.audit"]
+    assert (
+        record.getMessage()
+        == "audit listener failed: broken on test.first.entry (entry 1): ValueError"
+    )
+    assert "012345678" not in caplog.text
+
+
 def test_listeners_hear_of_entries_from_sessions_of_any_factory(engine: Engine) -> None:
     """Sessions opened before the ledger first saw their factory, and sessions of a second
     factory, are told as well."""

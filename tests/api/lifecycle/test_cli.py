@@ -9,9 +9,10 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from api.cli.ca import app as ca_app
 from api.cli.registry import app
 from api.context import AppContext
-from api.lifecycle import event_feed
+from api.lifecycle import certificate_lifecycle, event_feed
 from ca.models import CertificateStatus
 from ca.revocation import RevocationReason
 from registry import EventOutcome, PersonStatus
@@ -88,3 +89,34 @@ def test_events_process_carries_out_what_the_embedded_register_recorded(
     assert event_feed(lc_ctx).get(event.id).outcome is EventOutcome.DONE
     again = runner.invoke(app, ["events", "process"])
     assert "processed 0 events" in again.output
+
+
+def test_bulk_issue_supersedes_a_certificate_flagged_for_reissue(
+    lc_ctx: AppContext, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A bulk line with a server-side key is the replacement a name change asks for: the old
+    certificate is revoked (``superseded``) once the batch commits, and no listener fails."""
+    person = add_person(lc_ctx.register)
+    old = lc_ctx.ca().issue_with_server_key("citizen-auth", person.id, actor="test")
+    change = {
+        "type": "name_change",
+        "subject": person.id,
+        "date": "2026-10-20",
+        "family_name_latin": "Chan",
+        "family_name_km": "ចាន់",
+    }
+    assert runner.invoke(app, ["event", "--json", _file(tmp_path, change)]).exit_code == 0
+    lines = tmp_path / "bulk.jsonl"
+    line = {"profile": "citizen-auth", "subject": person.id, "server_key": True}
+    lines.write_text(json.dumps(line) + "\n", encoding="utf-8")
+
+    result = runner.invoke(ca_app, ["bulk-issue", str(lines), "--json"])
+
+    assert result.exit_code == 0, result.output
+    (issued,) = json.loads(result.stdout)["issued"]
+    assert "audit listener failed" not in caplog.text
+    superseded = lc_ctx.ca().get(old.serial_hex)
+    assert superseded.status is CertificateStatus.REVOKED
+    assert superseded.revocation_reason is RevocationReason.SUPERSEDED
+    (flag,) = certificate_lifecycle(lc_ctx).flags(person.id)
+    assert flag.superseded_by == issued["serial"]

@@ -222,6 +222,18 @@ def test_b_lt_validates_offline_from_what_the_file_carries(
     assert sig.embedded_ocsp_responses >= 1
 
 
+def _signed_then_revoked(
+    signing: SigningService, servant_id: str, ca_service: CAService, clock: FixedClock, level: str
+) -> bytes:
+    """A document the servant signed at ``level``, whose certificate was revoked two hours
+    later."""
+    cert = signing.signing_certificate(servant_id)
+    signed = signing.sign_pdf(make_pdf(), signer=servant_id, actor="t", level=level)
+    clock.advance(dt.timedelta(hours=2))
+    ca_service.revoke(cert.serial_hex, reason=RevocationReason.KEY_COMPROMISE, actor="t")
+    return signed
+
+
 @pytest.mark.parametrize("level", ["B-B", "B-T"])
 def test_offline_validation_does_not_call_a_revoked_signer_good_without_embedded_data(
     signing: SigningService,
@@ -230,10 +242,7 @@ def test_offline_validation_does_not_call_a_revoked_signer_good_without_embedded
     clock: FixedClock,
     level: str,
 ) -> None:
-    cert = signing.signing_certificate(servant_id)
-    signed = signing.sign_pdf(make_pdf(), signer=servant_id, actor="t", level=level)
-    clock.advance(dt.timedelta(hours=2))
-    ca_service.revoke(cert.serial_hex, reason=RevocationReason.KEY_COMPROMISE, actor="t")
+    signed = _signed_then_revoked(signing, servant_id, ca_service, clock, level)
 
     report = signing.validate(signed, fetch=False)
 
@@ -256,10 +265,7 @@ def test_offline_validation_of_a_since_revoked_signer_uses_the_embedded_data(
     clock: FixedClock,
     level: str,
 ) -> None:
-    cert = signing.signing_certificate(servant_id)
-    signed = signing.sign_pdf(make_pdf(), signer=servant_id, actor="t", level=level)
-    clock.advance(dt.timedelta(hours=2))
-    ca_service.revoke(cert.serial_hex, reason=RevocationReason.KEY_COMPROMISE, actor="t")
+    signed = _signed_then_revoked(signing, servant_id, ca_service, clock, level)
 
     report = signing.validate(signed, fetch=False)
 

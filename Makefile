@@ -70,11 +70,11 @@ bench/oidc/node_modules/.synced: bench/oidc/package.json bench/oidc/package-lock
 
 install: deps-system deps-python deps-node
 
-# The public base URL follows PORT unless NATID_PUBLIC_BASE_URL is set: discovery, the demo site
-# and the certificates a first run issues name it.
+# A new data directory records http://localhost:$(PORT) as its public base URL unless
+# NATID_PUBLIC_BASE_URL is set (discovery, the demo site and certificates name it); an existing
+# one keeps the URL it recorded (`natid ca public-url`).
 run: deps-python
-	NATID_PUBLIC_BASE_URL=$${NATID_PUBLIC_BASE_URL:-http://localhost:$(PORT)} \
-	  $(VENV)/bin/natid serve --host $(HOST) --port $(PORT)
+	$(VENV)/bin/natid serve --host $(HOST) --port $(PORT)
 
 test: install
 	@if [ "$$CI" = "true" ]; then \

@@ -106,7 +106,7 @@ def create_app(ctx: AppContext, *, close_context: bool = False) -> FastAPI:
     app.add_middleware(OCSPFastPath)
     # X-Forwarded-For / -Proto from the proxies in NATID_TRUSTED_PROXIES (uvicorn itself runs
     # with proxy_headers=False, so the peer address is still known to PeerAddress).
-    trusted = [h.strip() for h in ctx.settings.trusted_proxies.split(",") if h.strip()]
+    trusted = [str(network) for network in ctx.settings.trusted_proxy_networks]
     app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=trusted)
     app.add_middleware(PeerAddress)
     # FastAPI tries the routes in order, about 2.4 µs of CPU each (bench_request_overhead.py):

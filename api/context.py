@@ -232,6 +232,68 @@ def _load_or_generate_ec(keys: KeyBackend, label: str) -> ec.EllipticCurvePrivat
     return key
 
 
+def _settle_public_url(
+    settings: Settings,
+    sessions: sessionmaker[Session],
+    *,
+    ledger: AuditLedger,
+    clock: Clock,
+    check: bool,
+    default: str | None,
+) -> Settings:
+    """``settings`` with the public base URL this process must use (see :func:`build_context`)."""
+    from core.installation import recorded_public_url, resolve_public_url
+
+    recorded = recorded_public_url(sessions)
+    if recorded is None:
+        recorded = _record_hierarchy_url(sessions, ledger=ledger, clock=clock)
+    explicit = "public_base_url" in settings.model_fields_set
+    if recorded is None:
+        url = settings.public_base_url if explicit or default is None else default
+    elif explicit and not check:
+        url = settings.public_base_url
+    else:
+        url = resolve_public_url(settings.public_base_url, explicit=explicit, recorded=recorded)
+    if url == settings.public_base_url:
+        return settings
+    return settings.model_copy(update={"public_base_url": url})
+
+
+def _record_hierarchy_url(
+    sessions: sessionmaker[Session], *, ledger: AuditLedger, clock: Clock
+) -> str | None:
+    """For a CA hierarchy stored before the public base URL was recorded: record the URL its
+    issuing CAs' certificates name (once, audited), and return it; ``None`` without one."""
+    from sqlalchemy.exc import IntegrityError
+
+    from ca.store import CertificateStore
+    from ca.urls import base_url_named_by
+    from core.db import transaction
+    from core.installation import PUBLIC_URL_RECORDED, record_public_url, recorded_public_url
+
+    named = (
+        base_url_named_by(a.certificate, a.parent)
+        for a in CertificateStore(sessions).authorities()
+        if a.parent is not None
+    )
+    url = next((base for base in named if base is not None), None)
+    if url is None:
+        return None
+    try:
+        with transaction(sessions) as session:
+            if record_public_url(session, url, at=clock.now()):
+                ledger.append(
+                    PUBLIC_URL_RECORDED,
+                    actor="natid-upgrade",
+                    data={"url": url, "source": "the issuing CA certificates"},
+                    session=session,
+                )
+                log.info("recorded the public base URL of the CA hierarchy", extra={"url": url})
+    except IntegrityError:
+        pass  # another process recorded it first (PostgreSQL; SQLite serialises writers)
+    return recorded_public_url(sessions)
+
+
 def _ensure_data_dir(settings: Settings) -> None:
     settings.data_dir.mkdir(parents=True, exist_ok=True)
 
@@ -242,11 +304,21 @@ def build_context(
     clock: Clock | None = None,
     migrate: bool = True,
     create_audit_key: bool = True,
+    check_public_url: bool = True,
+    default_public_url: str | None = None,
 ) -> AppContext:
     """Build the collaborators, migrating the database first unless told not to.
 
     Migrating connects first and raises :class:`~core.errors.DatabaseUnreachable` when that
     fails; without ``migrate`` (the server's workers) nothing connects until first used.
+
+    With ``migrate``, the context's ``settings.public_base_url`` is the URL this installation
+    recorded (core/installation.py) unless ``NATID_PUBLIC_BASE_URL`` is set; set to another
+    URL, :class:`~core.installation.PublicUrlMismatch` is raised, unless ``check_public_url``
+    is false (``natid ca set-public-url``, which is how it changes). ``default_public_url``
+    replaces the settings' default before a URL is recorded (``natid serve``: its own port).
+    Without ``migrate`` the settings are used as they are: ``natid serve`` hands its workers
+    the URL it settled on.
     """
     from core.audit import AuditLedger
     from hsm_adapters import KeyAlgorithm, KeyNotFound, make_key_backend
@@ -286,6 +358,20 @@ def build_context(
         key_label=AUDIT_KEY_LABEL,
         checkpoint_interval=settings.audit_checkpoint_interval,
     )
+    if migrate:
+        try:
+            settings = _settle_public_url(
+                settings,
+                sessions,
+                ledger=ledger,
+                clock=clock,
+                check=check_public_url,
+                default=default_public_url,
+            )
+        except BaseException:
+            keys.close()
+            engine.dispose()
+            raise
     register = EmbeddedRegister(sessions, clock=clock, ledger=ledger)
     return AppContext(
         settings=settings,

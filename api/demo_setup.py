@@ -1,7 +1,7 @@
 """What ``natid init`` does for the demo site: register its client and open demo accounts.
 
 Development only (``NATID_DEMO_SITE``, off in production mode). Both steps are idempotent, and a
-second run prints the same credentials:
+second run prints the same credentials for as long as they still work:
 
 * The demo portal is registered like any other relying party, through the client registry
   (:class:`idp.clients.ClientRegistry`), with ``client_secret_basic``, the redirect URI
@@ -13,6 +13,15 @@ second run prints the same credentials:
   ``low``), one with a password and a TOTP authenticator (logins reach ``substantial``, the
   level their remote proofing allows). Their passwords and the TOTP secret are kept in
   ``DATA_DIR/demo/accounts.json`` (0600) so that ``natid init`` can print them again.
+* A later run checks each kept credential against the account first: the password against
+  its Argon2id hash (:meth:`idp.accounts.AccountService.check_password`), the TOTP secret
+  against the active authenticator (:meth:`idp.totp.TotpAuthenticators.check_secret`). One the
+  holder has replaced (``natid idp user set-password``, the account pages, recovery, a new
+  authenticator app) is shown as changed, never printed, and dropped from ``accounts.json``
+  (``null``): a former credential left on disk helps nobody but an intruder. An account that
+  is disabled (for good: its secrets are dropped as well), locked or gone shows no
+  credentials. Accounts are opened anew only when none of the kept ones exists (a new
+  database), or after ``accounts.json`` is deleted.
 """
 
 from __future__ import annotations
@@ -28,13 +37,17 @@ import pyotp
 
 from api.context import AppContext
 from api.demo_rp import DemoClientConfig
-from idp.errors import ClientNotFound
+from idp.account_models import AccountStatus
+from idp.account_records import Account
+from idp.errors import AuthenticatorError, ClientNotFound
 from idp.totp import STEP_SECONDS
-from registry.records import AssuranceLevel, PersonStatus
+from registry.errors import SubjectNotFound
+from registry.records import AssuranceLevel, Person, PersonStatus
 
 __all__ = ["DemoAccount", "DemoSetup", "demo_block", "ensure_demo_site", "load_demo_client"]
 
 ACTOR = "natid-init"
+_CHANGED = "(changed since init; not shown)"
 CLIENT_NAME = "Business registration portal (demo)"
 _WORDS = (
     "lotus", "mango", "kampot", "pepper", "mekong", "angkor", "monsoon", "lantern", "jasmine",
@@ -44,12 +57,24 @@ _WORDS = (
 
 @dataclass(frozen=True, slots=True)
 class DemoAccount:
+    """A demo account as ``natid init`` shows it.
+
+    ``password`` and ``totp_secret`` are the ones kept at init, and only while they still work
+    (None once replaced); ``kept_totp`` says whether a TOTP secret was kept at all, and
+    ``totp_active`` whether the account has an active authenticator now. ``unusable`` says why
+    the account cannot log in (then no credential is shown); ``national_id`` is None for a
+    person the register no longer knows.
+    """
+
     person_id: str
-    national_id: str = field(repr=False)
+    national_id: str | None = field(repr=False)
     name_latin: str
-    password: str = field(repr=False)
+    password: str | None = field(repr=False)
     totp_secret: str | None = field(repr=False)
     otpauth_uri: str | None = field(repr=False)
+    kept_totp: bool = False
+    totp_active: bool = False
+    unusable: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,12 +151,17 @@ def _new_password() -> str:
 
 
 def _candidates(ctx: AppContext) -> list[str]:
-    """Active citizens (not civil servants) proven at ``substantial``, in register order."""
+    """Active citizens (not civil servants) proven at ``substantial``, in register order,
+    leaving out anyone whose account is locked or disabled (it could not log in)."""
+    accounts = ctx.idp_accounts()
     found = []
     for person in ctx.register.list_persons(limit=None):
         if person.status is not PersonStatus.ACTIVE or ctx.register.servants_of_person(person.id):
             continue
-        if ctx.register.proofing_level(person.id) is AssuranceLevel.SUBSTANTIAL:
+        if ctx.register.proofing_level(person.id) is not AssuranceLevel.SUBSTANTIAL:
+            continue
+        account = accounts.find_by_person(person.id)
+        if account is None or account.status in {AccountStatus.PENDING, AccountStatus.ACTIVE}:
             found.append(person.id)
             if len(found) == 2:
                 break
@@ -161,38 +191,117 @@ def _open_account(ctx: AppContext, person_id: str, *, totp: bool) -> dict[str, A
     return entry
 
 
+def _person(ctx: AppContext, person_id: str) -> Person | None:
+    try:
+        return ctx.register.get_person(person_id)
+    except SubjectNotFound:
+        return None
+
+
+def _account(ctx: AppContext, person: Person | None) -> Account | None:
+    return ctx.idp_accounts().find_by_person(person.id) if person is not None else None
+
+
+def _kept(entry: dict[str, Any], key: str) -> str | None:
+    value = entry.get(key)
+    return value if isinstance(value, str) else None
+
+
+def _unusable(person: Person | None, account: Account | None) -> str | None:
+    """Why the demo account cannot log in now, or None."""
+    if person is None or account is None:
+        return "the account no longer exists"
+    if account.status is not AccountStatus.ACTIVE:
+        return f"the account is {account.status.value}"
+    if person.status is not PersonStatus.ACTIVE:
+        return "the person is no longer active in the register"
+    return None
+
+
+def _still_working(
+    ctx: AppContext, entry: dict[str, Any], account: Account | None
+) -> tuple[str | None, str | None]:
+    """The kept password and TOTP secret, each None unless it is still the account's own."""
+    password, secret = _kept(entry, "password"), _kept(entry, "totp_secret")
+    if account is None or account.status is AccountStatus.DISABLED:
+        return None, None  # gone, or closed for good: nothing kept works again
+    accounts = ctx.idp_accounts()
+    if password is not None:
+        try:
+            accounts.check_password(account.id, password)
+        except AuthenticatorError:
+            password = None
+    if secret is not None:
+        try:
+            accounts.totp.check_secret(account.id, secret)
+        except AuthenticatorError:
+            secret = None
+    return password, secret
+
+
+def _keep_working(
+    ctx: AppContext, entry: dict[str, Any], account: Account | None
+) -> dict[str, Any]:
+    """``entry`` with each kept credential that stopped working set to null."""
+    password, secret = _still_working(ctx, entry, account)
+    kept = {**entry, "password": password}
+    if "totp_secret" in entry:
+        kept["totp_secret"] = secret
+        kept["otpauth_uri"] = _kept(entry, "otpauth_uri") if secret is not None else None
+    return kept
+
+
+def _demo_account(
+    ctx: AppContext, entry: dict[str, Any], person: Person | None, account: Account | None
+) -> DemoAccount:
+    person_id: str = entry["person_id"]
+    secret = _kept(entry, "totp_secret")
+    return DemoAccount(
+        person_id=person_id,
+        national_id=person.national_id if person else None,
+        name_latin=person.name_latin if person else f"register person {person_id}",
+        password=_kept(entry, "password"),
+        totp_secret=secret,
+        otpauth_uri=_kept(entry, "otpauth_uri") if secret is not None else None,
+        kept_totp="totp_secret" in entry,
+        totp_active=account is not None and ctx.idp_accounts().totp.status(account.id).enrolled,
+        unusable=_unusable(person, account),
+    )
+
+
 def _ensure_accounts(ctx: AppContext) -> tuple[DemoAccount, ...]:
     path = _demo_dir(ctx) / "accounts.json"
     stored = _read(path)
-    entries: list[dict[str, Any]] = stored if isinstance(stored, list) else []
-    usable = [
+    entries: list[dict[str, Any]] = [
         e
-        for e in entries
-        if isinstance(e, dict)
-        and isinstance(e.get("person_id"), str)
-        and ctx.idp_accounts().find_by_person(e["person_id"]) is not None
+        for e in (stored if isinstance(stored, list) else [])
+        if isinstance(e, dict) and isinstance(e.get("person_id"), str)
     ]
-    if len(usable) != len(entries) or not entries:
-        people = [e["person_id"] for e in usable] or _candidates(ctx)
+    people = [_person(ctx, e["person_id"]) for e in entries]
+    found = [_account(ctx, person) for person in people]
+    if not any(found):
+        # The first run, or a new database under the same data directory.
         entries = [
-            _open_account(ctx, person_id, totp=index == 1) for index, person_id in enumerate(people)
+            _open_account(ctx, person_id, totp=index == 1)
+            for index, person_id in enumerate(_candidates(ctx))
         ]
         if entries:
             _write_private(path, entries)
-    result = []
-    for e in entries:
-        person = ctx.register.get_person(e["person_id"])
-        result.append(
-            DemoAccount(
-                person_id=person.id,
-                national_id=person.national_id,
-                name_latin=person.name_latin,
-                password=str(e["password"]),
-                totp_secret=e.get("totp_secret"),
-                otpauth_uri=e.get("otpauth_uri"),
-            )
-        )
-    return tuple(result)
+        people = [_person(ctx, e["person_id"]) for e in entries]
+        found = [_account(ctx, person) for person in people]
+    else:
+        # A later run: keep only what still works, so a replaced password or secret is
+        # neither printed nor left on disk.
+        checked = [
+            _keep_working(ctx, e, account) for e, account in zip(entries, found, strict=True)
+        ]
+        if checked != entries:
+            _write_private(path, checked)
+        entries = checked
+    return tuple(
+        _demo_account(ctx, entry, person, account)
+        for entry, person, account in zip(entries, people, found, strict=True)
+    )
 
 
 def ensure_demo_site(ctx: AppContext) -> DemoSetup | None:
@@ -204,7 +313,11 @@ def ensure_demo_site(ctx: AppContext) -> DemoSetup | None:
 
 
 def demo_block(setup: DemoSetup) -> str:
-    """The "Demo accounts" text ``natid init`` prints (development credentials only)."""
+    """The "Demo accounts" text ``natid init`` prints (development credentials only).
+
+    Only credentials that still work are printed: one replaced since init reads "changed
+    since init", and an account that cannot log in shows none.
+    """
     lines = [
         "",
         "Demo site: " + setup.client.issuer + "/demo/  (client " + setup.client.client_id + ")",
@@ -212,14 +325,35 @@ def demo_block(setup: DemoSetup) -> str:
     ]
     if not setup.accounts:
         lines.append("  none: the demo register is not loaded (natid init without --no-demo)")
+    withheld = False
     for account in setup.accounts:
         lines.append(f"  {account.name_latin}")
-        lines.append(f"    ID card number: {account.national_id}")
-        lines.append(f"    password:       {account.password}")
+        if account.national_id is not None:
+            lines.append(f"    ID card number: {account.national_id}")
+        if account.unusable is not None:
+            lines.append(f"    ({account.unusable}: it cannot log in; no credentials shown)")
+            withheld = True
+            continue
+        lines.append(f"    password:       {account.password or _CHANGED}")
         if account.totp_secret:
             lines.append(f"    TOTP secret:    {account.totp_secret}")
             lines.append(f"    otpauth URI:    {account.otpauth_uri}")
+        elif account.kept_totp:
+            lines.append(
+                f"    TOTP secret:    {_CHANGED if account.totp_active else '(removed since init)'}"
+            )
+        withheld = (
+            withheld
+            or account.password is None
+            or (account.kept_totp and account.totp_secret is None)
+        )
+        if account.totp_active:
             lines.append("    (reaches level substantial with a TOTP code)")
         else:
             lines.append("    (password only: level low)")
+    if withheld:
+        lines.append(
+            "  (For new demo credentials: delete demo/accounts.json in the data directory and"
+        )
+        lines.append("  run natid init again; that resets the demo accounts' passwords and TOTP.)")
     return "\n".join(lines)

@@ -14,9 +14,10 @@ themselves (issue 3, "Hierarchy"):
 * :meth:`Authorities.adopt` stores a hierarchy whose keys are already in the backend (from
   ``create_hierarchy`` or, later, a ceremony) in ONE transaction: a ``ca_authorities`` row per
   CA, every CA / OCSP-responder / TSA certificate in ``ca_certificates`` (``subject_id``
-  NULL), their key bindings, their transparency-log entries and one ``ca.hierarchy.created``
-  audit entry. If storing fails after ``ensure`` generated the keys, the keys are destroyed
-  again, so the next run starts clean.
+  NULL), their key bindings, their transparency-log entries, the public base URL the
+  certificates name (``installation_settings``, core/installation.py) and one
+  ``ca.hierarchy.created`` audit entry. If storing fails after ``ensure`` generated the keys,
+  the keys are destroyed again, so the next run starts clean.
 * :meth:`Authorities.issuer_for` hands out an issuing CA's certificate and key handle, cached
   after first use (a CA certificate never changes; the backend refuses a destroyed key). The
   root key is never loaded for end-entity issuance, so it can stay offline in an HSM.
@@ -59,6 +60,7 @@ from ca.urls import PkiUrls
 from ca.x509build import check_public_key
 from core.audit import AuditLedger
 from core.clock import Clock
+from core.installation import record_public_url
 from hsm_adapters.base import BackendPrivateKey, KeyAlgorithm, KeyBackend
 from hsm_adapters.errors import KeyNotFound
 
@@ -234,12 +236,19 @@ class Authorities:
                     actor=actor,
                     at=now,
                 )
+            # The installation remembers the URL its certificates name (core/installation.py):
+            # every later process, with or without NATID_PUBLIC_BASE_URL, uses this one.
+            record_public_url(session, self._urls.base, at=now)
             if self._ledger is not None:
                 serials = {f"{p}:{i}": serial_hex(c.serial_number) for i, p, c, _ in items}
                 self._ledger.append(
                     "ca.hierarchy.created",
                     actor=actor,
-                    data={"authorities": sorted(hierarchy.cas), "serials": serials},
+                    data={
+                        "authorities": sorted(hierarchy.cas),
+                        "serials": serials,
+                        "public_base_url": self._urls.base,
+                    },
                     session=session,
                 )
         self._issuers.clear()

@@ -22,9 +22,12 @@ import re
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
+from cryptography import x509
+from cryptography.x509.oid import AuthorityInformationAccessOID
+
 from ca.errors import InvalidPkiConfiguration
 
-__all__ = ["CA_NAME_PATTERN", "PkiUrls", "check_ca_name"]
+__all__ = ["CA_NAME_PATTERN", "PkiUrls", "base_url_named_by", "check_ca_name"]
 
 #: What a CA name may look like: it becomes a path segment and a key label.
 CA_NAME_PATTERN = re.compile(r"[a-z][a-z0-9-]{0,31}")
@@ -91,3 +94,38 @@ class PkiUrls:
     def delta_crl(self, ca_name: str) -> str:
         """The delta CRL of ``ca_name``, for the freshest-CRL extension."""
         return f"{self.base}/pki/crl/{check_ca_name(ca_name)}-delta.crl"
+
+
+def base_url_named_by(cert: x509.Certificate, issuer: str) -> str | None:
+    """The public base URL under which ``cert`` (issued by the CA ``issuer``) names its
+    issuer's CRL, CA certificate or OCSP responder, or ``None`` if it names none of them in
+    this scheme. Reads, in that order, the CRL distribution points and the authority
+    information access (RFC 5280 §4.2.1.13, §4.2.2.1)."""
+    suffixes = {
+        f"/pki/crl/{issuer}.crl",
+        f"/pki/ca/{issuer}.crt",
+        f"/pki/ocsp/{issuer}",
+    }
+    names: list[x509.GeneralName] = []
+    try:
+        points = cert.extensions.get_extension_for_class(x509.CRLDistributionPoints).value
+        names += [n for point in points for n in point.full_name or ()]
+    except x509.ExtensionNotFound:
+        pass
+    try:
+        access = cert.extensions.get_extension_for_class(x509.AuthorityInformationAccess).value
+        names += [
+            d.access_location
+            for d in access
+            if d.access_method
+            in {AuthorityInformationAccessOID.CA_ISSUERS, AuthorityInformationAccessOID.OCSP}
+        ]
+    except x509.ExtensionNotFound:
+        pass
+    for name in names:
+        if not isinstance(name, x509.UniformResourceIdentifier):
+            continue
+        for suffix in suffixes:
+            if name.value.endswith(suffix) and len(name.value) > len(suffix):
+                return name.value[: -len(suffix)]
+    return None

@@ -496,11 +496,20 @@ class AuditLedger:
 
         Entries are streamed ``batch_size`` rows at a time, so memory stays flat however long
         the ledger is. ``trusted_keys`` defaults to :meth:`trusted_keys`. A missing head row
-        counts as an empty ledger's head (that is how :meth:`append` treats it too).
+        counts as an empty ledger's head, recording no checkpoint (that is how :meth:`append`
+        treats it too).
         """
         keys = self.trusted_keys() if trusted_keys is None else trusted_keys
         with self._reading() as session:
-            head = self._read_head(session) or LedgerHead(0, GENESIS_HASH)
+            # The head row's checkpoint_seq too: a checkpoint it names must still exist.
+            head, head_checkpoint = LedgerHead(0, GENESIS_HASH), 0
+            found = session.execute(
+                select(
+                    AuditHeadRow.last_seq, AuditHeadRow.last_hash, AuditHeadRow.checkpoint_seq
+                ).where(AuditHeadRow.id == HEAD_ID)
+            ).one_or_none()
+            if found is not None:
+                head, head_checkpoint = LedgerHead(int(found[0]), str(found[1])), found[2]
             checkpoints = [
                 Checkpoint(*row)
                 for row in session.execute(
@@ -513,4 +522,11 @@ class AuditLedger:
                 .execution_options(yield_per=batch_size)
             )
             entries = (AuditEntry(*row) for row in rows)
-            return verify_chain(entries, checkpoints, keys, head=head, expect_head=expect_head)
+            return verify_chain(
+                entries,
+                checkpoints,
+                keys,
+                head=head,
+                head_checkpoint=head_checkpoint,
+                expect_head=expect_head,
+            )

@@ -15,19 +15,39 @@ What it checks, in ``seq`` order, stopping at the first failure:
    be reordered, inserted or removed without breaking the chain.
 4. Each checkpoint names a trusted key by label, its signature verifies under that key with the
    algorithm the key's type implies, and its hash equals the entry's hash at that ``seq``.
-5. The head row names the last entry; a trusted head (``--expect-head SEQ:HASH``) must match
+5. The head row names the last entry, and the newest checkpoint it records (``checkpoint_seq``,
+   which every append that signs one and ``natid audit checkpoint`` move in the same
+   transaction) is the newest checkpoint found: a checkpoint the head row names but that is
+   missing was deleted, and is named. A trusted head (``--expect-head SEQ:HASH``) must match
    the entry at its ``seq``.
+6. With a trusted key, a ledger that has entries must be anchored to that key: at least one
+   signed checkpoint, or else a trusted head among its entries. NatID signs a checkpoint at the
+   end of ``natid init`` (and of the first-run initialisation of ``natid serve``), then once
+   ``NATID_AUDIT_CHECKPOINT_INTERVAL`` entries (default 100) follow the last one, and never
+   deletes one. A ledger with entries and no checkpoint is therefore one whose checkpoints were
+   deleted, or one written before its initialisation finished (``natid init`` died before its
+   checkpoint; running it again signs one, over whatever is stored by then). The two look the
+   same in the database, and passing the second would pass the first, so both fail. Without a
+   trusted key (an in-process ledger that has no signing key) nothing can be authenticated,
+   and the report only warns.
 
 What it cannot see, and how to close the gap:
 
 * Someone who can write to the database may rewrite entries *and* recompute every hash after
   them. Checkpoints stop that: the first signed checkpoint at or after the rewrite no longer
-  matches, and is named. Entries after the newest checkpoint are protected by the chain only.
+  matches, and is named. Deleting the checkpoints as well fails step 5 (the head row names the
+  newest) or step 6 (none left). Entries after the newest remaining checkpoint are protected
+  by the chain only: an attacker who rewrites them, deletes the checkpoints after them and
+  sets the head row's ``checkpoint_seq`` back to match leaves a consistent ledger, and only a
+  trusted head (``expect_head``) catches that.
 * Deleting entries at the tail and rewinding the head row leaves a shorter, consistent chain.
   A checkpoint beyond the new end reveals it ("truncated"); so does a trusted head exported
   earlier (``natid audit head``) and passed as ``expect_head``. A truncation after the last
   checkpoint that also deletes that checkpoint is detectable only against such a trusted head,
   so operators should export the head (or the checkpoints) to write-once storage regularly.
+* The verifier is not told ``checkpoint_interval``: entries after the last checkpoint are
+  reported as a warning however many there are (an HSM outage legitimately delays
+  checkpoints; NatID keeps recording and signs one at the next append that can).
 
 The function never raises on malformed input: any garbage yields ``ok=False`` with a reason.
 Callers that act on the result call :meth:`LedgerReport.raise_for_failure`.
@@ -194,9 +214,11 @@ def _check_ends(
     *,
     count: int,
     last_hash: str,
+    last_checkpoint: int,
     leftover: dict[int, list[Checkpoint]],
     trusted: Mapping[str, PublicKey],
     head: LedgerHead | None,
+    head_checkpoint: int | None,
     expect_head: LedgerHead | None,
 ) -> None:
     # Checkpoints beyond the last entry: valid ones prove the ledger was longer (truncation).
@@ -224,6 +246,8 @@ def _check_ends(
             )
         if head.entry_hash != last_hash:
             raise _Failure(count, f"entry {count}: the head row's hash does not match it")
+    if head_checkpoint is not None:
+        _check_head_checkpoint(head_checkpoint, last_checkpoint, count)
     if expect_head is not None:
         if expect_head.seq > count:
             raise _Failure(
@@ -235,19 +259,74 @@ def _check_ends(
             raise _Failure(0, "the trusted head for entry 0 must carry the genesis hash")
 
 
+def _check_head_checkpoint(recorded: int, newest: int, count: int) -> None:
+    # Step 5: the head row's record of the newest checkpoint. NatID moves it in the transaction
+    # that stores the checkpoint and never deletes a checkpoint, so any difference is tampering.
+    if isinstance(recorded, bool) or not isinstance(recorded, int) or recorded < 0:
+        raise _Failure(count, f"entry {count}: the head row's checkpoint seq is malformed")
+    if recorded > newest:
+        seen = f"the newest one left covers entry {newest}" if newest else "none is left"
+        raise _Failure(
+            recorded,
+            f"checkpoint at entry {recorded}: missing (the head row records it as the newest "
+            f"signed checkpoint, but {seen}): checkpoints were deleted",
+        )
+    if recorded < newest:
+        named = f"entry {recorded}" if recorded else "none"
+        raise _Failure(
+            newest,
+            f"checkpoint at entry {newest}: not recorded by the head row (it names {named} "
+            "as the newest checkpoint): the head row was rewritten",
+        )
+
+
+def _entries(first: int, last: int) -> str:
+    return f"entry {first}" if first == last else f"entries {first}..{last}"
+
+
+def _trusted_head_seq(expect_head: LedgerHead | None, count: int) -> int:
+    """The last entry a trusted head vouches for (0: none); it matched, or verification failed."""
+    if expect_head is None or isinstance(expect_head.seq, bool):
+        return 0
+    seq = expect_head.seq
+    return seq if isinstance(seq, int) and 1 <= seq <= count else 0
+
+
+def _check_anchored(
+    *, count: int, checked: int, trusted: Mapping[str, PublicKey], anchor: int
+) -> None:
+    # Step 6: with a trusted key, entries must be tied to it by a checkpoint (or a trusted
+    # head). `natid init` signs one, so a ledger with entries and none lost its checkpoints
+    # or was never initialised; the two cannot be told apart (module docstring).
+    if not trusted or not count or checked or anchor:
+        return
+    # The reason does not suggest signing one now: that would vouch for whatever is stored.
+    raise _Failure(
+        count,
+        f"entry {count}: no signed checkpoint covers it or any entry before it, so "
+        f"{_entries(1, count)} cannot be authenticated against the trusted key (NatID signs "
+        "a checkpoint at `natid init`): the checkpoints were deleted, or `natid init` never "
+        "finished",
+    )
+
+
 def verify_chain(
     entries: Iterable[AuditEntry],
     checkpoints: Iterable[Checkpoint],
     trusted_keys: Mapping[str, PublicKey],
     *,
     head: LedgerHead | None = None,
+    head_checkpoint: int | None = None,
     expect_head: LedgerHead | None = None,
 ) -> LedgerReport:
     """Verify a whole ledger; see the module docstring for every check.
 
     ``entries`` is consumed once, in order, so a streaming iterator keeps memory flat; the
     checkpoints are indexed by ``seq`` (one per ``checkpoint_interval`` entries). ``head`` is
-    the stored head row (``None``: not checked); ``expect_head`` a head trusted from elsewhere.
+    the stored head row (``None``: not checked) and ``head_checkpoint`` its ``checkpoint_seq``,
+    the newest checkpoint it records (0: none; ``None``: not checked); ``expect_head`` a head
+    trusted from elsewhere. A non-empty ``trusted_keys`` makes a ledger with entries but no
+    checkpoint a failure (step 6); an empty one only warns.
     """
     trusted = dict(trusted_keys)
     count = 0
@@ -267,11 +346,16 @@ def verify_chain(
         _check_ends(
             count=count,
             last_hash=last_hash,
+            last_checkpoint=last_checkpoint,
             leftover=by_seq,
             trusted=trusted,
             head=head,
+            head_checkpoint=head_checkpoint,
             expect_head=expect_head,
         )
+        # Step 6: what ties the entries to the trusted key, once everything else verified.
+        trusted_head = _trusted_head_seq(expect_head, count)
+        _check_anchored(count=count, checked=checked, trusted=trusted, anchor=trusted_head)
     except _Failure as failure:
         return LedgerReport(
             ok=False,
@@ -282,7 +366,14 @@ def verify_chain(
             verified_head=LedgerHead(count, last_hash),
         )
     warnings: list[str] = []
-    if count and not checked:
+    if count and not checked and trusted_head:
+        # Step 6 let it through: the trusted head vouches for entries 1..trusted_head.
+        unsigned = f" and {_entries(trusted_head + 1, count)} only by the hash chain"
+        warnings.append(
+            f"no signed checkpoints: {_entries(1, trusted_head)} authenticated only by the "
+            f"trusted head{unsigned if trusted_head < count else ''}"
+        )
+    elif count and not checked:
         warnings.append(
             "no signed checkpoints: only the hash chain protects these entries, and anyone "
             "who can write to the database could rewrite it undetected"
@@ -294,8 +385,8 @@ def verify_chain(
             else f"entries {last_checkpoint + 1}..{count} follow"
         )
         warnings.append(
-            f"{span} the last checkpoint: a truncation there is detectable only against a "
-            "trusted head (--expect-head)"
+            f"{span} the last checkpoint: a rewrite or truncation there is detectable only "
+            "against a trusted head (--expect-head)"
         )
     return LedgerReport(
         ok=True,

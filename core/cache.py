@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import heapq
 import logging
+import re
 import threading
 import time
 from collections.abc import Callable
@@ -26,6 +27,9 @@ if TYPE_CHECKING:
 __all__ = ["Cache", "CacheError", "CacheEvicts", "InMemoryCache", "RedisCache"]
 
 log = logging.getLogger(__name__)
+
+#: The start of redis-py's connection errors, which repeat the address the message names.
+_CONNECTING = re.compile(r"^Error -?\d+ connecting to .*?\. ")
 
 
 class CacheError(InfrastructureError):
@@ -216,6 +220,37 @@ class RedisCache:
         except redis_lib.RedisError as exc:
             raise CacheError(f"the Redis cache failed: {type(exc).__name__}") from exc
 
+    def _where(self) -> str:
+        """``host:port`` (``[v6]:port``) or the Unix socket's path of the Redis in use."""
+        options = self._r.connection_pool.connection_kwargs
+        if options.get("path"):
+            return str(options["path"])
+        host, port = str(options.get("host", "localhost")), options.get("port", 6379)
+        return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+    def _where_failed(self, fn: Callable[..., Any], *args: object) -> Any:
+        """Like :meth:`_call`, for the checks an operator reads (``natid serve`` refusing to
+        start, the readiness log): the message names where Redis is and why it failed, never
+        the password. Errors of requests keep :meth:`_call`'s message, which an HTTP problem
+        document shows to the caller and which names no address."""
+        import redis as redis_lib
+
+        try:
+            return fn(*args)
+        except redis_lib.RedisError as exc:
+            where = self._where()
+            reason = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+            # redis-py writes "Error 111 connecting to HOST:PORT. Connection refused.": the
+            # address is said once already.
+            reason = _CONNECTING.sub("", reason)
+            password = self._r.connection_pool.connection_kwargs.get("password")
+            if password:
+                reason = reason.replace(str(password), "***")
+            if len(reason) > 200:
+                reason = reason[:197] + "..."
+            detail = f"{type(exc).__name__}: {reason}" if reason else type(exc).__name__
+            raise CacheError(f"the Redis cache at {where} failed: {detail}") from exc
+
     def get(self, key: str) -> bytes | None:
         value: bytes | None = self._call(self._r.get, self._k(key))
         return value
@@ -258,7 +293,7 @@ class RedisCache:
         the policy says. ``INFO`` is read rather than ``CONFIG GET``, which managed Redis
         services often disable.
         """
-        info: dict[str, Any] = self._call(self._r.info, "memory")
+        info: dict[str, Any] = self._where_failed(self._r.info, "memory")
         try:
             limit = int(info.get("maxmemory", 0))
         except (TypeError, ValueError):

@@ -13,7 +13,14 @@ server down, a wrong port, a firewall, a SQLite path in a missing directory), an
 reports it as a page of traceback. :func:`connect_check` makes one connection at start-up and
 turns a failure into :class:`~core.errors.DatabaseUnreachable`: where the database is (host and
 port, or the SQLite file), and the driver's reason (``Connection refused``, ``password
-authentication failed for user "natid"``), with the URL's password never in it.
+authentication failed for user "natid"``), with the URL's password never in it. A connection
+that breaks in the middle of the work (the server restarted, the backend was terminated) is
+told the same way by :func:`connection_lost`, for the command line to say in one line.
+
+A database URL that cannot be used - malformed, or naming a database or driver SQLAlchemy does
+not have - is :class:`~core.errors.InvalidDatabaseURL` from :func:`make_engine`, not
+SQLAlchemy's ``ValueError`` or ``ArgumentError``; its message quotes no part of the URL that
+could hold the password.
 """
 
 from __future__ import annotations
@@ -25,20 +32,21 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from sqlalchemy import DateTime, Engine, MetaData, create_engine, event
-from sqlalchemy.engine import Dialect
-from sqlalchemy.exc import DBAPIError, InvalidatePoolError
+from sqlalchemy import URL, DateTime, Engine, MetaData, create_engine, event
+from sqlalchemy.engine import Dialect, make_url
+from sqlalchemy.exc import ArgumentError, DBAPIError, InvalidatePoolError, NoSuchModuleError
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.types import TypeDecorator
 
 from core import sqlite_wal
-from core.errors import DatabaseUnreachable, InvalidInput
+from core.errors import DatabaseUnreachable, InvalidDatabaseURL, InvalidInput
 
 __all__ = [
     "PING_AFTER_IDLE_SECONDS",
     "Base",
     "UTCDateTime",
     "connect_check",
+    "connection_lost",
     "make_engine",
     "make_session_factory",
     "transaction",
@@ -163,18 +171,80 @@ def _configure_postgresql(engine: Engine) -> None:
             raise
 
 
+#: What a database URL looks like, for the message of a malformed one.
+_URL_FORMS = "expected postgresql+psycopg://USER:PASSWORD@HOST:PORT/DATABASE or sqlite:///PATH"
+
+
+def _parse_url(url: str) -> URL:
+    """``url`` parsed, or :class:`~core.errors.InvalidDatabaseURL` saying what is wrong.
+
+    SQLAlchemy's own errors go no further (``from None``): the one for a bad port quotes what
+    stood in the port's place, and a password with an unencoded ``@``, ``:`` or ``/`` is what
+    most often puts text there (``natid:p@ss:w0rd@db`` parses as host ``ss``, port ``w0rd@db``).
+    """
+    try:
+        parsed = make_url(url)
+    except ValueError:  # int() of the port
+        raise InvalidDatabaseURL(
+            "the database URL is not valid: the port must be a number (percent-encode an @, : "
+            "or / in the user name or password)"
+        ) from None
+    except ArgumentError:  # no DIALECT:// at its start
+        raise InvalidDatabaseURL(f"the database URL is not valid: {_URL_FORMS}") from None
+    try:
+        parsed.get_dialect()
+    except NoSuchModuleError:
+        # The dialect name is the URL's first word, before "://": no secret goes there.
+        raise InvalidDatabaseURL(
+            f"the database URL is not valid: unknown database or driver {parsed.drivername!r}; "
+            "NatID runs on postgresql+psycopg and sqlite"
+        ) from None
+    if "@" in (parsed.host or ""):
+        # No host name has an @: it is the rest of a password with an unencoded @ in it
+        # (natid:p@ss@db parses as host "ss@db"), which connect_check would quote.
+        raise InvalidDatabaseURL(
+            "the database URL is not valid: its host name has an @ in it (percent-encode an "
+            "@, : or / in the user name or password)"
+        )
+    if _is_sqlite(parsed) and (parsed.host or parsed.username or parsed.password or parsed.port):
+        # SQLAlchemy's message for this quotes the URL.
+        raise InvalidDatabaseURL(
+            "the database URL is not valid: a SQLite URL names a file, sqlite:///RELATIVE/PATH "
+            "or sqlite:////ABSOLUTE/PATH"
+        )
+    return parsed
+
+
 def make_engine(url: str, *, echo: bool = False, pool_size: int | None = None) -> Engine:
-    """Create an engine for ``url`` with NatID's per-dialect settings."""
+    """Create an engine for ``url`` with NatID's per-dialect settings.
+
+    Raises :class:`~core.errors.InvalidDatabaseURL` for a URL that cannot be used; nothing
+    connects yet (:func:`connect_check` does).
+    """
+    parsed = _parse_url(url)
+    backend = parsed.get_backend_name()
     kwargs: dict[str, Any] = {"echo": echo, "future": True}
-    postgresql = url.startswith("postgresql")
-    if url.startswith("sqlite"):
+    postgresql = backend == "postgresql"
+    if backend == "sqlite":
         kwargs["connect_args"] = {"check_same_thread": False, "timeout": 30}
     else:
         # PostgreSQL checks its pooled connections more cheaply (_configure_postgresql).
         kwargs["pool_pre_ping"] = not postgresql
         if pool_size is not None:
             kwargs["pool_size"] = pool_size
-    engine = create_engine(url, **kwargs)
+    try:
+        engine = create_engine(parsed, **kwargs)
+    except ImportError as exc:  # the dialect is known; its driver is not installed, or broken
+        why = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        raise InvalidDatabaseURL(
+            f"the database URL is not valid: the driver of {parsed.drivername!r} cannot be "
+            f"loaded ({why}); NatID runs on postgresql+psycopg and sqlite"
+        ) from exc
+    except ArgumentError as exc:
+        # Its message may quote the URL's query string, which can carry a password.
+        raise InvalidDatabaseURL(
+            f"the database URL is not valid: SQLAlchemy cannot use it ({type(exc).__name__})"
+        ) from None
     if engine.dialect.name == "sqlite":
         _configure_sqlite(engine)
     elif postgresql:
@@ -189,25 +259,48 @@ def connect_check(engine: Engine) -> None:
         with engine.connect():
             pass
     except DBAPIError as exc:
-        raise DatabaseUnreachable(_unreachable_message(engine, exc)) from exc
+        url = engine.url
+        verb = "cannot open the database" if _is_sqlite(url) else "cannot connect to the database"
+        raise DatabaseUnreachable(f"{verb} {_where(url)}: {_reason(url, exc)}") from exc
+
+
+def connection_lost(url: str | URL, exc: DBAPIError) -> DatabaseUnreachable:
+    """The error to report for ``exc``, raised because the connection to the database at ``url``
+    broke under a statement (``exc.connection_invalidated``: the server restarted or went away,
+    the backend was terminated). It says where the database is and the driver's reason, never
+    the statement, its parameters or the URL's password. Nothing is raised here: the caller
+    decides (the command line reports it in one line)."""
+    parsed = url if isinstance(url, URL) else make_url(url)
+    return DatabaseUnreachable(
+        f"lost the connection to the database {_where(parsed)}: {_reason(parsed, exc)}"
+    )
 
 
 #: Longest driver reason quoted in :class:`~core.errors.DatabaseUnreachable`.
 _MAX_REASON = 200
 
 
-def _unreachable_message(engine: Engine, exc: DBAPIError) -> str:
-    url = engine.url
-    backend = engine.dialect.name
+def _is_sqlite(url: URL) -> bool:
+    return url.get_backend_name() == "sqlite"
+
+
+def _where(url: URL) -> str:
+    """``/path/natid.db (sqlite)`` or ``at db.example:5432 (postgresql)``."""
+    backend = url.get_backend_name()
     if backend == "sqlite":
-        where = f"cannot open the database {url.database or ':memory:'} ({backend})"
-    else:
-        host = url.host or "localhost (socket)"
-        at = host if url.port is None else f"{host}:{url.port}"
-        where = f"cannot connect to the database at {at} ({backend})"
+        return f"{url.database or ':memory:'} ({backend})"
+    host = url.host or "localhost (socket)"
+    at = host if url.port is None else f"{host}:{url.port}"
+    return f"at {at} ({backend})"
+
+
+def _reason(url: URL, exc: DBAPIError) -> str:
+    """The driver's reason, one line: never SQLAlchemy's text around it, which quotes the
+    statement and its parameters."""
     # The driver's first line, without what the line already says: psycopg writes
-    # 'connection failed: connection to server at "HOST", port N failed: <reason>'.
-    text = str(exc.orig if exc.orig is not None else exc).strip()
+    # 'connection failed: connection to server at "HOST", port N failed: <reason>', and
+    # 'consuming input failed: server closed the connection unexpectedly' for a lost one.
+    text = str(exc.orig).strip() if exc.orig is not None else ""
     reason = text.splitlines()[0].strip() if text else type(exc).__name__
     reason = " ".join(reason.rsplit("failed: ", 1)[-1].split()) or type(exc).__name__
     if url.password:
@@ -215,7 +308,7 @@ def _unreachable_message(engine: Engine, exc: DBAPIError) -> str:
         reason = reason.replace(str(url.password), "***")
     if len(reason) > _MAX_REASON:
         reason = reason[: _MAX_REASON - 3] + "..."
-    return f"{where}: {reason}"
+    return reason
 
 
 def make_session_factory(engine: Engine) -> sessionmaker[Session]:

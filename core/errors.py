@@ -19,6 +19,7 @@ __all__ = [
     "CoreError",
     "DatabaseUnreachable",
     "InfrastructureError",
+    "InvalidDatabaseURL",
     "InvalidInput",
     "NatIDError",
     "NotFound",
@@ -104,10 +105,22 @@ class StorageUnavailable(CoreError, InfrastructureError):
 
 
 class DatabaseUnreachable(CoreError, InfrastructureError):
-    """No connection to the database could be made (core/db.py, :func:`~core.db.connect_check`).
+    """No connection to the database could be made (core/db.py, :func:`~core.db.connect_check`),
+    or the one in use broke in the middle of the work (:func:`~core.db.connection_lost`).
 
     The message names where the database is (host and port, or a SQLite file) and the driver's
-    reason, never the URL's password.
+    reason, never the URL's password, the SQL statement or its parameters.
     """
 
     code = "database_unreachable"
+
+
+class InvalidDatabaseURL(CoreError):
+    """The configured database URL cannot be used (core/db.py, :func:`~core.db.make_engine`).
+
+    A configuration error like ``SettingsError``: malformed (a port that is not a number, no
+    ``dialect://`` at all), or naming a database or driver SQLAlchemy does not have. The message
+    says which, and never quotes the URL or a part of it that could hold the password.
+    """
+
+    code = "invalid_database_url"

@@ -24,6 +24,13 @@ Operators (written only by :class:`core.operators.OperatorService`; migration
 * ``operator_tokens`` - the operator's API tokens: the 16-hex-digit token id (the public
   lookup part of the token, in clear) and the SHA-256 of the whole token; never the token.
 
+What the installation remembers about itself (written only by :mod:`core.installation`;
+migration ``0023_installation_settings``):
+
+* ``installation_settings`` - one row per setting that must stay the same for every process
+  and host on this database, by name: today only ``public_base_url``, the URL the CA hierarchy
+  was made with (its certificates, CRLs and the OpenID issuer name it).
+
 The schema is owned by Alembic (``migrations/versions/``); keep the two in step
 (``alembic check``).
 """
@@ -51,6 +58,7 @@ __all__ = [
     "AuditCheckpointRow",
     "AuditEntryRow",
     "AuditHeadRow",
+    "InstallationSettingRow",
     "OperatorRow",
     "OperatorTokenRow",
 ]
@@ -151,3 +159,19 @@ class OperatorTokenRow(Base):
     expires_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
     revoked_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
     last_used_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+
+
+# --- the installation --------------------------------------------------------------------------
+
+#: Longest setting name.
+SETTING_NAME_LENGTH = 64
+
+
+class InstallationSettingRow(Base):
+    """One remembered setting of the installation (:mod:`core.installation`)."""
+
+    __tablename__ = "installation_settings"
+
+    name: Mapped[str] = mapped_column(String(SETTING_NAME_LENGTH), primary_key=True)
+    value: Mapped[str] = mapped_column(Text())
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())

@@ -301,6 +301,28 @@ class AccountService:
                 )
             return to_account(row)
 
+    def check_password(self, account_id: str, password: str) -> None:
+        """Raise :class:`AuthenticatorError` unless ``password`` is the account's password now.
+
+        For the operator's tools on this machine, e.g. ``natid init`` checking whether the demo
+        password it kept still works: it is not a login, so it neither counts against the login
+        throttle nor appends ``idp.login.*``, and it never rehashes. Whoever can call it already
+        reads the hashes in the account store. A password that arrives over the network goes
+        through :meth:`authenticate_password` instead. Codes: ``no_password`` (the account has
+        none) or ``password_mismatch``.
+        """
+        with store_read(self._sessions) as session:
+            row = self._row(session, account_id)
+            stored = session.scalar(
+                select(AuthenticatorRow.password_hash).where(
+                    AuthenticatorRow.account_id == row.id,
+                    AuthenticatorRow.kind == AuthenticatorKind.PASSWORD.value,
+                )
+            )
+        if stored is None:
+            raise AuthenticatorError("the account has no password", code="no_password")
+        self._passwords.verify(stored, password)
+
     def claims_subject(self, account_id: str) -> ClaimsSubject:
         """The register data and account facts :func:`idp.claims.release_claims` needs."""
         with store_read(self._sessions) as session:

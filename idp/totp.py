@@ -192,6 +192,20 @@ def _matching_step(secret: str, code: str, at: dt.datetime) -> int | None:
     return found
 
 
+def _active_row(session: Session, account_id: str) -> AuthenticatorRow:
+    """The account's confirmed TOTP authenticator, or ``no_totp``."""
+    row = session.scalar(
+        select(AuthenticatorRow).where(
+            AuthenticatorRow.account_id == account_id,
+            AuthenticatorRow.kind == AuthenticatorKind.TOTP.value,
+            AuthenticatorRow.confirmed_at.is_not(None),
+        )
+    )
+    if row is None:
+        raise AuthenticatorError("no TOTP authenticator is enrolled", code="no_totp")
+    return row
+
+
 class TotpAuthenticators:
     """Enrols, verifies and removes an account's TOTP authenticator and recovery codes."""
 
@@ -334,15 +348,7 @@ class TotpAuthenticators:
         """Accept ``code`` once; return the authenticator id, or raise ``totp_mismatch``."""
         at = require_aware(at)
         with store_write(self._sessions) as session:
-            row = session.scalar(
-                select(AuthenticatorRow).where(
-                    AuthenticatorRow.account_id == account_id,
-                    AuthenticatorRow.kind == AuthenticatorKind.TOTP.value,
-                    AuthenticatorRow.confirmed_at.is_not(None),
-                )
-            )
-            if row is None:
-                raise AuthenticatorError("no TOTP authenticator is enrolled", code="no_totp")
+            row = _active_row(session, account_id)
             step = _matching_step(self._secret(row), code.strip(), at)
             if step is None:
                 raise AuthenticatorError("wrong code", code="totp_mismatch")
@@ -360,6 +366,25 @@ class TotpAuthenticators:
             if moved.rowcount != 1:  # type: ignore[attr-defined]
                 raise AuthenticatorError("this code was already used", code="totp_replayed")
             return row.id
+
+    def check_secret(self, account_id: str, secret: str) -> str:
+        """Return the id of the account's active TOTP authenticator if its secret is
+        ``secret``; raise :class:`AuthenticatorError` otherwise: ``no_totp`` (none is active)
+        or ``totp_mismatch`` (another one is, e.g. after a new enrolment).
+
+        For the operator's tools on this machine (``natid init`` checking whether the demo
+        secret it kept is still the one in use); nothing is marked as used.
+        """
+        with store_read(self._sessions) as session:
+            row = _active_row(session, account_id)
+            active = self._secret(row)
+            authenticator_id = row.id
+        given = "".join(secret.split()).upper()
+        if not hmac.compare_digest(given.encode(), active.upper().encode()):
+            raise AuthenticatorError(
+                "the secret is not the active TOTP authenticator's", code="totp_mismatch"
+            )
+        return authenticator_id
 
     def use_recovery_code(self, account_id: str, code: str, *, at: dt.datetime) -> int:
         """Spend one recovery code; return how many are left, or raise ``recovery_mismatch``."""

@@ -32,7 +32,13 @@ from vaccine_cert.report import (
     VerifiedCredential,
 )
 from vaccine_cert.schema import DccSchema
-from vaccine_cert.trust import CertificateType, TrustedSigner, TrustedSigners, kid_of
+from vaccine_cert.trust import (
+    CertificateType,
+    RevokedSigner,
+    TrustedSigner,
+    TrustedSigners,
+    kid_of,
+)
 from vaccine_cert.verify import verify, verify_many
 
 __all__ = [
@@ -54,6 +60,7 @@ __all__ = [
     "ReasonCode",
     "RevocationCheck",
     "RevocationQuery",
+    "RevokedSigner",
     "SchemaUnavailable",
     "TrustedSigner",
     "TrustedSigners",

@@ -15,7 +15,13 @@ from typing import Any
 from vaccine_cert.cose import HEADER_ALG, CoseAlgorithm, verify_signature
 from vaccine_cert.hcert import DecodedHcert
 from vaccine_cert.report import Check, Finding, ReasonCode
-from vaccine_cert.trust import CertificateType, TrustedSigner, TrustedSigners, kid_b64
+from vaccine_cert.trust import (
+    CertificateType,
+    RevokedSigner,
+    TrustedSigner,
+    TrustedSigners,
+    kid_b64,
+)
 
 __all__ = [
     "KID_LENGTH",
@@ -57,8 +63,10 @@ def check_signature(
         kid_bytes, algorithm = headers
     candidates = signers.with_kid(kid_bytes)
     if not candidates:
-        return _signature_finding(
-            ReasonCode.SIGNER_UNKNOWN, f"no trusted signer with kid {kid_b64(kid_bytes)}"
+        return _revoked(decoded, algorithm, signers.revoked_with_kid(kid_bytes)) or (
+            _signature_finding(
+                ReasonCode.SIGNER_UNKNOWN, f"no trusted signer with kid {kid_b64(kid_bytes)}"
+            )
         )
     problems = []
     for candidate in candidates:
@@ -66,6 +74,9 @@ def check_signature(
         if problem is None:
             return _authorised(candidate, types)
         problems.append(problem)
+    revoked = _revoked(decoded, algorithm, signers.revoked_with_kid(kid_bytes))
+    if revoked is not None:
+        return revoked
     return _signature_finding(
         ReasonCode.SIGNATURE_INVALID,
         f"{algorithm.name} signature rejected by the {len(candidates)} trusted signer(s) with kid "
@@ -90,6 +101,27 @@ def signature_headers(kid: Any, alg: Any) -> tuple[bytes, CoseAlgorithm] | Findi
             ReasonCode.ALGORITHM_UNSUPPORTED, f"algorithm {alg!r} is not supported ({supported})"
         )
     return kid, algorithm
+
+
+def _revoked(
+    decoded: DecodedHcert, algorithm: CoseAlgorithm, revoked: tuple[RevokedSigner, ...]
+) -> Finding | None:
+    """Why a credential whose kid names no trusted signer fails, when it names a revoked one:
+    only if the signature verifies under it, so a forger who copies a revoked signer's kid
+    still gets the unknown-signer answer, not one that vouches for the data being the
+    issuer's."""
+    for signer in revoked:
+        if verify_signature(decoded.cose, algorithm, signer.public_key) is None:
+            when = signer.revoked_at.replace(microsecond=0).isoformat()
+            what = f"is suspended since {when}" if signer.suspended else f"was revoked on {when}"
+            return Finding(
+                Check.SIGNATURE,
+                ReasonCode.SIGNER_REVOKED,
+                f"the signer's certificate (kid {signer.kid_b64}) {what} ({signer.reason}); "
+                "the credentials it signed are no longer valid",
+                details=(("kid", signer.kid_b64), ("revoked_at", when), ("reason", signer.reason)),
+            )
+    return None
 
 
 def _authorised(signer: TrustedSigner, types: list[CertificateType]) -> TrustedSigner | Finding:

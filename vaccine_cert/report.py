@@ -6,10 +6,16 @@ outcome per check (``decode``, ``signature``, ``expiry``, ``schema``, ``revocati
 ``pass``, ``fail`` or ``skipped``, the ``holder``'s name and date of birth for the officer to
 compare with a passport, the signer's ``kid`` (base64) and the ``reasons``.
 
-"Parse, don't validate" (STYLE.md): the report says what was found, including the holder's
-name read from a credential that may be forged, for display; code that acts on a credential
-takes a :class:`VerifiedCredential`, which only :func:`vaccine_cert.verify.verify` can create
-and only when every check passed (:meth:`VerificationReport.require_valid` raises otherwise).
+"Parse, don't validate" (STYLE.md): the report says what was found; code that acts on a
+credential takes a :class:`VerifiedCredential`, which only :func:`vaccine_cert.verify.verify`
+can create and only when every check passed (:meth:`VerificationReport.require_valid` raises
+otherwise). The holder's name and date of birth are in the report only once the signature
+verified under a trusted signer: then they are the issuer's data even if the credential has
+expired or was revoked, and the officer may see them as such; a credential whose signature
+fails could say anything, and an officer shown a forged name beside "NOT VALID" may still
+compare it with the passport. ``dcc_json`` keeps the DCC as read either way, for diagnostics and
+tests; :meth:`VerificationReport.as_dict` prints it (``include_dcc``) only when the holder is
+shown.
 """
 
 from __future__ import annotations
@@ -65,6 +71,8 @@ class ReasonCode(StrEnum):
     KID_MALFORMED = "kid_malformed"
     ALGORITHM_UNSUPPORTED = "algorithm_unsupported"
     SIGNER_UNKNOWN = "signer_unknown"
+    #: The signature verifies under a DSC its issuer revoked or suspended (RFC 5280 CRLReason).
+    SIGNER_REVOKED = "signer_revoked"
     SIGNATURE_INVALID = "signature_invalid"
     SIGNER_PURPOSE = "signer_not_authorised_for_type"
     CLAIM_MISSING = "claim_missing"
@@ -79,14 +87,25 @@ class ReasonCode(StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class Finding:
-    """One reason: which check, a stable code, and a message without personal data."""
+    """One reason: which check, a stable code, and a message without personal data; ``details``
+    holds the values in the message that a program (the border page, in the officer's
+    language) shows on its own, as ``(name, text)`` pairs."""
 
     check: Check
     code: ReasonCode
     message: str
+    details: tuple[tuple[str, str], ...] = ()
 
     def __str__(self) -> str:
         return f"{self.check}: {self.message}"
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "check": str(self.check),
+            "code": str(self.code),
+            "message": self.message,
+            "details": dict(self.details),
+        }
 
 
 @dataclass(frozen=True, slots=True)
@@ -185,6 +204,7 @@ class VerificationReport:
     findings: tuple[Finding, ...]
     credential: VerifiedCredential | None = None
     kid: bytes | None = None
+    #: Only when the signature verified (module docstring).
     holder: Holder | None = None
     issuer_country: str | None = None
     issued_at: dt.datetime | None = None
@@ -222,7 +242,9 @@ class VerificationReport:
 
     def as_dict(self, *, include_dcc: bool = False) -> dict[str, Any]:
         """The issue's JSON object (``valid``, ``checks``, ``holder``, ``kid``, ``reasons``), plus
-        ``issuer_country``, ``issued_at``, ``expires_at`` and, if asked, the DCC itself."""
+        ``issuer_country``, ``issued_at``, ``expires_at``, the ``findings`` with their codes
+        and, if asked, the DCC itself. ``holder`` (and ``dcc``) are null unless the signature
+        verified (module docstring)."""
         result: dict[str, Any] = {
             "valid": self.valid,
             "checks": {str(check): str(self.checks[check]) for check in Check},
@@ -232,7 +254,9 @@ class VerificationReport:
             "issuer_country": self.issuer_country,
             "issued_at": None if self.issued_at is None else self.issued_at.isoformat(),
             "expires_at": None if self.expires_at is None else self.expires_at.isoformat(),
+            "findings": [finding.as_dict() for finding in self.findings],
         }
         if include_dcc:
-            result["dcc"] = None if self.dcc_json is None else json.loads(self.dcc_json)
+            dcc = self.dcc_json if self.holder is not None else None
+            result["dcc"] = None if dcc is None else json.loads(dcc)
         return result

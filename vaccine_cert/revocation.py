@@ -24,6 +24,11 @@ signed by the trust-list anchor key (:mod:`vaccine_cert.trustlist`); the HTTP an
 ``ETag`` (its SHA-256) and a ``Last-Modified``. :class:`RevocationList` turns such a document
 into the verifier's revocation hook (:data:`vaccine_cert.report.RevocationCheck`), which runs
 offline: a credential is revoked if any of its three hashes is listed for its signer's kid.
+
+Age. A list says only when it was made (``timestamp``; the format has no next-update time), and
+an old list passes every credential revoked since. Verifiers show the list's date and warn once
+it is older than :data:`STALE_AFTER` - the border page marks its lists as old after the same
+time (``STALE`` in ``api/static/border/border.js``).
 """
 
 from __future__ import annotations
@@ -59,6 +64,7 @@ else:
 
 __all__ = [
     "HASH_BYTES",
+    "STALE_AFTER",
     "HashType",
     "RevocationList",
     "RevokedCredential",
@@ -74,6 +80,8 @@ __all__ = [
 HASH_BYTES = 16
 _ES256_SIGNATURE = 64
 MAX_REVOCATION_LIST_BYTES = 64 * 1024 * 1024
+#: How old a revocation list may get before verifiers warn (module docstring, "Age").
+STALE_AFTER = dt.timedelta(days=7)
 
 
 class HashType(StrEnum):
@@ -246,6 +254,21 @@ class RevocationList:
             raise TrustListRejected("a revocation list batch is malformed") from exc
         timestamp = document.get("timestamp")
         return cls(entries, timestamp if isinstance(timestamp, str) else "")
+
+    @property
+    def issued_at(self) -> dt.datetime | None:
+        """When the list was made, from its ``timestamp`` (None if it has none NatID can read:
+        its age is then unknown)."""
+        try:
+            made = dt.datetime.fromisoformat(self.timestamp.replace("Z", "+00:00"))
+        except ValueError:
+            return None
+        return made if made.tzinfo is not None else None
+
+    def is_stale(self, at: dt.datetime) -> bool:
+        """Whether the list is older than :data:`STALE_AFTER` at ``at``, or of unknown age."""
+        made = self.issued_at
+        return made is None or require_aware(at) - made > STALE_AFTER
 
     def __len__(self) -> int:
         return len(self._hashes)

@@ -14,7 +14,9 @@ otherwise has the CA issue a new one: with the defaults (365 days of credential 
 rotation 365 days before a 2-year DSC ends) every credential gets its full validity and a DSC
 signs for its first year only, as the EU's DSCs do. Two workers rotating at the same moment
 both issue a DSC; both are valid and published, so nothing breaks. Signers are never stored
-twice: the CA's table is the record, and a DSC the CA revokes stops being used and published.
+twice: the CA's table is the record, and a DSC the CA revokes (or suspends) stops being used,
+published and trusted; the verifier still knows it (:meth:`HealthService.revoked_signers`), to
+say that a credential it signed fails because its signer was revoked, and when and why.
 
 Issuance (:meth:`HealthService.issue`): the holder from the register, the DCC built and
 checked (schema and value sets) BEFORE anything is signed, a signer, ``exp`` = ``iat`` +
@@ -71,7 +73,7 @@ from vaccine_cert.revocation import (
     parse_revocation_hash,
 )
 from vaccine_cert.revocation import signature_hash as revocation_signature_hash
-from vaccine_cert.trust import TrustedSigner, TrustedSigners, kid_b64, kid_of
+from vaccine_cert.trust import RevokedSigner, TrustedSigner, TrustedSigners, kid_b64, kid_of
 from vaccine_cert.trustlist import (
     anchor_fingerprint,
     export_trustlist,
@@ -173,6 +175,23 @@ class HealthService:
                 not_after=cert.not_after,
             )
             for cert in found
+        )
+
+    def revoked_signers(self) -> tuple[RevokedSigner, ...]:
+        """NatID's document signers the CA revoked or holds, with the date and the reason."""
+        found = [
+            cert
+            for status in ("revoked", "on_hold")
+            for cert in self._ca.list(profile=ProfileName.HEALTH_DSC, status=status, limit=None)
+        ]
+        return tuple(
+            RevokedSigner.from_certificate(
+                cert.certificate,
+                revoked_at=cert.revoked_at,
+                reason=str(cert.revocation_reason or "unspecified"),
+            )
+            for cert in found
+            if cert.revoked_at is not None
         )
 
     def ensure_signer(
@@ -526,7 +545,8 @@ class HealthService:
         return len(listed), added
 
     def trusted_signers(self) -> TrustedSigners:
-        """Every signer the verifier trusts: NatID's own and the imported foreign ones."""
+        """Every signer the verifier trusts: NatID's own and the imported foreign ones; and
+        NatID's revoked ones, which it does not trust but can name (:meth:`revoked_signers`)."""
         own = [TrustedSigner.from_certificate(s.certificate) for s in self.signers()]
         with self._reading() as session:
             rows = session.scalars(select(HealthForeignSignerRow)).all()
@@ -534,7 +554,7 @@ class HealthService:
             TrustedSigner.from_certificate(x509.load_der_x509_certificate(r.certificate_der))
             for r in rows
         ]
-        return TrustedSigners([*own, *foreign])
+        return TrustedSigners([*own, *foreign], self.revoked_signers())
 
     def verify(self, payload: str, *, at: dt.datetime | None = None) -> VerificationReport:
         """Verify with every trusted signer and NatID's revocation list."""

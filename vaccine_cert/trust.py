@@ -12,6 +12,11 @@
 
 Building the index parses each certificate once (hash, key, extensions), so verifying a batch
 against one trust list costs a dictionary look-up per credential.
+
+Revoked signers (:class:`RevokedSigner`): a verifier that knows a DSC was revoked (or suspended)
+by its issuer - NatID knows its own from the CA's records - never trusts it, even when a trust
+list still carries it, and keeps it aside only to say why a credential it signed fails: "the
+signer's certificate was revoked on ..." rather than the "no trusted signer" a forger's key gets.
 """
 
 from __future__ import annotations
@@ -34,6 +39,7 @@ from vaccine_cert.errors import InvalidTrustedCertificate
 __all__ = [
     "PURPOSE_OIDS",
     "CertificateType",
+    "RevokedSigner",
     "TrustedSigner",
     "TrustedSigners",
     "kid_b64",
@@ -114,18 +120,57 @@ class TrustedSigner:
         return kid_b64(self.kid)
 
 
+@dataclass(frozen=True, slots=True)
+class RevokedSigner:
+    """A DSC its issuer revoked or suspended: never trusted (module docstring)."""
+
+    certificate: x509.Certificate
+    kid: bytes
+    public_key: ec.EllipticCurvePublicKey | rsa.RSAPublicKey
+    revoked_at: dt.datetime
+    #: The RFC 5280 §5.3.1 CRLReason name (``keyCompromise``, ``certificateHold``, ...).
+    reason: str
+
+    @classmethod
+    def from_certificate(
+        cls, certificate: x509.Certificate, *, revoked_at: dt.datetime, reason: str
+    ) -> RevokedSigner:
+        """Index one revoked certificate; raise :class:`InvalidTrustedCertificate` if its key
+        is not one an HCERT signer has."""
+        parsed = TrustedSigner.from_certificate(certificate)
+        return cls(certificate, parsed.kid, parsed.public_key, revoked_at, reason)
+
+    @property
+    def kid_b64(self) -> str:
+        return kid_b64(self.kid)
+
+    @property
+    def suspended(self) -> bool:
+        """On hold (RFC 5280 ``certificateHold``): the issuer may release it again."""
+        return self.reason == "certificateHold"
+
+
 class TrustedSigners:
-    """An immutable set of trusted DSCs, looked up by ``kid``."""
+    """An immutable set of trusted DSCs, looked up by ``kid``, and the revoked DSCs the
+    verifier knows of (module docstring); a signer that is also revoked is not trusted."""
 
-    __slots__ = ("_by_kid", "_count")
+    __slots__ = ("_by_kid", "_count", "_revoked_by_kid")
 
-    def __init__(self, signers: Iterable[TrustedSigner]) -> None:
+    def __init__(
+        self, signers: Iterable[TrustedSigner], revoked: Iterable[RevokedSigner] = ()
+    ) -> None:
+        revoked_by_kid: dict[bytes, list[RevokedSigner]] = {}
+        for item in revoked:
+            revoked_by_kid.setdefault(item.kid, []).append(item)
         by_kid: dict[bytes, list[TrustedSigner]] = {}
         count = 0
         for signer in signers:
+            if any(r.certificate == signer.certificate for r in revoked_by_kid.get(signer.kid, ())):
+                continue
             by_kid.setdefault(signer.kid, []).append(signer)
             count += 1
         self._by_kid = {kid: tuple(group) for kid, group in by_kid.items()}
+        self._revoked_by_kid = {kid: tuple(group) for kid, group in revoked_by_kid.items()}
         self._count = count
 
     @classmethod
@@ -133,11 +178,22 @@ class TrustedSigners:
         """Trust these DSCs (each parsed once; see :meth:`TrustedSigner.from_certificate`)."""
         return cls(TrustedSigner.from_certificate(cert) for cert in certificates)
 
+    def with_revoked(self, revoked: Iterable[RevokedSigner]) -> TrustedSigners:
+        """These signers, less any of ``revoked``, which the verifier now knows of too."""
+        known = [r for group in self._revoked_by_kid.values() for r in group]
+        signers = [s for group in self._by_kid.values() for s in group]
+        return TrustedSigners(signers, [*known, *revoked])
+
     def with_kid(self, kid: bytes) -> tuple[TrustedSigner, ...]:
         """Every trusted DSC whose ``kid`` is ``kid`` (possibly none)."""
         return self._by_kid.get(kid, ())
 
+    def revoked_with_kid(self, kid: bytes) -> tuple[RevokedSigner, ...]:
+        """Every known revoked DSC whose ``kid`` is ``kid`` (possibly none)."""
+        return self._revoked_by_kid.get(kid, ())
+
     def __len__(self) -> int:
+        """How many signers are trusted (revoked ones do not count)."""
         return self._count
 
 

@@ -20,8 +20,10 @@ Import (:func:`parse_trustlist`) is all or nothing: each entry's signature is ch
 the configured anchor, its ``thumbprint`` and ``kid`` must be those of its ``rawData``, and the
 certificate must be usable as a signer (:class:`~vaccine_cert.trust.TrustedSigner`); one bad
 entry rejects the whole list, since a list with a forged entry cannot be trusted for the rest.
-Without an anchor (``natid health verify --trust list.json``: the operator vouches for the file)
-signatures are not checked, everything else is.
+Without an anchor signatures are not checked, everything else is: only for a list whose origin
+is vouched for otherwise. A list file is not (anyone can add a rogue certificate and copy
+another entry's signature onto it), so every command that reads one - ``trustlist import``,
+``verify --trust`` - passes the anchor.
 """
 
 from __future__ import annotations

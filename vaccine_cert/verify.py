@@ -12,7 +12,9 @@ outcome ``pass``, ``fail`` or ``skipped``; checks 2 and 3 are in :mod:`vaccine_c
    DSC; ``alg`` must be ES256 or PS256; the signature must verify under one of the DSCs with
    that ``kid`` (the spec: "a verifier MUST check all DSCs with that KID"); and that DSC's
    purpose OIDs, if it has any, must allow the kind of certificate (vaccination, test,
-   recovery) in the DCC (HCERT Appendix A, "Key Usage Policy Identifiers").
+   recovery) in the DCC (HCERT Appendix A, "Key Usage Policy Identifiers"). A signature that
+   verifies only under a DSC the verifier knows to be revoked fails with ``signer_revoked``,
+   naming the date and the reason (:class:`~vaccine_cert.trust.RevokedSigner`).
 3. ``expiry`` (RFC 8392 §3.1.4, §3.1.6; HCERT "Expiration Time", "Issued At") -
    ``iat <= at <= exp``, both claims required, and ``at`` inside the signer DSC's validity
    period: a credential cannot be more valid than its signer (the spec has the issuer keep
@@ -28,10 +30,11 @@ has the signature verified before the contents are processed, and a forged crede
 expiry or schema means nothing. They are ``skipped`` otherwise.
 
 The credential is valid exactly when checks 1-4 pass and revocation passed or was not asked
-for; only then does the report carry a :class:`~vaccine_cert.report.VerifiedCredential`. What
-else the report carries (holder, dates, the DCC) is as read from the credential, trustworthy
-only when it is valid. :func:`verify` raises only for the caller's own mistakes - a naive
-``at`` (:class:`~core.errors.InvalidInput`), an unusable trusted certificate
+for; only then does the report carry a :class:`~vaccine_cert.report.VerifiedCredential`. The
+holder is in the report only once the signature passed (:mod:`vaccine_cert.report`); the
+dates and the DCC are as read from the credential, trustworthy only when it is valid.
+:func:`verify` raises only for the caller's own mistakes - a naive ``at``
+(:class:`~core.errors.InvalidInput`), an unusable trusted certificate
 (:class:`~vaccine_cert.errors.InvalidTrustedCertificate`) - and whatever the revocation hook
 itself raises.
 
@@ -207,7 +210,9 @@ def _finish(
     # HCERT spec, "Input Data Validation": the signature is verified before the contents are
     # processed. Without a trusted signature, the remaining checks are skipped.
     passed = False
+    holder = None
     if signer is not None:
+        holder = Holder.from_dcc(dcc)
         # 3. expiry
         expiry_ok = check_expiry(decoded, signer, moment, findings, issued_at, expires_at)
         outcomes[_EXPIRY] = _PASS if expiry_ok else _FAIL
@@ -249,9 +254,8 @@ def _finish(
         # Decoding and the signature passed, or there would be no signer.
         passed = expiry_ok and not problems and revocation_ok
 
-    holder = Holder.from_dcc(dcc)
     credential = None
-    if passed and signer is not None and kind and issued_at and expires_at:
+    if passed and signer is not None and holder is not None and kind and issued_at and expires_at:
         credential = VerifiedCredential(
             certificate_type=kind,
             holder=holder,

@@ -17,7 +17,14 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from api.cli.common import DataDirOption, JsonOption, cli_context, cli_settings, fail
+from api.cli.common import (
+    DataDirOption,
+    JsonOption,
+    cli_context,
+    cli_errors,
+    cli_settings,
+    fail,
+)
 from api.context import AUDIT_KEY_LABEL
 from core.errors import NatIDError
 from core.settings import Settings
@@ -63,12 +70,12 @@ def _read_only_ledger(settings: Settings) -> Iterator[AuditLedger]:
 
     if settings.database_url is None and not (settings.data_dir / "natid.db").is_file():
         fail(f"no database in {settings.data_dir}; run `natid init` or pass --data-dir")
-    engine = make_engine(settings.resolved_database_url)
-    try:
-        with _errors():
+    with cli_errors(settings.resolved_database_url):
+        engine = make_engine(settings.resolved_database_url)
+        try:
             yield AuditLedger(make_session_factory(engine), clock=SystemClock())
-    finally:
-        engine.dispose()
+        finally:
+            engine.dispose()
 
 
 def _backend_public_key(settings: Settings, label: str) -> PublicKey:
@@ -108,7 +115,8 @@ def verify(
         typer.Option(
             "--expect-head",
             help="SEQ:HASH exported earlier (`natid audit head`): the ledger must still "
-            "contain that entry with that hash. Catches a truncated tail.",
+            "contain that entry with that hash. Catches a truncated tail, and a rewrite of "
+            "everything after the last checkpoint (head row included).",
             show_default=False,
         ),
     ] = None,
@@ -118,6 +126,19 @@ def verify(
 
     Exits 0 and prints "audit ledger OK: N entries, M checkpoints", or exits 1 and names the
     first bad entry and why. Any change, deletion or reordering of stored entries fails.
+
+    Signed checkpoints tie the entries to the trusted key: `natid init` signs one, then the
+    ledger signs one every NATID_AUDIT_CHECKPOINT_INTERVAL entries, and none is ever deleted.
+    So a checkpoint the head row names but that is missing fails, and so does a ledger with
+    entries but no checkpoint at all, unless --expect-head vouches for them: its checkpoints
+    were deleted, or `natid init` never finished. Running `natid init` again (or `natid audit
+    checkpoint`) signs whatever is stored by then, so do it only if you know that is what
+    happened.
+
+    Entries after the last checkpoint are protected by the hash chain only (a warning): someone
+    who rewrites them, deletes any checkpoints after them and rewrites the head row to match
+    leaves a consistent ledger. Only --expect-head, a head exported earlier and kept where
+    NatID cannot write, catches that.
     """
     from core.audit_format import LedgerHead
 

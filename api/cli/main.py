@@ -18,6 +18,7 @@ from api.cli import (
     audit,
     ca,
     ca_ocsp,
+    ca_public_url,
     ceremony,
     health,
     idp_user,
@@ -30,7 +31,13 @@ from api.cli import (
 from api.cli import idp as idp_cli
 from api.cli import sign as sign_cli
 from api.cli.ca_log import app as log_app
-from api.cli.common import DataDirOption, cli_context, cli_settings, fail
+from api.cli.common import (
+    DataDirOption,
+    cli_context,
+    cli_settings,
+    fail,
+    fail_if_database_gone,
+)
 from api.context import AppContext
 from api.demo_setup import demo_block, ensure_demo_site
 
@@ -52,6 +59,7 @@ app.add_typer(
     audit.app, name="audit", help="The audit ledger: verify, tail, head, checkpoint, export-key."
 )
 ca_ocsp.register(ca.app)
+ca_public_url.register(ca.app)
 ca.app.add_typer(log_app, name="log", help="The transparency log: verify, sth, subject.")
 app.add_typer(ca.app, name="ca", help="The certificate authority: hierarchy, issuance, listing.")
 app.add_typer(
@@ -78,21 +86,38 @@ app.add_typer(
 )
 
 
-def _initialise(ctx: AppContext, *, demo: bool) -> tuple[int, int | None]:
-    """The idempotent part of `natid init` (also run by `natid serve` on an empty directory).
-
-    Returns how many demo records were added and the ledger sequence number that the final
-    checkpoint covers (None for an empty ledger, which has nothing to sign).
-    """
+def _initialise(ctx: AppContext, *, demo: bool) -> int:
+    """The idempotent part of `natid init` (also run by `natid serve` on an empty directory):
+    the development hierarchy, the OpenID provider's signing key and, with ``demo``, the
+    synthetic register. Returns how many demo records were added."""
     created = ctx.register.load_demo() if demo else 0
     ctx.ca().ensure_hierarchy(actor="natid-init")
     # The OpenID provider signs ID and access tokens from its first request on.
     ctx.idp_core().signing_keys.ensure_active(actor="natid-init")
+    return created
+
+
+def _sign_checkpoint(ctx: AppContext) -> int | None:
+    """Sign the ledger's state once everything init or serve's start-up writes is in it (the
+    demo accounts included), so even a fresh installation has a checkpoint that `natid audit
+    verify` checks against the key backend. Returns the sequence number it covers (None for
+    an empty ledger, which has nothing to sign); signs nothing new if the newest entry is
+    already covered."""
     if ctx.ledger.head().seq == 0:
-        return created, None
-    # Sign the ledger's state at the end of every init, so even a fresh installation has a
-    # checkpoint that `natid audit verify` checks against the key backend.
-    return created, ctx.ledger.checkpoint().seq
+        return None
+    return ctx.ledger.checkpoint().seq
+
+
+def _refuse_production_init(ctx: AppContext, what: str) -> None:
+    """Production mode never makes a development hierarchy or loads the synthetic register."""
+    if ctx.settings.production and not ctx.ca().authorities():
+        fail(
+            f"{what}: production mode never initialises a data directory (a development CA "
+            "hierarchy and the synthetic demo register): make the CA hierarchy with a key "
+            "ceremony first (natid ceremony run FILE; docs/ceremonies.md) and load the "
+            "register (natid registry import, or NATID_REGISTER=xroad); docs/deployment.md, "
+            '"The first start"'
+        )
 
 
 @app.command()
@@ -102,13 +127,20 @@ def init(
 ) -> None:
     """Create the data directory, database, development key store and demo data (idempotent)."""
     with cli_context(data_dir) as ctx:
-        created, signed_seq = _initialise(ctx, demo=demo)
+        _refuse_production_init(ctx, "not initialising")
+        if ctx.settings.production and demo:
+            fail(
+                "not initialising: production mode refuses the synthetic demo register; "
+                "run `natid init --no-demo` (the hierarchy must come from a key ceremony)"
+            )
+        created = _initialise(ctx, demo=demo)
         counts = ctx.register.counts()
         typer.echo(f"data directory: {ctx.settings.data_dir.resolve()}")
         typer.echo(f"database: {ctx.engine.url.render_as_string(hide_password=True)}")
         typer.echo(f"key backend: {ctx.keys.name} ({len(ctx.keys.list())} keys)")
         authorities = ", ".join(a.name for a in ctx.ca().authorities())
         typer.echo(f"certificate authorities: {authorities}")
+        typer.echo(f"public base URL: {ctx.settings.base_url} (recorded; certificates name it)")
         idp_key = ctx.idp_core().signing_keys.active_info()
         typer.echo(f"OpenID provider signing key: {idp_key.kid} ({idp_key.alg})")
         typer.echo(
@@ -116,13 +148,18 @@ def init(
             + ", ".join(f"{n} {kind}" for kind, n in counts.items())
             + (" (synthetic demo data loaded)" if created else "")
         )
-        if signed_seq is not None:
-            typer.echo(f"audit ledger: {signed_seq} entries, checkpoint signed")
         # The demo site (development only): its client and demo accounts, printed each time.
         demo_site = ensure_demo_site(ctx) if demo else None
+        signed_seq = _sign_checkpoint(ctx)
+        if signed_seq is not None:
+            typer.echo(f"audit ledger: {signed_seq} entries, checkpoint signed")
         if demo_site is not None:
             typer.echo(demo_block(demo_site))
         typer.echo("NatID is initialised. Next: natid serve")
+
+
+#: How long uvicorn's supervisor waits for a worker's health check (see uvicorn_options).
+WORKER_HEALTHCHECK_SECONDS = 60
 
 
 def uvicorn_options(host: str, port: int, workers: int) -> dict[str, Any]:
@@ -144,6 +181,11 @@ def uvicorn_options(host: str, port: int, workers: int) -> dict[str, Any]:
         # repeat it, and uvicorn formats its arguments (quoting the whole path) on every
         # response even while its logger is disabled.
         "access_log": False,
+        # With several workers, uvicorn's supervisor restarts a worker that has not answered
+        # its health check within this many seconds. A worker imports and builds the whole
+        # application first, which took 8-10 s on a busy 2-CPU host: the default 5 s had the
+        # supervisor replace starting workers again and again.
+        "timeout_worker_healthcheck": WORKER_HEALTHCHECK_SECONDS,
     }
 
 
@@ -168,10 +210,11 @@ def port_mismatch(public_base_url: str, port: int) -> str | None:
     if named == port:
         return None
     return (
-        f"warning: NATID_PUBLIC_BASE_URL is {public_base_url}, but this server listens on port "
-        f"{port}; discovery, the demo site and certificate URLs name port {named}. Set "
-        f"NATID_PUBLIC_BASE_URL=http://localhost:{port} (before the first `natid init` of a data "
-        "directory, for the certificates)"
+        f"warning: the public base URL is {public_base_url}, but this server listens on port "
+        f"{port}; discovery, the demo site and certificate URLs name port {named}. Serve on port "
+        f"{named}, or change the URL with `natid ca set-public-url http://localhost:{port}` "
+        "(certificates already issued keep theirs); for a new data directory, set "
+        f"NATID_PUBLIC_BASE_URL=http://localhost:{port} before its first `natid init`"
     )
 
 
@@ -182,20 +225,30 @@ def serve(
     port: Annotated[int, typer.Option(help="TCP port.")] = 8000,
     workers: Annotated[int, typer.Option(min=1, max=64, help="Worker processes.")] = 1,
 ) -> None:
-    """Run the NatID server (initialising the data directory first if needed)."""
+    """Run the NatID server (initialising the data directory first if needed; never in
+    production mode)."""
     import uvicorn
+
+    from api.observability import configure_logging
 
     settings = cli_settings(data_dir)
     if data_dir is not None:
         # Workers are separate processes that read their settings from the environment.
         os.environ["NATID_DATA_DIR"] = str(data_dir)
-    with cli_context(data_dir) as ctx:
+    # Without NATID_PUBLIC_BASE_URL, a data directory's first URL names the port served;
+    # afterwards the recorded one is used (core/installation.py).
+    with cli_context(data_dir, default_public_url=f"http://localhost:{port}") as ctx:
         _check_cache(ctx)
-        if ctx.register.counts().get("persons", 0) == 0 or not ctx.ca().authorities():
+        if ctx.settings.production:
+            # Never a development hierarchy or the synthetic register (docs/deployment.md).
+            _refuse_production_init(ctx, "not starting")
+            ctx.idp_core().signing_keys.ensure_active(actor="natid-serve")
+        elif ctx.register.counts().get("persons", 0) == 0 or not ctx.ca().authorities():
             typer.echo(f"initialising {ctx.settings.data_dir.resolve()}", err=True)
             _initialise(ctx, demo=True)
         # The demo site's client follows the public base URL (registered again if it changed).
         demo_site = ensure_demo_site(ctx)
+        _sign_checkpoint(ctx)
         if demo_site is not None:
             typer.echo(demo_block(demo_site), err=True)
         # Short-lived OCSP responder certificates are renewed before they expire.
@@ -203,7 +256,8 @@ def serve(
             typer.echo(
                 f"OCSP responder of {renewed.issuer} renewed: {renewed.serial_hex}", err=True
             )
-    mismatch = port_mismatch(settings.public_base_url, port)
+        public_base_url = ctx.settings.public_base_url
+    mismatch = port_mismatch(public_base_url, port)
     if mismatch is not None:
         typer.echo(mismatch, err=True)
     typer.echo(f"NatID serving on http://{host}:{port}/ (readiness: /readyz)", err=True)
@@ -221,6 +275,14 @@ def serve(
             "warning: several workers without NATID_REDIS_URL keep short-lived state per worker",
             err=True,
         )
+    # The workers do not read the database for it: they get the URL settled on here.
+    os.environ["NATID_PUBLIC_BASE_URL"] = public_base_url
+    if workers > 1:
+        # The supervisor of several workers logs through uvicorn's loggers in this process (a
+        # worker that died and was replaced, a restart that failed): as JSON lines, like the
+        # workers' own (log_config=None leaves the logging to NatID). One worker runs in this
+        # process and configures the logging itself (api/app.py).
+        configure_logging(settings.log_level, json_lines=settings.log_json)
     uvicorn.run("api.app:create_app_from_env", **uvicorn_options(host, port, workers))
 
 
@@ -228,18 +290,23 @@ def serve(
 def db_upgrade(data_dir: DataDirOption = None) -> None:
     """Apply every pending migration."""
     from core.db import connect_check, make_engine
-    from core.errors import DatabaseUnreachable
+    from core.errors import DatabaseUnreachable, InvalidDatabaseURL
     from migrations import upgrade
 
     settings = cli_settings(data_dir)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    engine = make_engine(settings.resolved_database_url)
+    url = settings.resolved_database_url
+    try:
+        engine = make_engine(url)
+    except InvalidDatabaseURL as exc:
+        fail(f"{exc} [{exc.code}]", 2)
     try:
         connect_check(engine)
         upgrade(engine)
     except DatabaseUnreachable as exc:
         fail(f"{exc} [{exc.code}]")
     except Exception as exc:  # noqa: BLE001 - one readable line for the operator
+        fail_if_database_gone(exc, url)
         fail(f"migration failed: {type(exc).__name__}: {exc}")
     finally:
         engine.dispose()

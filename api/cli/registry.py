@@ -1,4 +1,5 @@
-"""``natid registry ...``: list, add and bulk-import persons, legal entities and civil servants.
+"""``natid registry ...``: list, add and bulk-import persons, legal entities and civil servants;
+record and show identity proofing.
 
 Examples::
 
@@ -6,6 +7,9 @@ Examples::
     natid registry list persons --json --limit 0      # every person, as JSON
     natid registry import people.csv                   # or --kind entities|servants
     natid registry import people.csv --json           # the report as JSON
+    natid registry proof --subject ID --method in_person --level high \\
+        --evidence national_id_card --office "One Window Office, Kampot" --officer SERVANT_ID
+    natid registry proofing --subject ID --json       # the person's records and current level
 
 ``dara.json`` holds at least ``national_id``, ``name_km``, ``name_latin`` and ``birthdate``
 (``id`` is optional: a random one is made); the field names, and the CSV format of
@@ -13,12 +17,19 @@ Examples::
 
 Choices: ``add`` prints only the id, so scripts can capture it (``--json`` names the input
 file, as the issue specifies). ``list --json`` includes ``national_id``, since operators script
-against it; the table does not, so the number is not left on a screen. Exit codes: 0 ok, 1 an
-error or rejected rows (the good rows of an import are still loaded), 2 bad settings.
+against it; the table does not, so the number is not left on a screen. ``proof`` prints the
+stored record as JSON: codes, the office, the time and internal ids, no personal data (the
+register writes its own ``registry.proofing.recorded`` audit entry, actor ``cli``). Its rules
+(the method caps the level and decides the evidence; not in the future; an active person; the
+officer an active civil servant other than the person) are those of ``registry/proofing.py``
+and ``EmbeddedRegister.record_proofing``, the same as the officer pages'. Exit codes: 0 ok, 1
+an error or rejected rows (the good rows of an import are still loaded), 2 bad settings or
+usage.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import sys
 from enum import StrEnum
@@ -30,9 +41,20 @@ import typer
 from api.cli.common import DataDirOption, JsonOption, cli_context, fail
 from core.errors import NatIDError
 from registry.csvimport import read_import_file
-from registry.records import CivilServant, LegalEntity, Person, RecordKind
+from registry.proofing import EVIDENCE_FOR
+from registry.records import (
+    AssuranceLevel,
+    CivilServant,
+    EvidenceType,
+    LegalEntity,
+    Person,
+    ProofingMethod,
+    ProofingRecord,
+    RecordKind,
+)
+from registry.schemas import canonical_id
 
-__all__ = ["app", "entity_json", "person_json", "servant_json"]
+__all__ = ["app", "entity_json", "person_json", "proofing_json", "servant_json"]
 
 app = typer.Typer(
     help="The register of persons, legal entities and civil servants.", no_args_is_help=True
@@ -98,6 +120,20 @@ def servant_json(s: CivilServant) -> dict[str, Any]:
         "employee_number": s.employee_number,
         "active": s.active,
         "created_at": s.created_at.isoformat(),
+    }
+
+
+def proofing_json(r: ProofingRecord) -> dict[str, Any]:
+    """A proofing record for output: codes, the office, the time and internal ids only."""
+    return {
+        "id": r.id,
+        "person_id": r.person_id,
+        "method": r.method.value,
+        "level": r.level.value,
+        "evidence": r.evidence.value,
+        "office": r.office,
+        "officer_id": r.officer_id,
+        "at": r.at.isoformat(),
     }
 
 
@@ -260,3 +296,124 @@ def process_events(data_dir: DataDirOption = None) -> None:
         typer.echo(f"  {item.id} ({item.type.value}): {(item.outcome_detail or {}).get('error')}")
     if failed:
         raise typer.Exit(1)
+
+
+# --- identity proofing -------------------------------------------------------------------------
+
+# The help texts are made from the rules themselves (registry/proofing.py), so they cannot drift.
+_METHOD_HELP = (
+    "How the identity was checked; the method caps the level: "
+    + ", ".join(f"{m.value} (up to {m.max_level.value})" for m in ProofingMethod)
+    + "."
+)
+_EVIDENCE_HELP = (
+    "What was checked, by method: "
+    + "; ".join(
+        f"{m.value}: {', '.join(sorted(e.value for e in EVIDENCE_FOR[m]))}" for m in ProofingMethod
+    )
+    + "."
+)
+
+SubjectOption = Annotated[
+    str, typer.Option("--subject", "-s", help="Register id of the person (not an ID card number).")
+]
+
+
+def _person_id(text: str) -> str:
+    """``--subject`` in canonical form, or exit 1 without echoing it (it may be an ID number)."""
+    try:
+        return canonical_id(text)
+    except ValueError:
+        fail(
+            "--subject must be a person's register id (a UUID; `natid registry list persons` "
+            "shows them), not an ID card number"
+        )
+
+
+def _proofing_time(text: str | None) -> dt.datetime | None:
+    """``--at``: an ISO 8601 date and time with a time zone, or exit 1."""
+    if text is None:
+        return None
+    try:
+        value = dt.datetime.fromisoformat(text.strip())
+    except ValueError:
+        fail(f"--at {text[:40]!r} is not an ISO 8601 date and time")
+    if value.tzinfo is None:
+        # A proofing time is a recorded fact: guessing UTC or Cambodian time could shift it by
+        # seven hours, so the operator says which.
+        fail("--at needs a time zone, for example 2026-10-31T09:30:00+07:00")
+    return value.astimezone(dt.UTC)
+
+
+@app.command()
+def proof(
+    *,
+    subject: SubjectOption,
+    method: Annotated[ProofingMethod, typer.Option(help=_METHOD_HELP)],
+    level: Annotated[
+        AssuranceLevel,
+        typer.Option(help="eIDAS level of assurance reached (at most what --method reaches)."),
+    ],
+    evidence: Annotated[EvidenceType, typer.Option(help=_EVIDENCE_HELP)],
+    office: Annotated[
+        str,
+        typer.Option(help="Where it took place, e.g. 'One Window Office, Kampot' (<= 200 chars)."),
+    ],
+    officer: Annotated[
+        str | None,
+        typer.Option(
+            help="Register id of the civil servant who checked the identity (active, and not "
+            "the person proven)."
+        ),
+    ] = None,
+    at: Annotated[
+        str | None,
+        typer.Option(
+            help="When it took place: ISO 8601 with a time zone, not in the future. Default: now."
+        ),
+    ] = None,
+    data_dir: DataDirOption = None,
+) -> None:
+    """Record an identity proofing event of a person; print the stored record as JSON.
+
+    A person's level is their highest record's; citizen-sign and gov-sign certificates need high.
+    """
+    person_id, when = _person_id(subject), _proofing_time(at)
+    with cli_context(data_dir) as ctx:
+        record = ctx.register.record_proofing(
+            person_id, method=method, level=level, evidence=evidence, office=office,
+            officer_id=officer, at=when, actor=CLI_ACTOR,
+        )  # fmt: skip
+    _echo_json(proofing_json(record))
+
+
+@app.command("proofing")
+def show_proofing(
+    subject: SubjectOption, data_dir: DataDirOption = None, as_json: JsonOption = False
+) -> None:
+    """Show a person's proofing records (oldest first) and the level they hold now."""
+    person_id = _person_id(subject)
+    with cli_context(data_dir) as ctx:
+        records = ctx.register.proofing_records(person_id)
+        current = ctx.register.proofing_level(person_id)
+    level = current.value if current is not None else None
+    if as_json:
+        _echo_json(
+            {
+                "person_id": person_id,
+                "current_level": level,
+                "records": [proofing_json(r) for r in records],
+            }
+        )
+        return
+    typer.echo(f"current level: {level or 'none'}")
+    if not records:
+        typer.echo("no proofing records")
+        return
+    header = ["at", "level", "method", "evidence", "officer_id", "office"]
+    rows = [
+        [f"{r.at.astimezone(dt.UTC):%Y-%m-%d %H:%M:%S} UTC", r.level.value, r.method.value,
+         r.evidence.value, r.officer_id or "-", r.office]
+        for r in records
+    ]  # fmt: skip
+    _table(rows, header)

@@ -61,12 +61,23 @@ _PAIRS: dict[str, tuple[str, str]] = {
         "ប្រៀបធៀបឈ្មោះ និងថ្ងៃខែឆ្នាំកំណើតជាមួយលិខិតឆ្លងដែន",
         "Compare the name and date of birth with the passport",
     ),
+    "holder_hidden": (
+        "មិនបង្ហាញឈ្មោះ និងថ្ងៃខែឆ្នាំកំណើតទេ ព្រោះហត្ថលេខាមិនត្រឹមត្រូវ — ទិន្នន័យអាចជាការក្លែងបន្លំ",
+        "Name and date of birth not shown: the signature did not verify, so they may be forged",
+    ),
+    "holder_signed_invalid": (
+        "ឈ្មោះ និងថ្ងៃខែឆ្នាំកំណើតដូចដែលអ្នកចេញបានចុះហត្ថលេខា ប៉ុន្តែវិញ្ញាបនបត្រនេះគ្មានសុពលភាព",
+        "Name and date of birth as signed by the issuer, but the certificate is NOT VALID",
+    ),
     "kind_v": ("ការចាក់វ៉ាក់សាំង", "Vaccination"),
     "kind_t": ("តេស្ត", "Test"),
     "kind_r": ("ការជាសះស្បើយ", "Recovery"),
     "dose": ("ដូស", "Dose"),
     "date": ("កាលបរិច្ឆេទ", "Date"),
     "test_result": ("លទ្ធផលតេស្ត", "Test result"),
+    # DCC value set covid-19-lab-result: 260415000, 260373001 (SNOMED CT)
+    "test_not_detected": ("រកមិនឃើញ (អវិជ្ជមាន)", "Not detected"),
+    "test_detected": ("រកឃើញ (វិជ្ជមាន)", "Detected"),
     "valid_until": ("មានសុពលភាពរហូតដល់", "Valid until"),
     "issuer": ("អ្នកចេញ", "Issuer"),
     "uvci": ("លេខសម្គាល់", "Certificate identifier"),
@@ -99,6 +110,18 @@ _PAIRS: dict[str, tuple[str, str]] = {
         "អ្នកចុះហត្ថលេខាមិនស្ថិតក្នុងបញ្ជីទុកចិត្ត (kid {kid})",
         "the signer is not in the trust list (kid {kid})",
     ),
+    "r_signer_revoked": (
+        "វិញ្ញាបនបត្ររបស់អ្នកចុះហត្ថលេខាត្រូវបានដកហូតនៅ {at} ({reason}) — "
+        "វិញ្ញាបនបត្រដែលវាបានចុះហត្ថលេខាលែងមានសុពលភាពហើយ (kid {kid})",
+        "the signer's certificate was revoked on {at} ({reason}) — the certificates it signed "
+        "are no longer valid (kid {kid})",
+    ),
+    "r_signer_suspended": (
+        "វិញ្ញាបនបត្ររបស់អ្នកចុះហត្ថលេខាត្រូវបានផ្អាកតាំងពី {at} — "
+        "វិញ្ញាបនបត្រដែលវាបានចុះហត្ថលេខាមិនមានសុពលភាពក្នុងអំឡុងពេលនេះទេ (kid {kid})",
+        "the signer's certificate is suspended since {at} — the certificates it signed are not "
+        "valid meanwhile (kid {kid})",
+    ),
     "r_signature_invalid": (
         "ហត្ថលេខាមិនត្រឹមត្រូវ — ទិន្នន័យត្រូវបានកែប្រែ ឬក្លែងបន្លំ (kid {kid})",
         "the signature does not match — the data was altered or forged (kid {kid})",
@@ -108,6 +131,7 @@ _PAIRS: dict[str, tuple[str, str]] = {
         "the signer may not sign this kind of certificate ({kinds})",
     ),
     "r_claim_missing": ("ខ្វះកាលបរិច្ឆេទ ({claim})", "a date is missing ({claim})"),
+    "r_claim_invalid": ("កាលបរិច្ឆេទមិនអាចអានបាន ({claim})", "a date cannot be read ({claim})"),
     "r_not_yet_valid": ("មិនទាន់មានសុពលភាព (ចេញនៅ {at})", "not valid yet (issued {at})"),
     "r_expired": ("ផុតកំណត់នៅ {at}", "expired on {at}"),
     "r_signer_certificate_not_valid": (

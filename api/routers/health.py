@@ -46,8 +46,8 @@ def readyz(ctx: Ctx) -> JSONResponse:
         ctx.cache.health_check()
         checks["cache"] = "ok"
     except NatIDError as exc:
-        # The message names no address: "Redis may evict ... (policy X)", "... full", or the
-        # Redis error's type.
+        # For the log only: "Redis may evict ... (policy X)", "... full", or where Redis is
+        # (host:port, never the password) and its error. The answer says just "fail".
         log.warning("readiness: cache check failed: %s", exc.message)
         checks["cache"] = "fail"
     ok = all(v == "ok" for v in checks.values())

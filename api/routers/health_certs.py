@@ -17,8 +17,14 @@ trust list and revocation list (public).
 * ``POST /health/v1/verify`` - public on purpose: it answers only from what the QR code itself
   holds (the holder's name and date of birth are printed next to it), and a border app or an
   airline must be able to check without an account. The answer is the verifier's object
-  (``valid``, ``checks``, ``holder``, ``kid``, ``reasons``) with NatID's trusted signers and
-  revocation list.
+  (:class:`VerificationOut`: ``valid``, ``checks``, ``holder``, ``kid``, ``reasons``, then
+  ``issuer_country``, ``issued_at``, ``expires_at`` and ``findings``, the reasons with their
+  codes) with NatID's trusted signers and revocation list. ``holder`` is null unless the
+  signature verified: the name and date of birth of a credential whose signature fails are
+  whatever its maker wrote, and are not repeated (an expired or revoked credential with a good
+  signature keeps them, with ``valid`` false). A credential whose signer NatID's CA has revoked
+  fails ``signature`` with the code ``signer_revoked``, its ``details`` giving ``kid``,
+  ``revoked_at`` and ``reason``.
 * ``GET /health/trustlist`` - NatID's signers in the EU DCC gateway's trust-list shape, each
   entry signed (:mod:`vaccine_cert.trustlist`); ``GET /health/trustlist/anchor`` - the anchor's
   public key (PEM) that checks those signatures. ``?scope=all`` adds every imported foreign
@@ -100,6 +106,50 @@ class VerifyIn(BaseModel):
     at: dt.datetime | None = Field(default=None, description="Check as of this time (default now).")
 
 
+class HolderOut(BaseModel):
+    """The holder as the DCC names them (schema ``nam`` and ``dob``)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    fn: str | None = Field(description="Family name.")
+    gn: str | None = Field(description="Given name.")
+    fnt: str | None = Field(description="Family name, ICAO 9303 transliteration.")
+    gnt: str | None = Field(description="Given name, ICAO 9303 transliteration.")
+    dob: str | None = Field(description="Date of birth: YYYY-MM-DD, YYYY-MM, YYYY or empty.")
+
+
+class FindingOut(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    check: Literal["decode", "signature", "expiry", "schema", "revocation"]
+    code: str = Field(description="A stable reason code (signer_unknown, signer_revoked, ...).")
+    message: str
+    details: dict[str, str] = Field(
+        description="The values in the message, for showing it in another language "
+        "(signer_revoked: kid, revoked_at, reason)."
+    )
+
+
+class VerificationOut(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    valid: bool
+    checks: dict[str, Literal["pass", "fail", "skipped"]] = Field(
+        description="decode, signature, expiry, schema, revocation."
+    )
+    holder: HolderOut | None = Field(
+        description="Null unless the signature verified under a trusted signer: the name and "
+        "date of birth of a credential whose signature fails are not shown. A signed "
+        "credential that is expired or revoked keeps them (valid is false)."
+    )
+    kid: str | None
+    reasons: list[str]
+    issuer_country: str | None
+    issued_at: str | None = Field(description="ISO 8601, as read from the credential.")
+    expires_at: str | None = Field(description="ISO 8601, as read from the credential.")
+    findings: list[FindingOut]
+
+
 class RevokedOut(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
@@ -173,11 +223,11 @@ def revoke_by_hash(
 
 
 @router.post("/health/v1/verify", summary="Verify an HC1: payload (public)")
-def verify_certificate(body: VerifyIn, health: Health) -> dict[str, Any]:
+def verify_certificate(body: VerifyIn, health: Health) -> VerificationOut:
     at = body.at
     if at is not None and at.tzinfo is None:
         at = at.replace(tzinfo=dt.UTC)
-    return health.verify(body.payload, at=at).as_dict()
+    return VerificationOut.model_validate(health.verify(body.payload, at=at).as_dict())
 
 
 def _json(value: object, request: Request, *, content: object, max_age: int) -> Response:

@@ -78,13 +78,12 @@ from idp.passkeys import Passkeys, RelyingParty
 from idp.sessions import LoginSession
 from idp.totp import qr_svg
 
-__all__ = ["DEFAULT_CLIENT_CERT_HEADER", "DEFAULT_TRUSTED_PROXIES", "FRESH_LOGIN", "router"]
+__all__ = ["DEFAULT_CLIENT_CERT_HEADER", "FRESH_LOGIN", "router"]
 
 router = APIRouter(tags=["idp"], route_class=PageRoute)
 
 FRESH_LOGIN: Final = dt.timedelta(minutes=15)
 DEFAULT_CLIENT_CERT_HEADER: Final = "X-Client-Cert"
-DEFAULT_TRUSTED_PROXIES: Final = "127.0.0.1/32,::1/128"
 _SCRIPT = STATIC_DIR / "passkey.js"
 _NOTICES = frozenset(
     {"session_ended", "passkey_added", "passkey_removed", "passkey_failed", "withdrawn"}
@@ -561,17 +560,17 @@ def passkey_login(
 def _trusted_proxy(request: Request) -> bool:
     """Whether the connection comes from a configured TLS-terminating proxy. The address is
     the peer before any ``X-Forwarded-For`` rewriting when the app recorded it
-    (``scope["natid.peer"]``), else the client address the server reports."""
-    settings = context_of(request).settings
-    configured = settings.trusted_proxies or DEFAULT_TRUSTED_PROXIES
+    (``scope["natid.peer"]``), else the client address the server reports. The networks are
+    NATID_TRUSTED_PROXIES as the settings parsed and checked it, once (an empty list trusts
+    no proxy, as for the proxy headers in api/app.py)."""
     peer = request.scope.get("natid.peer") or request.scope.get("client")
     if not peer:
         return False
     try:
         address = ipaddress.ip_address(str(peer[0]))
-        networks = [ipaddress.ip_network(n.strip(), strict=False) for n in configured.split(",")]
     except ValueError:
-        return False
+        return False  # a Unix socket or a test client's name: no proxy's address
+    networks = context_of(request).settings.trusted_proxy_networks
     return any(address in network for network in networks if network.version == address.version)
 
 

@@ -21,6 +21,7 @@ import contextlib
 import datetime as dt
 import hashlib
 import json
+import math
 import re
 import socket
 import time
@@ -56,7 +57,8 @@ from tests.vaccine_cert._health import TEST, VACCINATION
 from tests.vaccine_cert.conftest import DCC_DIR
 from vaccine_cert.base45 import b45decode, b45encode
 from vaccine_cert.qr import qr_png
-from vaccine_cert.report import ReasonCode
+from vaccine_cert.report import Check, Outcome, ReasonCode
+from vaccine_cert.revocation import STALE_AFTER
 from vaccine_cert.trustlist import export_trustlist
 from vaccine_cert.verify import verify
 
@@ -150,6 +152,9 @@ def _upload(page: Any, payload: str) -> dict[str, Any]:
           verdict: document.getElementById('verdict').textContent,
           name: document.getElementById('holder-name').textContent,
           dob: document.getElementById('holder-dob').textContent,
+          holderShown: !document.getElementById('holder').hidden,
+          note: document.getElementById('holder-note').textContent,
+          details: document.getElementById('details').textContent,
           checks: Object.fromEntries([...document.querySelectorAll('#checks li')].map(
             li => [li.dataset.check, {outcome: li.className, text: li.textContent,
               codes: [...li.querySelectorAll('.why')].map(w => w.dataset.code)}])),
@@ -204,13 +209,22 @@ def test_officer_scans_verifies_sees_revocation_and_works_offline(ctx: AppContex
         # Online, the full schema check was asked of the server, and the page says so.
         assert TEXT["schema_server"]["en"] in shown["checks"]["schema"]["text"]
 
-        # 2. An altered credential: red, because the signature does not match.
+        assert shown["holderShown"]
+        assert shown["note"] == TEXT["compare"]["en"]
+
+        # 2. An altered credential: red, because the signature does not match; the forged name
+        # and date of birth are not shown for the officer to compare with the passport.
         shown = _upload(page, _altered(kept.payload))
         assert not shown["valid"]
         assert "NOT VALID" in shown["verdict"]
         assert shown["checks"]["signature"]["outcome"] == "fail"
         assert shown["checks"]["signature"]["codes"] == ["signature_invalid"]
         assert shown["checks"]["expiry"]["outcome"] == "skipped"
+        assert not shown["holderShown"]
+        assert (shown["name"], shown["dob"], shown["details"]) == ("", "", "")
+        assert shown["note"] == TEXT["holder_hidden"]["en"]
+        assert "1999-09-09" not in page.text_content("#result")
+        assert "Chan" not in page.text_content("#result")
 
         # 3. Revoked over the API; the officer refreshes the lists: red, revocation.
         response = TestClient(_app(ctx)).post(
@@ -226,6 +240,11 @@ def test_officer_scans_verifies_sees_revocation_and_works_offline(ctx: AppContex
         assert not shown["valid"]
         assert shown["checks"]["revocation"]["outcome"] == "fail"
         assert shown["checks"]["revocation"]["codes"] == ["revoked"]
+        # Revoked, but signed by the issuer: the holder is shown, marked as NOT VALID.
+        assert shown["holderShown"]
+        assert shown["dob"] == "1985-02-03"
+        assert shown["note"] == TEXT["holder_signed_invalid"]["en"]
+        assert f"{TEXT['test_result']['en']}{TEXT['test_not_detected']['en']}" in shown["details"]
 
         # 4. Khmer: the page and its labels in Khmer, the html element says so.
         _open(page, f"{served.url}/health/verify?lang=km")
@@ -235,6 +254,11 @@ def test_officer_scans_verifies_sees_revocation_and_works_offline(ctx: AppContex
         shown = _upload(page, kept.payload)
         assert shown["valid"]
         assert TEXT["valid"]["km"] in shown["verdict"]
+        # A test result in Khmer words, not the English of the value set.
+        shown = _upload(page, revoked.payload)
+        assert f"{TEXT['test_result']['km']}{TEXT['test_not_detected']['km']}" in shown["details"]
+        assert "detected" not in shown["details"].lower()
+        assert shown["note"] == TEXT["holder_signed_invalid"]["km"]
         _open(page, f"{served.url}/health/verify?lang=en")
 
         # 5. Offline: no server at all, and the browser offline. The service worker serves
@@ -377,12 +401,46 @@ def test_credential_of_a_foreign_signer_from_an_imported_trust_list(ctx: AppCont
         assert "not in the trust list" in shown["checks"]["signature"]["text"]
         assert lao_kid in shown["checks"]["signature"]["text"]
         assert shown["checks"]["expiry"]["outcome"] == "skipped"
-        # The holder's name is still shown (as read), for the officer's report.
-        assert shown["name"].startswith("Phommachanh Kham")
+        # Nobody vouches for the name and date of birth: they are not shown.
+        assert not shown["holderShown"]
+        assert "Phommachanh" not in page.text_content("#result")
+        assert shown["note"] == TEXT["holder_hidden"]["en"]
 
     # NatID's own verifier (the CLI's and the API's) agrees with the page.
     assert ctx.health().verify(thai).valid
     assert ctx.health().verify(lao).codes() == {ReasonCode.SIGNER_UNKNOWN}
+
+
+@pytest.mark.slow
+def test_credential_of_a_revoked_signer_says_so_in_both_languages(ctx: AppContext) -> None:
+    """The published trust list leaves a revoked signer out, so the page alone would call it
+    unknown, as it calls a forger's key; online it asks the server, which knows the
+    revocation, and shows its date and reason in the page's language."""
+    from ca.revocation import RevocationReason
+
+    holder = ctx.register.add_person(
+        {"national_id": "000555333", "name_km": "ចាន់ ធីតា", "name_latin": "Chan Thida",
+         "birthdate": "1985-02-03"}
+    )  # fmt: skip
+    issued = ctx.health().issue(holder.id, "vaccination", VACCINATION, actor="test")
+    (signer,) = ctx.health().signers()
+    ctx.ca().revoke(signer.serial, reason=RevocationReason.KEY_COMPROMISE, actor="test")
+    when = NOW.strftime("%Y-%m-%d %H:%M UTC")  # the fixed clock's time, as the page shows times
+
+    with _chromium() as browser, serve_app(_app(ctx)) as served:
+        page = browser.new_context(locale="en-GB").new_page()
+        for lang in ("en", "km"):
+            _open(page, f"{served.url}/health/verify?lang={lang}")
+            shown = _upload(page, issued.payload)
+            assert not shown["valid"]
+            signature = shown["checks"]["signature"]
+            assert (signature["outcome"], signature["codes"]) == ("fail", ["signer_revoked"])
+            expected = TEXT["r_signer_revoked"][lang].format(
+                at=when, reason="keyCompromise", kid=issued.kid
+            )
+            assert expected in signature["text"], signature["text"]
+            assert not shown["holderShown"]
+            assert shown["note"] == TEXT["holder_hidden"][lang]
 
 
 def _vectors() -> list[dict[str, Any]]:
@@ -495,3 +553,34 @@ def test_page_is_bilingual_self_contained_and_pins_its_qr_decoder(ctx: AppContex
 )
 def test_language_negotiation(header: str | None, expected: str) -> None:
     assert border.negotiate_language(header) == expected
+
+
+def test_catalogue_has_every_word_the_page_uses_in_both_languages() -> None:
+    """Every key border.js and the template look up is in the catalogue, in Khmer and English,
+    and no English is hard-coded in the script instead (the test results once were)."""
+    script = (STATIC / "border.js").read_text(encoding="utf-8")
+    template = (border._TEMPLATE_DIR / "border" / "verify.html").read_text(encoding="utf-8")
+    used = set(re.findall(r"\bT\.(\w+)", script)) | set(re.findall(r'\bT\["(\w+)"\]', script))
+    used |= set(re.findall(r"\bt\.(\w+)", template))
+    used |= set(re.findall(r'"(test_(?:not_)?detected)"', script))
+    # Keys the script builds: "r_" + reason code, "check_" + check, "kind_" + group, outcomes.
+    used |= {f"r_{code}" for code in ReasonCode} | {"r_signer_suspended"}
+    used |= {f"check_{check}" for check in Check} | {f"kind_{kind}" for kind in "vtr"}
+    used |= {str(outcome) for outcome in Outcome}
+    assert {"test_detected", "test_not_detected", "holder_hidden", "r_signer_revoked"} <= used
+    assert sorted(used - set(TEXT)) == []
+    for key in used:
+        km, en = TEXT[key]["km"], TEXT[key]["en"]
+        assert km.strip() and en.strip(), key
+        assert km != en, f"{key} is not translated"
+        # Khmer fills only what the English does (it may leave out the decoder's English
+        # detail, as r_decode_failed does).
+        assert set(re.findall(r"\{(\w+)\}", km)) <= set(re.findall(r"\{(\w+)\}", en)), key
+    for english in ("Not detected", "Detected"):
+        assert f'"{english}"' not in script
+
+
+def test_page_and_cli_call_a_revocation_list_old_after_the_same_time() -> None:
+    script = (STATIC / "border.js").read_text(encoding="utf-8")
+    (stale,) = re.findall(r"const STALE = ([\d *]+);", script)
+    assert math.prod(int(factor) for factor in stale.split("*")) == STALE_AFTER.total_seconds()

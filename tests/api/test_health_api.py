@@ -219,3 +219,77 @@ def test_scope_all_is_the_own_list_when_nothing_foreign_was_imported(
     every = json.loads(client.get("/health/trustlist?scope=all").content)
     assert [e["kid"] for e in every] == [e["kid"] for e in own]
     assert client.get("/health/trustlist?scope=everything").status_code == 422
+
+
+def _altered(payload: str) -> str:
+    """The credential with another date of birth and its original signature: a forgery."""
+    import zlib
+
+    import cbor2
+
+    from vaccine_cert.base45 import b45decode, b45encode
+
+    cose = cbor2.loads(zlib.decompress(b45decode(payload[4:])))
+    protected, unprotected, body, signature = cose.value
+    claims = cbor2.loads(body)
+    claims[-260][1]["dob"] = "1999-09-09"
+    forged = cbor2.CBORTag(18, [protected, unprotected, cbor2.dumps(claims), signature])
+    return "HC1:" + b45encode(zlib.compress(cbor2.dumps(forged), 9))
+
+
+def test_verify_answer_names_no_holder_when_the_signature_fails(
+    client: TestClient, ctx: AppContext, holder_id: str
+) -> None:
+    issued = ctx.health().issue(holder_id, "vaccination", VACCINATION, actor="test")
+    result = client.post("/health/v1/verify", json={"payload": _altered(issued.payload)}).json()
+    assert result["valid"] is False
+    assert result["checks"]["signature"] == "fail"
+    assert result["holder"] is None
+    assert [(f["check"], f["code"]) for f in result["findings"]] == [
+        ("signature", "signature_invalid")
+    ]
+    for personal in ("CHAN", "Chan", "Thida", "1985-02-03", "1999-09-09"):
+        assert personal not in json.dumps(result)
+    # Revoked but authentic: the holder is shown, and the answer is still NOT VALID.
+    ctx.health().revoke(issued.uvci, actor="test")
+    result = client.post("/health/v1/verify", json={"payload": issued.payload}).json()
+    assert (result["valid"], result["checks"]["revocation"]) == (False, "fail")
+    assert result["holder"]["dob"] == "1985-02-03"
+
+
+def test_verify_answer_names_a_revoked_signer(
+    client: TestClient, ctx: AppContext, holder_id: str, clock: FixedClock
+) -> None:
+    from ca.revocation import RevocationReason
+
+    issued = ctx.health().issue(holder_id, "test", TEST, actor="test")
+    (signer,) = ctx.health().signers()
+    clock.advance(dt.timedelta(hours=1))
+    ctx.ca().revoke(signer.serial, reason=RevocationReason.KEY_COMPROMISE, actor="test")
+    result = client.post("/health/v1/verify", json={"payload": issued.payload}).json()
+    assert result["valid"] is False
+    assert result["checks"]["signature"] == "fail"
+    assert result["holder"] is None
+    when = clock.now().replace(microsecond=0).isoformat()
+    assert result["findings"] == [
+        {
+            "check": "signature",
+            "code": "signer_revoked",
+            "message": f"the signer's certificate (kid {issued.kid}) was revoked on {when} "
+            "(keyCompromise); the credentials it signed are no longer valid",
+            "details": {"kid": issued.kid, "revoked_at": when, "reason": "keyCompromise"},
+        }
+    ]
+    assert result["reasons"] == ["signature: " + result["findings"][0]["message"]]
+
+
+def test_openapi_documents_the_verify_answer(client: TestClient) -> None:
+    spec = client.get("/openapi.json").json()
+    operation = spec["paths"]["/health/v1/verify"]["post"]
+    answer = operation["responses"]["200"]["content"]["application/json"]["schema"]
+    assert answer == {"$ref": "#/components/schemas/VerificationOut"}
+    schema = spec["components"]["schemas"]["VerificationOut"]
+    holder = schema["properties"]["holder"]
+    assert {"type": "null"} in holder["anyOf"]
+    assert holder["description"].startswith("Null unless the signature verified")
+    assert "findings" in schema["required"]

@@ -32,11 +32,14 @@ from ca.store import CertificateStatus, normalize_serial
 from ca.transparency import TransparencyLog
 from core.audit import AuditLedger
 from core.clock import FixedClock
+from core.db import transaction
 from core.errors import InvalidInput
+from core.installation import PublicUrlMismatch, record_public_url, recorded_public_url
 from hsm_adapters import SoftKeyBackend
 from registry import EmbeddedRegister
 from tests.ca._issuance import (
     ACTOR,
+    BASE_URL,
     PASSPHRASE,
     add_person,
     build_service,
@@ -101,6 +104,9 @@ def test_ensure_hierarchy_creates_once_then_loads(
     assert transparency.tree_size() == 10
     [entry] = [e for e in ledger.tail(10) if e.event == "ca.hierarchy.created"]
     assert entry.actor == "init"
+    # The URL the certificates name is remembered with them (core/installation.py).
+    assert entry.data["public_base_url"] == BASE_URL
+    assert recorded_public_url(session_factory) == BASE_URL
 
     again = fresh_service.ensure_hierarchy(actor="init")
     assert {info.label for info in fresh_keys.list()} == labels
@@ -111,6 +117,22 @@ def test_ensure_hierarchy_creates_once_then_loads(
     assert again.tsa == created.tsa
     assert dict(again.ocsp_responders) == dict(created.ocsp_responders)
     assert dict(again.cas) == dict(created.cas)
+
+
+def test_no_hierarchy_is_stored_under_another_url_than_the_recorded_one(
+    fresh_service: CAService,
+    fresh_keys: SoftKeyBackend,
+    session_factory: sessionmaker[Session],
+    clock: FixedClock,
+) -> None:
+    with transaction(session_factory) as session:
+        record_public_url(session, "https://id.natid.gov.kh", at=clock.now())
+    with pytest.raises(PublicUrlMismatch, match=f"https://id.natid.gov.kh, not {BASE_URL}"):
+        fresh_service.ensure_hierarchy(actor="init")
+    # Nothing half-way: no CA rows, and the keys made for it are gone again.
+    assert fresh_service.authorities() == ()
+    assert fresh_keys.list() == []
+    assert recorded_public_url(session_factory) == "https://id.natid.gov.kh"
 
 
 def test_ensure_hierarchy_refuses_keys_left_by_a_half_done_run(

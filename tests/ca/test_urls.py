@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import pytest
+from cryptography import x509
 
 from ca.errors import InvalidPkiConfiguration
-from ca.urls import PkiUrls
+from ca.profiles import ProfileName
+from ca.urls import PkiUrls, base_url_named_by
+from tests.ca.conftest import BASE_URL
 
 
 def test_url_scheme_under_the_base_url() -> None:
@@ -44,3 +47,16 @@ def test_malformed_base_url_rejected(base: str) -> None:
 def test_path_traversal_in_ca_name_rejected(ca_name: str) -> None:
     with pytest.raises(InvalidPkiConfiguration):
         PkiUrls("http://pki.gov.kh").ca_issuers(ca_name)
+
+
+def test_the_base_url_is_read_back_from_what_a_certificate_names(
+    issued: dict[str, tuple[x509.Certificate, str]],
+) -> None:
+    # The issuing CA names the root's CRL and certificate; an end entity its CA's OCSP too.
+    for profile in (ProfileName.ISSUING_CA, ProfileName.CITIZEN_AUTH, ProfileName.OCSP_RESPONDER):
+        cert, issuer = issued[profile]
+        assert base_url_named_by(cert, issuer) == BASE_URL
+    root, _ = issued[ProfileName.ROOT_CA]
+    assert base_url_named_by(root, "root") is None  # a root names no issuer's URLs
+    cert, _ = issued[ProfileName.CITIZEN_AUTH]
+    assert base_url_named_by(cert, "entity") is None  # another CA's URLs are not its own

@@ -228,6 +228,9 @@ def test_verify_during_concurrent_appends_sees_one_consistent_snapshot(
 ) -> None:
     done = threading.Event()
     failures: list[BaseException] = []
+    # Initialised as `natid init` leaves it: with its key, a ledger without any checkpoint fails.
+    ledger.append("test.ledger.initialised")
+    ledger.checkpoint()
 
     def writer() -> None:
         try:
@@ -247,7 +250,7 @@ def test_verify_during_concurrent_appends_sees_one_consistent_snapshot(
     reports.append(ledger.verify())
     assert failures == []
     assert all(r.ok for r in reports), [r.reason for r in reports if not r.ok]
-    assert reports[-1].entries_checked == 150
+    assert reports[-1].entries_checked == 151
 
 
 # --- input the ledger refuses ---------------------------------------------------------------

@@ -175,3 +175,59 @@ def test_hsm_outage_delays_the_checkpoint_but_loses_no_entry(
     report = ledger.verify({LABEL: key.public_key()})
     assert report.ok, report.reason
     assert report.entries_checked == 5
+
+
+def test_hsm_outage_after_the_first_checkpoint_only_warns(
+    session_factory: sessionmaker[Session], clock: FixedClock
+) -> None:
+    key = _FlakyBackendKey(ec.generate_private_key(ec.SECP256R1()))
+    ledger = AuditLedger(
+        session_factory, clock=clock, signing_key=key, key_label=LABEL, checkpoint_interval=3
+    )
+    ledger.append("admin.settings.changed", actor="admin:1")
+    ledger.checkpoint()  # as `natid init` does
+    key.down = True
+    for _ in range(5):
+        ledger.append("ca.certificate.revoked", actor="ra:2")
+    report = ledger.verify({LABEL: key.public_key()})
+    assert report.ok, report.reason
+    assert report.checkpoints_checked == 1
+    assert any(w.startswith("entries 2..6 follow the last checkpoint") for w in report.warnings)
+
+
+def test_ledger_whose_initialisation_never_signed_fails_until_a_checkpoint_is_signed(
+    session_factory: sessionmaker[Session], clock: FixedClock
+) -> None:
+    # `natid init` died after writing entries and before its checkpoint. In the database this
+    # looks exactly like a ledger whose checkpoints were deleted, so it fails with a trusted
+    # key; running init again signs the checkpoint (ledger.checkpoint()) and it passes.
+    key = ec.generate_private_key(ec.SECP256R1())
+    ledger = AuditLedger(session_factory, clock=clock, signing_key=key, key_label=LABEL)
+    for _ in range(4):
+        ledger.append("ca.authority.created", actor="natid-init")
+    trusted = {LABEL: key.public_key()}
+    report = ledger.verify(trusted)
+    assert (report.ok, report.first_bad_seq) == (False, 4)
+    assert report.reason is not None
+    assert report.reason.endswith("the checkpoints were deleted, or `natid init` never finished")
+    ledger.checkpoint()
+    report = ledger.verify(trusted)
+    assert report.ok, report.reason
+    assert (report.entries_checked, report.checkpoints_checked, report.warnings) == (4, 1, ())
+
+
+def test_trusted_head_vouches_for_a_ledger_without_checkpoints(
+    session_factory: sessionmaker[Session], clock: FixedClock
+) -> None:
+    key = ec.generate_private_key(ec.SECP256R1())
+    ledger = AuditLedger(session_factory, clock=clock, signing_key=key, key_label=LABEL)
+    for _ in range(3):
+        ledger.append("ca.authority.created", actor="natid-init")
+    exported = ledger.head()
+    ledger.append("ca.authority.created", actor="natid-init")
+    report = ledger.verify({LABEL: key.public_key()}, expect_head=exported)
+    assert report.ok, report.reason
+    assert report.warnings == (
+        "no signed checkpoints: entries 1..3 authenticated only by the trusted head "
+        "and entry 4 only by the hash chain",
+    )

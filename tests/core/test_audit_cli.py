@@ -25,6 +25,7 @@ from core.audit import AuditLedger
 from core.clock import FixedClock
 from core.db import make_engine, make_session_factory
 from migrations import upgrade
+from tests.core._audit_sql import rewrite_chain_from
 
 
 def _pem(key: ec.EllipticCurvePrivateKey, path: Path) -> Path:
@@ -104,6 +105,35 @@ def test_verify_with_an_untrusted_key_fails(env: dict[str, Path]) -> None:
     result = runner.invoke(app, ["verify", "--public-key", str(env["other_pem"])])
     assert result.exit_code == 1
     assert "checkpoint at entry 5: signature does not verify" in result.output
+
+
+def test_deleted_checkpoints_and_rewritten_chain_fail_verification(
+    env: dict[str, Path], engine: Engine
+) -> None:
+    # The auditor's walk-through: entry 2 changed, every hash and the head row's hash
+    # recomputed, every checkpoint deleted. The head row still records the checkpoint at 10.
+    with engine.begin() as conn:
+        conn.execute(text("UPDATE audit_entries SET data = :d WHERE seq = 2"), {"d": '{"n":99}'})
+        conn.execute(text("DELETE FROM audit_checkpoints"))
+    rewrite_chain_from(engine, 2)
+    args = ["verify", "--public-key", str(env["pem"])]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 1, result.output
+    assert result.stdout == (
+        "audit ledger FAILED at entry 10: checkpoint at entry 10: missing (the head row "
+        "records it as the newest signed checkpoint, but none is left): checkpoints were "
+        "deleted\n"
+    )
+    # The head row's record rewritten too: with a trusted key, no checkpoint at all fails.
+    with engine.begin() as conn:
+        conn.execute(text("UPDATE audit_head SET checkpoint_seq = 0 WHERE id = 1"))
+    result = runner.invoke(app, args)
+    assert result.exit_code == 1, result.output
+    assert result.stdout.startswith(
+        "audit ledger FAILED at entry 12: entry 12: no signed checkpoint covers it"
+    )
+    report = json.loads(runner.invoke(app, [*args, "--json"]).stdout)
+    assert (report["ok"], report["first_bad_seq"], report["checkpoints_checked"]) == (False, 12, 0)
 
 
 def test_truncation_caught_with_exported_head(env: dict[str, Path], engine: Engine) -> None:

@@ -262,14 +262,23 @@ garbage_checkpoints = st.builds(
     st.lists(garbage_checkpoints, max_size=3),
     st.none() | st.builds(LedgerHead, st.integers(-2, 10), st.text(max_size=3)),
     st.none() | st.builds(LedgerHead, st.integers(0, 10), st.text(max_size=3)),
+    st.none() | st.integers(-2, 14),
 )
 def test_verify_never_crashes_on_garbage(
     entries: list[AuditEntry],
     checkpoints: list[Checkpoint],
     head: LedgerHead | None,
     expect: LedgerHead | None,
+    head_checkpoint: int | None,
 ) -> None:
-    report = verify_chain(entries, checkpoints, TRUSTED, head=head, expect_head=expect)
+    report = verify_chain(
+        entries,
+        checkpoints,
+        TRUSTED,
+        head=head,
+        head_checkpoint=head_checkpoint,
+        expect_head=expect,
+    )
     assert isinstance(report, LedgerReport)
     if entries and not report.ok:
         assert report.reason
@@ -333,6 +342,59 @@ def test_valid_chain_streams_through_a_generator() -> None:
     report = verify_chain((e for e in entries), checkpoints, TRUSTED)
     assert report.ok
     assert (report.entries_checked, report.checkpoints_checked) == (50, 5)
+
+
+@given(st.integers(1, 8), st.sampled_from(["newest", "all"]))
+def test_deleting_checkpoints_the_head_row_records_is_detected(
+    rewritten: int, deleted: str
+) -> None:
+    # Delete checkpoints and rewrite the chain from entry `rewritten` on, as an attacker who
+    # recomputes every hash would; the head row still records the checkpoint at 8.
+    entries, checkpoints = build_chain(8, checkpoint_every=4)
+    kept = checkpoints[:1] if deleted == "newest" else []
+    prev = entries[rewritten - 2].entry_hash if rewritten > 1 else GENESIS_HASH
+    for i in range(rewritten - 1, 8):
+        e = entries[i]
+        subject = "person:forged" if i == rewritten - 1 else e.subject
+        h = compute_entry_hash(
+            seq=e.seq,
+            at=e.at,
+            event=e.event,
+            actor=e.actor,
+            subject=subject,
+            data_json=e.data_json,
+            prev_hash=prev,
+        )
+        entries[i] = dataclasses.replace(e, subject=subject, prev_hash=prev, entry_hash=h)
+        prev = h
+    head = LedgerHead(8, prev)
+    report = verify_chain(entries, kept, TRUSTED, head=head, head_checkpoint=8)
+    if rewritten <= 4 and kept:
+        # The checkpoint at 4 is still there and no longer matches.
+        assert (report.ok, report.first_bad_seq) == (False, 4)
+    else:
+        assert (report.ok, report.first_bad_seq) == (False, 8)
+        assert report.reason is not None
+        assert report.reason.startswith("checkpoint at entry 8: missing")
+    # With the head row's record rewritten too, no checkpoint at all still fails.
+    if not kept:
+        report = verify_chain(entries, [], TRUSTED, head=head, head_checkpoint=0)
+        assert (report.ok, report.first_bad_seq) == (False, 8)
+        assert "no signed checkpoint covers it" in (report.reason or "")
+
+
+def test_no_checkpoint_fails_only_with_a_trusted_key() -> None:
+    entries, _ = build_chain(5)
+    head = LedgerHead(5, entries[-1].entry_hash)
+    with_key = verify_chain(entries, [], TRUSTED, head=head, head_checkpoint=0)
+    assert (with_key.ok, with_key.first_bad_seq) == (False, 5)
+    without_key = verify_chain(entries, [], {}, head=head, head_checkpoint=0)
+    assert without_key.ok
+    assert without_key.warnings[0].startswith("no signed checkpoints: only the hash chain")
+    # A trusted head exported earlier vouches for the entries up to it instead.
+    anchored = verify_chain(entries, [], TRUSTED, head=head, head_checkpoint=0, expect_head=head)
+    assert anchored.ok
+    assert verify_chain([], [], TRUSTED, head=LedgerHead(0, GENESIS_HASH), head_checkpoint=0).ok
 
 
 @pytest.mark.parametrize("text", ["1:" + "a" * 64, "0:" + "0" * 64])

@@ -2,7 +2,8 @@
 
 Each test plays someone with write access to the database (SQL, not the ledger's API) and
 checks that verification fails at the right ``seq`` with a reason an auditor can act on. The
-ledger has 12 entries with signed checkpoints at 5 and 10 (interval 5).
+ledger has 12 entries with signed checkpoints at 5 and 10 (interval 5); its head row records
+the checkpoint at 10.
 """
 
 from __future__ import annotations
@@ -16,8 +17,9 @@ from sqlalchemy import Engine, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from core.audit import AuditLedger, AuditLedgerBroken, LedgerHead
-from core.audit_format import GENESIS_HASH, checkpoint_message, compute_entry_hash
+from core.audit_format import checkpoint_message, compute_entry_hash
 from core.clock import FixedClock
+from tests.core._audit_sql import rewrite_chain_from
 
 LABEL = "natid-audit-ledger"
 
@@ -55,41 +57,6 @@ def ledger(
 def _sql(engine: Engine, statement: str, **params: object) -> None:
     with engine.begin() as conn:
         conn.execute(text(statement), params)
-
-
-def _rewrite_chain_from(engine: Engine, start: int) -> None:
-    """What a careful attacker does after editing entry ``start``: recompute every hash."""
-    with engine.begin() as conn:
-        rows = conn.execute(
-            text(
-                "SELECT seq, at, event, actor, subject, data, entry_hash FROM audit_entries "
-                "ORDER BY seq"
-            )
-        ).all()
-        prev = GENESIS_HASH
-        for seq, stored_at, event, actor, subject, data, entry_hash in rows:
-            if seq < start:
-                prev = entry_hash
-                continue
-            # SQLite hands a text() query the raw stored text, without a zone.
-            at = dt.datetime.fromisoformat(stored_at) if isinstance(stored_at, str) else stored_at
-            if at.tzinfo is None:
-                at = at.replace(tzinfo=dt.UTC)
-            new_hash = compute_entry_hash(
-                seq=seq,
-                at=at,
-                event=event,
-                actor=actor,
-                subject=subject,
-                data_json=data,
-                prev_hash=prev,
-            )
-            conn.execute(
-                text("UPDATE audit_entries SET prev_hash = :p, entry_hash = :h WHERE seq = :s"),
-                {"p": prev, "h": new_hash, "s": seq},
-            )
-            prev = new_hash
-        conn.execute(text("UPDATE audit_head SET last_hash = :h WHERE id = 1"), {"h": prev})
 
 
 def test_untouched_ledger_verifies(ledger: AuditLedger, trusted: dict) -> None:
@@ -149,13 +116,91 @@ def test_modified_entry_with_recomputed_chain_detected_by_checkpoint(
     ledger: AuditLedger, engine: Engine, trusted: dict
 ) -> None:
     _sql(engine, "UPDATE audit_entries SET subject = 'person:9999' WHERE seq = 3")
-    _rewrite_chain_from(engine, 3)
+    rewrite_chain_from(engine, 3)
     report = ledger.verify(trusted)
     assert not report.ok
     # The chain itself is consistent again; the signed checkpoint at 5 is where it shows.
     assert report.first_bad_seq == 5
     assert report.reason is not None
     assert "signed checkpoint" in report.reason
+
+
+def test_checkpoints_deleted_and_chain_rewritten_detected_by_the_head_row(
+    ledger: AuditLedger, engine: Engine, trusted: dict
+) -> None:
+    # The auditor's walk-through: every checkpoint deleted, entry 2 changed, every hash and
+    # the head row's hash recomputed. The head row still records the checkpoint at 10.
+    _sql(engine, "DELETE FROM audit_checkpoints")
+    _sql(engine, "UPDATE audit_entries SET subject = 'person:9999' WHERE seq = 2")
+    rewrite_chain_from(engine, 2)
+    report = ledger.verify(trusted)
+    assert (report.ok, report.first_bad_seq) == (False, 10)
+    assert report.reason == (
+        "checkpoint at entry 10: missing (the head row records it as the newest signed "
+        "checkpoint, but none is left): checkpoints were deleted"
+    )
+
+
+def test_checkpoints_deleted_and_chain_and_head_rewritten_fail_without_any_checkpoint(
+    ledger: AuditLedger, engine: Engine, trusted: dict
+) -> None:
+    # The same, and the head row's checkpoint_seq set back to 0 as well: consistent in the
+    # database, but a ledger with entries and no checkpoint cannot be tied to the trusted key.
+    _sql(engine, "DELETE FROM audit_checkpoints")
+    _sql(engine, "UPDATE audit_entries SET subject = 'person:9999' WHERE seq = 2")
+    rewrite_chain_from(engine, 2)
+    _sql(engine, "UPDATE audit_head SET checkpoint_seq = 0 WHERE id = 1")
+    report = ledger.verify(trusted)
+    assert (report.ok, report.first_bad_seq) == (False, 12)
+    assert report.reason is not None
+    assert report.reason.startswith("entry 12: no signed checkpoint covers it")
+    assert "entries 1..12 cannot be authenticated against the trusted key" in report.reason
+    # Without a trusted key nothing could be authenticated anyway: a warning, as before.
+    unkeyed = ledger.verify({})
+    assert unkeyed.ok
+    assert any("no signed checkpoints" in w for w in unkeyed.warnings)
+
+
+def test_newest_checkpoint_deleted_detected_by_the_head_row(
+    ledger: AuditLedger, engine: Engine, trusted: dict
+) -> None:
+    _sql(engine, "DELETE FROM audit_checkpoints WHERE seq = 10")
+    report = ledger.verify(trusted)
+    assert (report.ok, report.first_bad_seq) == (False, 10)
+    assert report.reason == (
+        "checkpoint at entry 10: missing (the head row records it as the newest signed "
+        "checkpoint, but the newest one left covers entry 5): checkpoints were deleted"
+    )
+
+
+def test_head_row_that_forgets_a_checkpoint_detected(
+    ledger: AuditLedger, engine: Engine, trusted: dict
+) -> None:
+    _sql(engine, "UPDATE audit_head SET checkpoint_seq = 5 WHERE id = 1")
+    report = ledger.verify(trusted)
+    assert (report.ok, report.first_bad_seq) == (False, 10)
+    assert report.reason == (
+        "checkpoint at entry 10: not recorded by the head row (it names entry 5 as the "
+        "newest checkpoint): the head row was rewritten"
+    )
+
+
+def test_rewrite_after_the_newest_checkpoint_left_is_caught_only_by_expect_head(
+    ledger: AuditLedger, engine: Engine, trusted: dict
+) -> None:
+    # The documented limit: delete the checkpoint at 10, rewrite entries 7..12 and set the
+    # head row's checkpoint_seq back to 5. Everything the database holds agrees again.
+    exported = ledger.head()  # kept outside NatID, e.g. printed by `natid audit head`
+    _sql(engine, "DELETE FROM audit_checkpoints WHERE seq = 10")
+    _sql(engine, "UPDATE audit_entries SET subject = 'person:9999' WHERE seq = 7")
+    rewrite_chain_from(engine, 7)
+    _sql(engine, "UPDATE audit_head SET checkpoint_seq = 5 WHERE id = 1")
+    report = ledger.verify(trusted)
+    assert report.ok, report.reason
+    assert any(w.startswith("entries 6..12 follow the last checkpoint") for w in report.warnings)
+    caught = ledger.verify(trusted, expect_head=exported)
+    assert (caught.ok, caught.first_bad_seq) == (False, 12)
+    assert caught.reason == "entry 12: hash differs from the trusted head"
 
 
 def test_deleted_entry_detected(ledger: AuditLedger, engine: Engine, trusted: dict) -> None:

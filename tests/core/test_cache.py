@@ -177,8 +177,10 @@ def test_redis_entries_expire() -> None:
 
 def test_unreachable_redis_is_a_clear_infrastructure_error() -> None:
     cache = RedisCache.from_url("redis://127.0.0.1:1/0")
-    with pytest.raises(CacheError, match="Redis cache failed"):
+    with pytest.raises(CacheError, match="Redis cache failed") as failed:
         cache.get("k")
+    # A request's error becomes the problem document's detail: no internal address in it.
+    assert "127.0.0.1" not in str(failed.value)
 
 
 # --- health checks (/readyz, `natid serve`) ---------------------------------------------------
@@ -211,10 +213,29 @@ def test_redis_with_its_default_policy_passes_the_health_check() -> None:
     _redis_cache().health_check()
 
 
-def test_unreachable_redis_fails_the_health_check() -> None:
-    with pytest.raises(CacheError, match="Redis cache failed: ConnectionError") as failed:
-        RedisCache.from_url("redis://127.0.0.1:1/0").health_check()
+def test_unreachable_redis_fails_the_health_check_naming_where_without_the_password() -> None:
+    with pytest.raises(CacheError) as failed:
+        RedisCache.from_url("redis://:secret-password@127.0.0.1:1/0").health_check()
     assert not isinstance(failed.value, CacheEvicts)
+    # What `natid serve` prints and /readyz logs: where Redis is and why, as for the database.
+    assert str(failed.value) == (
+        "the Redis cache at 127.0.0.1:1 failed: ConnectionError: Connection refused."
+    )
+
+
+@pytest.mark.parametrize(
+    "url, where",
+    [
+        ("rediss://natid:secret-password@[::1]:1/0", "[::1]:1"),
+        ("unix:///nonexistent/redis.sock?password=secret-password", "/nonexistent/redis.sock"),
+    ],
+    ids=["ipv6-tls", "unix-socket"],
+)
+def test_health_check_names_an_ipv6_or_socket_redis(url: str, where: str) -> None:
+    with pytest.raises(CacheError) as failed:
+        RedisCache.from_url(url).health_check()
+    assert str(failed.value).startswith(f"the Redis cache at {where} failed: ConnectionError")
+    assert "secret-password" not in str(failed.value)
 
 
 def test_memory_cache_health_check_fails_only_while_full() -> None:

@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import datetime as dt
 import select
+import traceback
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from sqlalchemy import Column, Engine, Integer, MetaData, Table, text
+from sqlalchemy.exc import OperationalError
 
 import core.db
-from core.db import UTCDateTime, make_engine
-from core.errors import InvalidInput
+from core.db import UTCDateTime, connection_lost, make_engine
+from core.errors import DatabaseUnreachable, InvalidDatabaseURL, InvalidInput
 
 
 def test_timestamps_round_trip_as_aware_utc(engine: Engine) -> None:
@@ -160,3 +162,91 @@ def test_pooled_connection_with_a_notification_is_kept(
     with pg_engine.connect() as conn:
         assert conn.execute(text("SELECT pg_backend_pid()")).scalar_one() == pid
     assert pings == [1]
+
+
+# --- database URLs that cannot be used; connections lost under a statement -------------------
+
+
+@pytest.mark.parametrize(
+    ("url", "reason"),
+    [
+        # The password s3cret@pass:w0rd, unencoded: SQLAlchemy reads the port as "w0rd@db.example".
+        (
+            "postgresql+psycopg://natid:s3cret@pass:w0rd@db.example/natid",
+            "the port must be a number (percent-encode an @, : or / in the user name or password)",
+        ),
+        # The password s3cret@w0rd, unencoded: the host would be "w0rd@db.example".
+        (
+            "postgresql+psycopg://natid:s3cret@w0rd@db.example:5432/natid",
+            "its host name has an @ in it (percent-encode an @, : or / in the user name or "
+            "password)",
+        ),
+        (
+            "natid:s3cret-w0rd@db.example/natid",
+            "expected postgresql+psycopg://USER:PASSWORD@HOST:PORT/DATABASE or sqlite:///PATH",
+        ),
+        (
+            "postgres+psycopg://natid:s3cret-w0rd@db.example/natid",
+            "unknown database or driver 'postgres+psycopg'; NatID runs on postgresql+psycopg "
+            "and sqlite",
+        ),
+        (
+            "sqlite://natid:s3cret-w0rd@db.example/natid.db",
+            "a SQLite URL names a file, sqlite:///RELATIVE/PATH or sqlite:////ABSOLUTE/PATH",
+        ),
+    ],
+    ids=["port-not-a-number", "host-with-an-at", "no-dialect", "unknown-dialect", "sqlite-host"],
+)
+def test_unusable_url_is_an_error_that_quotes_no_part_of_the_password(
+    url: str, reason: str
+) -> None:
+    with pytest.raises(InvalidDatabaseURL) as info:
+        make_engine(url)
+    assert str(info.value) == f"the database URL is not valid: {reason}"
+    assert info.value.code == "invalid_database_url"
+    # Nor does SQLAlchemy's error ride along into a logged traceback.
+    logged = "".join(traceback.format_exception(info.value))
+    assert "w0rd" not in logged
+    assert "s3cret" not in logged
+
+
+def test_url_naming_a_driver_that_is_not_installed_is_an_invalid_database_url() -> None:
+    with pytest.raises(InvalidDatabaseURL) as info:
+        make_engine("oracle+oracledb://natid:s3cret@db.example/natid")
+    assert str(info.value) == (
+        "the database URL is not valid: the driver of 'oracle+oracledb' cannot be loaded "
+        "(No module named 'oracledb'); NatID runs on postgresql+psycopg and sqlite"
+    )
+
+
+@pytest.mark.parametrize(
+    ("driver_says", "reason"),
+    [
+        (
+            "terminating connection due to administrator command",
+            "terminating connection due to administrator command",
+        ),
+        (
+            "consuming input failed: server closed the connection unexpectedly\n"
+            "\tThis probably means the server terminated abnormally",
+            "server closed the connection unexpectedly",
+        ),
+        ("the connection to natid:s3cret was lost", "the connection to natid:*** was lost"),
+    ],
+    ids=["terminated", "server-gone", "password-in-the-reason"],
+)
+def test_connection_lost_says_where_and_why_but_never_the_statement(
+    driver_says: str, reason: str
+) -> None:
+    error = OperationalError(
+        "UPDATE persons SET status = %(status)s WHERE persons.national_id = %(national_id)s",
+        {"status": "deceased", "national_id": "012345678"},
+        Exception(driver_says),
+        connection_invalidated=True,
+    )
+    lost = connection_lost("postgresql+psycopg://natid:s3cret@db.example:5432/natid", error)
+    assert isinstance(lost, DatabaseUnreachable)
+    assert lost.code == "database_unreachable"
+    assert str(lost) == (
+        f"lost the connection to the database at db.example:5432 (postgresql): {reason}"
+    )

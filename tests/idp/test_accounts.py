@@ -19,6 +19,7 @@ from idp.accounts import Account, AccountService, LoginResult
 from idp.errors import (
     AccountExists,
     AccountNotActive,
+    AuthenticatorError,
     LoginFailed,
     LoginThrottled,
     WeakPassword,
@@ -377,3 +378,28 @@ def test_claims_subject_carries_operator_roles(
     assert accounts.claims_subject(account.id).roles == {"ra-officer"}
     operators.disable("dara.ra")
     assert accounts.claims_subject(account.id).roles == frozenset()
+
+
+def test_check_password_accepts_only_the_current_password_and_is_no_login(
+    accounts: AccountService, account: Account, clock: FixedClock, ledger: AuditLedger
+) -> None:
+    accounts.check_password(account.id, PASSWORD)
+    accounts.set_password(account.id, "a brand new passphrase", actor="test")
+    for _ in range(6):  # more than the login throttle allows: it is not a login
+        with pytest.raises(AuthenticatorError) as caught:
+            accounts.check_password(account.id, PASSWORD)
+        assert caught.value.code == "password_mismatch"
+    accounts.check_password(account.id, "a brand new passphrase")
+    assert events(ledger, "idp.login.failed") == []
+    assert events(ledger, "idp.login.succeeded") == []
+    assert accounts.get(account.id).last_login_at is None
+    assert login(accounts, clock, "a brand new passphrase").account_id == account.id
+
+
+def test_check_password_of_an_account_without_one_fails(
+    accounts: AccountService, person: Person
+) -> None:
+    created = accounts.create(person.id, actor="test")
+    with pytest.raises(AuthenticatorError) as caught:
+        accounts.check_password(created.id, PASSWORD)
+    assert caught.value.code == "no_password"

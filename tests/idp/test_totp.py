@@ -274,3 +274,31 @@ def test_remove_totp(totp: TotpAuthenticators, account: Account, clock: FixedClo
     assert totp.status(account.id).enrolled is False
     assert totp.status(account.id).recovery_codes_left == 0
     assert totp.remove(account.id, actor="test") is False
+
+
+def test_check_secret_names_the_active_app_only(
+    totp: TotpAuthenticators, account: Account, clock: FixedClock
+) -> None:
+    with pytest.raises(AuthenticatorError) as caught:
+        totp.check_secret(account.id, "JBSWY3DPEHPK3PXP")
+    assert caught.value.code == "no_totp"
+    first, _ = enrol(totp, account, clock)
+    assert totp.check_secret(account.id, first.secret) == first.authenticator_id
+    assert totp.check_secret(account.id, first.secret.lower()) == first.authenticator_id
+    clock.advance(dt.timedelta(minutes=3))
+    # An enrolment that is started but not confirmed does not replace the active app yet.
+    waiting = totp.begin(account.id, account_name="Sok Dara", at=clock.now(), actor="test")
+    assert totp.check_secret(account.id, first.secret) == first.authenticator_id
+    with pytest.raises(AuthenticatorError) as caught:
+        totp.check_secret(account.id, waiting.secret)
+    assert caught.value.code == "totp_mismatch"
+    clock.advance(dt.timedelta(minutes=3))
+    second, _ = enrol(totp, account, clock)
+    with pytest.raises(AuthenticatorError) as caught:
+        totp.check_secret(account.id, first.secret)
+    assert caught.value.code == "totp_mismatch"
+    assert totp.check_secret(account.id, second.secret) == second.authenticator_id
+    totp.remove(account.id, actor="test")
+    with pytest.raises(AuthenticatorError) as caught:
+        totp.check_secret(account.id, second.secret)
+    assert caught.value.code == "no_totp"

@@ -102,4 +102,6 @@ def test_with_the_real_audit_ledger(
     ]
     assert entries[1].data["persons"] == 1000
     assert NID not in " ".join(e.data_json for e in entries)
+    # Signed as `natid init` signs one: with its key, a ledger without any checkpoint fails.
+    ledger.checkpoint()
     ledger.verify().raise_for_failure()

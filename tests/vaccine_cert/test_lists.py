@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import copy
+import datetime as dt
 import hashlib
 import json
 
@@ -12,7 +13,10 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
+from ca.revocation import RevocationReason
+from ca.service import CAService
 from core.audit import AuditLedger
+from core.clock import FixedClock
 from tests.ca._issuance import (
     ca_service,
     hierarchy_keys,
@@ -27,7 +31,7 @@ from vaccine_cert.batch import parse_batch_csv
 from vaccine_cert.errors import AlreadyRevoked, TrustListRejected, UnknownHealthCertificate
 from vaccine_cert.models import HealthForeignSignerRow
 from vaccine_cert.report import Check, Outcome, ReasonCode
-from vaccine_cert.revocation import RevocationList
+from vaccine_cert.revocation import STALE_AFTER, RevocationList
 from vaccine_cert.trustlist import export_trustlist, parse_trustlist
 from vaccine_cert.verify import verify
 
@@ -92,6 +96,21 @@ def test_published_revocation_list_has_the_three_hashes_and_works_offline(world:
         RevocationList.from_document(json.dumps(tampered), anchor=anchor)
 
 
+def test_revocation_list_tells_how_old_it_is() -> None:
+    """A verifier shows the list's date and warns once it is older than STALE_AFTER (or has
+    no date at all): an old list passes every credential revoked since."""
+    made = dt.datetime(2026, 11, 1, 9, tzinfo=dt.UTC)
+    listed = RevocationList.from_document(
+        {"timestamp": "2026-11-01T09:00:00Z", "batches": []}, anchor=None
+    )
+    assert listed.issued_at == made
+    assert not listed.is_stale(made + STALE_AFTER)
+    assert listed.is_stale(made + STALE_AFTER + dt.timedelta(seconds=1))
+    undated = RevocationList.from_document({"batches": []}, anchor=None)
+    assert undated.issued_at is None
+    assert undated.is_stale(made)
+
+
 def test_trust_list_has_the_gateway_shape_and_signed_entries(world: World) -> None:
     issued = world.health.issue(world.holder.id, "vaccination", VACCINATION, actor="o")
     [entry] = world.health.trustlist()
@@ -150,6 +169,37 @@ def test_import_checks_every_entry_against_the_anchor_all_or_nothing(
     # The verifier now trusts the foreign signer (its test DSC runs from 2026-10-02).
     report = world.health.verify(foreign_credential)
     assert report.outcome(Check.SIGNATURE) is Outcome.PASS, report.reasons
+
+
+def test_a_revoked_signer_is_named_and_no_longer_trusted_or_published(
+    world: World, ca_service: CAService, clock: FixedClock
+) -> None:
+    """``natid ca revoke SERIAL --reason keyCompromise`` on a document signer: its credentials
+    fail as signed by a revoked signer, with the date and the reason, and a forged one under
+    its kid is still an unknown signer's."""
+    issued = world.health.issue(world.holder.id, "vaccination", VACCINATION, actor="o")
+    assert world.health.verify(issued.payload).valid
+    (signer,) = world.health.signers()
+    clock.advance(dt.timedelta(hours=2))
+    ca_service.revoke(signer.serial, reason=RevocationReason.KEY_COMPROMISE, actor="o")
+    when = clock.now().replace(microsecond=0).isoformat()
+
+    (revoked,) = world.health.revoked_signers()
+    assert (revoked.kid, revoked.reason) == (signer.kid, "keyCompromise")
+    assert world.health.signers() == ()
+    assert world.health.trustlist() == []
+    report = world.health.verify(issued.payload)
+    assert not report.valid
+    assert report.codes() == {ReasonCode.SIGNER_REVOKED}
+    assert report.reasons == (
+        f"signature: the signer's certificate (kid {issued.kid}) was revoked on {when} "
+        "(keyCompromise); the credentials it signed are no longer valid",
+    )
+    assert report.holder is None
+    # A credential issued now gets a new signer, and verifies.
+    again = world.health.issue(world.holder.id, "vaccination", VACCINATION, actor="o")
+    assert again.kid != issued.kid
+    assert world.health.verify(again.payload).valid
 
 
 def test_batch_issues_good_rows_and_reports_bad_ones_by_line(world: World) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import datetime as dt
 import json
 
 import pytest
@@ -12,12 +13,16 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 from vaccine_cert import (
     CertificateType,
     InvalidTrustedCertificate,
+    ReasonCode,
     TrustedSigner,
     TrustedSigners,
     kid_of,
+    verify,
 )
+from vaccine_cert.trust import RevokedSigner
 
 from .conftest import (
+    CHECKED,
     DCC_DIR,
     EXPIRES,
     ISSUED,
@@ -27,6 +32,8 @@ from .conftest import (
     kid_for,
     make_dsc,
     require_test_vectors,
+    sign_hc1,
+    vaccination_dcc,
 )
 
 
@@ -92,3 +99,56 @@ def test_signers_are_found_by_kid(
     assert len(signers) == 2
     assert [s.certificate for s in signers.with_kid(kid_of(other))] == [other]
     assert signers.with_kid(bytes(8)) == ()
+
+
+# --- revoked signers -----------------------------------------------------------------------------
+
+REVOKED_AT = ISSUED + dt.timedelta(days=3, microseconds=123)
+
+
+def _revoked(certificate: x509.Certificate, reason: str = "keyCompromise") -> RevokedSigner:
+    return RevokedSigner.from_certificate(certificate, revoked_at=REVOKED_AT, reason=reason)
+
+
+def test_credential_of_a_revoked_signer_names_the_revocation(
+    credential: str, dsc: x509.Certificate
+) -> None:
+    """Not "no trusted signer", which is what a forger's key gets: the officer learns that the
+    issuer withdrew the signer, when, and why."""
+    report = verify(credential, trusted=TrustedSigners([], [_revoked(dsc)]), at=CHECKED)
+    assert not report.valid
+    (finding,) = report.findings
+    assert finding.code is ReasonCode.SIGNER_REVOKED
+    assert "was revoked on 2026-11-04T09:00:00+00:00 (keyCompromise)" in finding.message
+    assert dict(finding.details) == {
+        "kid": base64.b64encode(kid_for(dsc)).decode(),
+        "revoked_at": "2026-11-04T09:00:00+00:00",
+        "reason": "keyCompromise",
+    }
+    assert report.holder is None
+    held = verify(
+        credential, trusted=TrustedSigners([], [_revoked(dsc, "certificateHold")]), at=CHECKED
+    )
+    assert "is suspended since 2026-11-04T09:00:00+00:00 (certificateHold)" in held.reasons[0]
+
+
+def test_revoked_signer_still_in_a_trust_list_is_not_trusted(
+    credential: str, dsc: x509.Certificate
+) -> None:
+    """A stale trust list carrying a signer the verifier knows to be revoked does not win."""
+    listed = TrustedSigners.from_certificates([dsc])
+    assert verify(credential, trusted=listed, at=CHECKED).valid
+    known = listed.with_revoked([_revoked(dsc)])
+    assert len(known) == 0
+    assert verify(credential, trusted=known, at=CHECKED).codes() == {ReasonCode.SIGNER_REVOKED}
+
+
+def test_copying_a_revoked_signers_kid_does_not_borrow_its_revocation(
+    dsc: x509.Certificate,
+) -> None:
+    """A forger who puts a revoked signer's kid on a credential signed with another key gets
+    the unknown-signer answer: "revoked" would say the data was the issuer's."""
+    forger = ec.generate_private_key(ec.SECP256R1())
+    forged = sign_hc1(vaccination_dcc(), key=forger, cert=dsc)  # dsc's kid, forger's key
+    report = verify(forged, trusted=TrustedSigners([], [_revoked(dsc)]), at=CHECKED)
+    assert report.codes() == {ReasonCode.SIGNER_UNKNOWN}

@@ -335,3 +335,50 @@ def test_report_cannot_be_edited_into_a_valid_one(credential: str) -> None:
     with pytest.raises(TypeError):
         report.checks[Check.SIGNATURE] = Outcome.PASS  # type: ignore[index]
     assert not report.valid
+
+
+# --- what an officer is shown of a credential that fails -----------------------------------------
+
+
+def test_forged_holder_is_not_reported(
+    ec_key: ec.EllipticCurvePrivateKey, dsc: x509.Certificate, trusted: TrustedSigners
+) -> None:
+    """A credential with another date of birth and the original signature: the report names no
+    holder, so no screen shows the forger's name and date of birth beside "NOT VALID"."""
+    good = sign_cose(claims(vaccination_dcc()), key=ec_key, protected={1: -7, 4: kid_for(dsc)})
+    message = cbor2.loads(good).value
+    forged_payload = claims(vaccination_dcc(dob="1950-01-01"))
+    forged = wrap_hc1(cbor2.dumps(cbor2.CBORTag(18, [message[0], {}, forged_payload, message[3]])))
+    report = verify(forged, trusted=trusted, at=CHECKED)
+    assert report.codes(Check.SIGNATURE) == {ReasonCode.SIGNATURE_INVALID}
+    assert report.holder is None
+    shown = report.as_dict(include_dcc=True)
+    assert shown["holder"] is None
+    assert shown["dcc"] is None
+    assert "1950-01-01" not in json.dumps(shown)
+    assert "Sok" not in json.dumps(shown)
+    # An unknown signer's credential is as unproven.
+    assert verify(forged, trusted=[], at=CHECKED).holder is None
+
+
+def test_signed_holder_of_an_expired_credential_is_still_reported(
+    credential: str, trusted: TrustedSigners
+) -> None:
+    """Authentic data stays visible when the credential fails for another reason."""
+    report = verify(credential, trusted=trusted, at=EXPIRES + dt.timedelta(days=1))
+    assert not report.valid
+    assert report.outcome(Check.SIGNATURE) is Outcome.PASS
+    assert report.holder is not None
+    assert report.as_dict()["holder"]["dob"] == "1990-04-14"
+
+
+def test_findings_carry_their_codes_in_the_json(credential: str) -> None:
+    out = verify(credential, trusted=[], at=CHECKED).as_dict()
+    assert out["findings"] == [
+        {
+            "check": "signature",
+            "code": "signer_unknown",
+            "message": out["reasons"][0].removeprefix("signature: "),
+            "details": {},
+        }
+    ]

@@ -2,7 +2,11 @@
  * NatID border verifier page: camera and photo scanning (jsQR), the trust and revocation lists
  * (cached by the service worker sw.js, their age shown), and the result. Verification itself is
  * verifier.js and runs in this browser, so the page works with no network once loaded; when
- * online it also asks the server for the full DCC schema check and says which check it used.
+ * online it also asks the server for the full DCC schema check and says which check it used,
+ * and - for a signer the cached trust list does not know - whether the signer's certificate was
+ * revoked (the published list leaves revoked signers out; only the server knows them).
+ * The holder's name and date of birth are shown only when the signature verified. Every word
+ * shown comes from the page's catalogue (api/routers/border_text.py), in the page's language.
  */
 (function () {
   "use strict";
@@ -25,7 +29,11 @@
     if (minutes < 48 * 60) return fill(T.age_hours, { n: Math.floor(minutes / 60) });
     return fill(T.age_days, { n: Math.floor(minutes / 1440) });
   }
+  // Older lists are marked old; `natid health verify` warns after the same time
+  // (vaccine_cert/revocation.py STALE_AFTER).
   const STALE = 7 * 24 * 3600;
+  // DCC value set covid-19-lab-result (SNOMED CT): the catalogue's words for each code.
+  const TEST_RESULTS = { "260415000": "test_not_detected", "260373001": "test_detected" };
 
   // --- lists ------------------------------------------------------------------------------------
   async function fetchJson(url) {
@@ -65,7 +73,7 @@
   }
 
   // --- verification and the result -----------------------------------------------------------
-  async function serverSchema(payload) {
+  async function serverCheck(payload) {
     if (!navigator.onLine) return null;
     const abort = new AbortController();
     const timer = setTimeout(() => abort.abort(), 4000);
@@ -76,28 +84,44 @@
       });
       if (!response.ok) return null;
       const body = await response.json();
-      const outcome = body.checks && body.checks.schema;
-      if (outcome !== "pass" && outcome !== "fail") return null;
-      return { outcome, reasons: (body.reasons || []).filter((r) => String(r).startsWith("schema:")) };
+      return body && typeof body === "object" ? body : null;
     } catch (err) {
       return null;
     } finally { clearTimeout(timer); }
+  }
+
+  function useServerSchema(result, server) {
+    const outcome = server.checks && server.checks.schema;
+    if (outcome !== "pass" && outcome !== "fail") return;
+    const reasons = (server.reasons || []).filter((r) => String(r).startsWith("schema:"));
+    result.schemaSource = "server";
+    result.checks.schema = outcome;
+    result.reasons = result.reasons.filter((r) => r.check !== "schema")
+      .concat(reasons.map((text) => ({ check: "schema", text: String(text).replace(/^schema:\s*/, "") })));
+    result.valid = ["decode", "signature", "expiry", "schema"].every((c) => result.checks[c] === "pass") &&
+      result.checks.revocation !== "fail";
+  }
+
+  // The cached trust list names no signer for this kid; the server may know it as revoked.
+  function useServerRevokedSigner(result, server) {
+    const found = (server.findings || []).find((f) => f && f.check === "signature" && f.code === "signer_revoked");
+    if (!found || !found.details) return;
+    const made = Date.parse(found.details.revoked_at || "");
+    result.reasons = result.reasons.filter((r) => r.check !== "signature").concat([{
+      check: "signature", code: "signer_revoked", kid: found.details.kid,
+      reason: found.details.reason, at: isFinite(made) ? made / 1000 : null,
+    }]);
   }
 
   async function check(payload) {
     $("busy").textContent = T.working;
     const result = await V.verify(payload, state.trust, state.revocations, Date.now() / 1000);
     result.schemaSource = "local";
-    if (result.checks.signature === "pass") {
-      const server = await serverSchema(payload);
-      if (server) {
-        result.schemaSource = "server";
-        result.checks.schema = server.outcome;
-        result.reasons = result.reasons.filter((r) => r.check !== "schema")
-          .concat(server.reasons.map((text) => ({ check: "schema", text: String(text).replace(/^schema:\s*/, "") })));
-        result.valid = ["decode", "signature", "expiry", "schema"].every((c) => result.checks[c] === "pass") &&
-          result.checks.revocation !== "fail";
-      }
+    const signerUnknown = result.reasons.some((r) => r.check === "signature" && r.code === "signer_unknown");
+    if (result.checks.signature === "pass" || signerUnknown) {
+      const server = await serverCheck(payload);
+      if (server && result.checks.signature === "pass") useServerSchema(result, server);
+      if (server && signerUnknown) useServerRevokedSigner(result, server);
     }
     show(result);
     $("busy").textContent = "";
@@ -107,7 +131,9 @@
     if (reason.text) return reason.text;
     const values = Object.assign({}, reason);
     for (const k of ["at", "from", "to"]) if (typeof values[k] === "number") values[k] = when(values[k]);
-    const template = T["r_" + reason.code];
+    // A suspension (RFC 5280 certificateHold) is worded as one; any other reason is a revocation.
+    const key = reason.code === "signer_revoked" && reason.reason === "certificateHold" ? "signer_suspended" : reason.code;
+    const template = T["r_" + key];
     return template ? fill(template, values) : reason.code;
   }
 
@@ -118,12 +144,17 @@
     verdict.textContent = (result.valid ? "✓ " : "✗ ") + (result.valid ? T.valid : T.invalid);
     verdict.className = "verdict " + (result.valid ? "ok" : "bad");
     section.dataset.valid = String(result.valid);
-    const h = result.holder || {};
+    // The name and date of birth only when the signature verified (verifier.js returns no
+    // holder otherwise): an officer shown a forged name beside "NOT VALID" may still compare it.
+    const h = result.holder;
+    $("holder").hidden = !h;
+    const note = $("holder-note");
+    note.textContent = h ? (result.valid ? T.compare : T.holder_signed_invalid) : (result.checks.decode === "pass" ? T.holder_hidden : "");
     const name = $("holder-name");
-    name.textContent = [h.fn, h.gn].filter(Boolean).join(" ") || "-";
-    const icao = [h.fnt, h.gnt].filter(Boolean).join("<<");
+    name.textContent = h ? [h.fn, h.gn].filter(Boolean).join(" ") || "-" : "";
+    const icao = h ? [h.fnt, h.gnt].filter(Boolean).join("<<") : "";
     if (icao) { const small = document.createElement("small"); small.textContent = icao; name.appendChild(small); }
-    $("holder-dob").textContent = h.dob || "-";
+    $("holder-dob").textContent = h ? h.dob || "-" : "";
 
     const details = $("details");
     details.replaceChildren();
@@ -133,13 +164,17 @@
       const dd = document.createElement("dd"); dd.textContent = String(value);
       details.append(dt, dd);
     };
-    const e = result.entry || {};
-    if (result.kind === "v") { row(T["kind_v"], e.mp); row(T.dose, e.dn !== undefined ? e.dn + " / " + e.sd : ""); row(T.date, e.dt); }
-    if (result.kind === "t") { row(T["kind_t"], e.nm || e.tt); row(T.test_result, { "260415000": "Not detected", "260373001": "Detected" }[e.tr] || e.tr); row(T.date, e.sc); }
-    if (result.kind === "r") { row(T["kind_r"], e.fr); row(T.valid_until, e.du); }
-    row(T.issuer, [e.is, result.issuer].filter(Boolean).join(", "));
-    row(T.valid_until, result.exp ? when(result.exp) : "");
-    row(T.uvci, result.uvci);
+    // The credential's contents, like its holder, only as signed.
+    const e = (h && result.entry) || {};
+    const kind = h ? result.kind : null;
+    if (kind === "v") { row(T["kind_v"], e.mp); row(T.dose, e.dn !== undefined ? e.dn + " / " + e.sd : ""); row(T.date, e.dt); }
+    if (kind === "t") { row(T["kind_t"], e.nm || e.tt); row(T.test_result, T[TEST_RESULTS[e.tr]] || e.tr); row(T.date, e.sc); }
+    if (kind === "r") { row(T["kind_r"], e.fr); row(T.valid_until, e.du); }
+    if (h) {
+      row(T.issuer, [e.is, result.issuer].filter(Boolean).join(", "));
+      row(T.valid_until, result.exp ? when(result.exp) : "");
+      row(T.uvci, result.uvci);
+    }
 
     const list = $("checks");
     list.replaceChildren();

@@ -23,7 +23,10 @@
  *                SHA-256, vaccine_cert/revocation.py) looked up under the signer's kid in the
  *                cached revocation list.
  *
- * Checks 3-5 run only after the signature passed (HCERT "Input Data Validation").
+ * Checks 3-5 run only after the signature passed (HCERT "Input Data Validation"), and the holder
+ * (name, date of birth) is returned only then: a credential whose signature fails could name
+ * anyone, and the page does not show what nobody vouches for. The rest (kind, entry, dates) is
+ * as read, for the checks; the page shows it only beside a holder.
  * Trusted DSCs come from the cached trust list; each certificate is parsed here (DER) and its
  * kid recomputed from its bytes, so a list entry cannot claim a kid it does not have.
  */
@@ -501,7 +504,9 @@
     return {
       valid, checks, reasons, kind, entry, uvci,
       kid: sig.kid || null, issuer: decoded.issuer, iat: decoded.iat, exp: decoded.exp,
-      holder: { fn: nam.fn || null, gn: nam.gn || null, fnt: nam.fnt || null, gnt: nam.gnt || null, dob: typeof dcc.dob === "string" ? dcc.dob : null },
+      holder: sig.signer
+        ? { fn: nam.fn || null, gn: nam.gn || null, fnt: nam.fnt || null, gnt: nam.gnt || null, dob: typeof dcc.dob === "string" ? dcc.dob : null }
+        : null,
     };
   }
 

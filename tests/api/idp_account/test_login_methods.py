@@ -263,6 +263,31 @@ def test_proxy_forwarding_the_browser_address_still_counts_as_the_trusted_proxy(
         assert SESSION_COOKIE_NAME(ctx.settings) not in outsider.cookies
 
 
+def test_every_network_of_a_longer_trusted_proxies_list_is_believed(ctx: AppContext) -> None:
+    # The list is checked at load (core/settings.py) and parsed once: one entry cannot make
+    # the check fail for the others, as a name among addresses used to.
+    ctx.settings = ctx.settings.model_copy(
+        update={"trusted_proxies": "192.0.2.10, 10.0.0.0/8, 2001:db8::/32"}
+    )
+    cert, _ = citizen_certificate(ctx)
+    for address in ("10.1.2.3", "2001:db8::7", "192.0.2.10"):
+        with browser(ctx, address=address) as proxied:
+            assert certificate_login(proxied, cert).status_code == 303  # type: ignore[attr-defined]
+    with browser(ctx, address="127.0.0.1") as not_listed:
+        assert certificate_login(not_listed, cert).status_code == 401  # type: ignore[attr-defined]
+
+
+def test_empty_trusted_proxies_believes_no_certificate_header(
+    ctx: AppContext, client: TestClient
+) -> None:
+    # Empty means no proxy, for certificate login as for X-Forwarded-For (api/app.py).
+    ctx.settings = ctx.settings.model_copy(update={"trusted_proxies": ""})
+    cert, _ = citizen_certificate(ctx)
+    answer = certificate_login(client, cert)
+    assert answer.status_code == 401  # type: ignore[attr-defined]
+    assert SESSION_COOKIE_NAME(ctx.settings) not in client.cookies
+
+
 @pytest.mark.parametrize("lang, words", [("km", "ចូលប្រើដោយវិញ្ញាបនបត្រ"), ("en", "Log in with")])
 def test_certificate_login_page_in_both_languages(
     client: TestClient, lang: str, words: str

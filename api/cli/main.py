@@ -307,10 +307,23 @@ def db_upgrade(data_dir: DataDirOption = None) -> None:
         fail(f"{exc} [{exc.code}]")
     except Exception as exc:  # noqa: BLE001 - one readable line for the operator
         fail_if_database_gone(exc, url)
-        fail(f"migration failed: {type(exc).__name__}: {exc}")
+        fail(f"migration failed: {type(exc).__name__}: {_migration_error(exc)}")
     finally:
         engine.dispose()
     typer.echo("database is at the newest revision")
+
+
+def _migration_error(exc: Exception) -> str:
+    """The first line of what went wrong in a migration: for a database error the driver's own
+    reason, never SQLAlchemy's text around it, which quotes the statement and its parameters
+    (a data migration's can hold register data)."""
+    from sqlalchemy.exc import DBAPIError
+
+    if isinstance(exc, DBAPIError):
+        text = str(exc.orig).strip() if exc.orig is not None else ""
+    else:
+        text = str(exc).strip()
+    return text.splitlines()[0] if text else "no details"
 
 
 @app.command()

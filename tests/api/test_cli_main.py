@@ -633,3 +633,26 @@ def test_serve_gives_workers_time_to_import_before_their_health_check() -> None:
 
     # uvicorn accepts the option under that name (a renamed option would raise here).
     uvicorn.Config("api.app:create_app_from_env", **options)
+
+
+def test_failed_migration_names_the_reason_without_the_statement(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A database error in a migration is the driver's reason in one line: SQLAlchemy's own
+    text would quote the statement and its parameters."""
+    import migrations
+
+    def broken(*_args: object, **_kwargs: object) -> None:
+        raise ProgrammingError(
+            "UPDATE registry_persons SET national_id = %(n)s",
+            {"n": _ID_NUMBER},
+            Exception("permission denied for table registry_persons"),
+        )
+
+    monkeypatch.setattr(migrations, "upgrade", broken)
+    result = runner.invoke(app, ["db", "upgrade", "--data-dir", str(tmp_path)])
+    assert result.exit_code == 1
+    assert result.stderr.strip() == (
+        "error: migration failed: ProgrammingError: permission denied for table registry_persons"
+    )
+    assert _ID_NUMBER not in result.output and "UPDATE" not in result.output

@@ -158,6 +158,8 @@ class HealthService:
         self.country = country
         self._validity = validity
         self._rotate_before = rotate_before
+        #: Whether this service has seen the trust-list anchor's key (ensure_signer's check).
+        self._anchor_seen = False
 
     # --- signers -----------------------------------------------------------------------------
 
@@ -213,6 +215,8 @@ class HealthService:
                 f"got {str(algorithm)[:20]!r}"
             )
         now = require_aware(at) if at is not None else self._clock.now()
+        if not self._anchor_seen:
+            self.ensure_anchor(actor=actor)
         usable = [
             s
             for s in self.signers()
@@ -466,16 +470,47 @@ class HealthService:
     # --- trust lists -------------------------------------------------------------------------
 
     def _anchor_key(self) -> ec.EllipticCurvePrivateKey:
+        """The anchor's key. Only :meth:`ensure_anchor` makes it: a list or a request for the
+        anchor never creates a key in the backend (an HSM's, possibly) on an anonymous GET."""
         try:
             key = self._keys.load(TRUSTLIST_KEY_LABEL)
         except KeyNotFound:
-            try:
-                key = self._keys.generate(TRUSTLIST_KEY_LABEL, KeyAlgorithm.EC_P256)
-            except KeyExists:
-                key = self._keys.load(TRUSTLIST_KEY_LABEL)
+            raise NoHealthSigner(
+                "NatID has no trust-list anchor yet: `natid health signer ensure` creates it "
+                "(issuing the first health credential does too)"
+            ) from None
+        return self._checked_anchor(key)
+
+    @staticmethod
+    def _checked_anchor(key: object) -> ec.EllipticCurvePrivateKey:
         if not isinstance(key, ec.EllipticCurvePrivateKey):
             raise NoHealthSigner(f"the key {TRUSTLIST_KEY_LABEL} must be an ECDSA P-256 key")
         return key
+
+    def ensure_anchor(self, *, actor: str | None) -> ec.EllipticCurvePublicKey:
+        """The trust-list anchor, made (ECDSA P-256 in the key backend, audited as
+        ``health.trustlist_anchor.created`` with its fingerprint) when there is none yet."""
+        try:
+            public = self._checked_anchor(self._keys.load(TRUSTLIST_KEY_LABEL)).public_key()
+        except KeyNotFound:
+            pass
+        else:
+            self._anchor_seen = True
+            return public
+        try:
+            key = self._keys.generate(TRUSTLIST_KEY_LABEL, KeyAlgorithm.EC_P256)
+        except KeyExists:  # another process made it first
+            return self._checked_anchor(self._keys.load(TRUSTLIST_KEY_LABEL)).public_key()
+        public = self._checked_anchor(key).public_key()
+        self._anchor_seen = True
+        log.info("health trust-list anchor created")
+        if self._ledger is not None:
+            self._ledger.append(
+                "health.trustlist_anchor.created",
+                actor=actor,
+                data={"key_label": TRUSTLIST_KEY_LABEL, "fingerprint": anchor_fingerprint(public)},
+            )
+        return public
 
     def trustlist_anchor(self) -> ec.EllipticCurvePublicKey:
         """The public key that signs NatID's trust list and revocation list."""

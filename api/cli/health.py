@@ -233,9 +233,15 @@ def signer_ensure(
     ] = "ec-p256",
     data_dir: DataDirOption = None,
 ) -> None:
-    """Make sure a document signer is ready (issues one if none is, or it nears its end)."""
+    """Make sure the trust-list anchor and a document signer are ready (makes the anchor if
+    there is none; issues a signer if none is ready, or it nears its end)."""
+    from vaccine_cert.trustlist import anchor_fingerprint
+
     with cli_context(data_dir) as ctx:
-        signer = _service(ctx).ensure_signer(algorithm=algorithm, actor=CLI_ACTOR)
+        service = _service(ctx)
+        anchor = service.ensure_anchor(actor=CLI_ACTOR)
+        signer = service.ensure_signer(algorithm=algorithm, actor=CLI_ACTOR)
+    typer.echo(f"trust-list anchor sha256 {anchor_fingerprint(anchor)}")
     typer.echo(
         f"signer {signer.serial} kid {signer.kid_b64} {signer.algorithm} "
         f"valid to {signer.not_after.isoformat()}"

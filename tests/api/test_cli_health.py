@@ -25,6 +25,7 @@ from api.context import build_context
 from core.settings import load_settings
 from tests.vaccine_cert._health import TEST, VACCINATION
 from vaccine_cert import read_qr_texts
+from vaccine_cert.trustlist import anchor_fingerprint, load_anchor
 
 pytestmark = pytest.mark.slow
 runner = CliRunner()
@@ -67,6 +68,9 @@ def data_dir(tmp_path_factory: pytest.TempPathFactory) -> DataDir:
         )  # fmt: skip
     finally:
         ctx.close()
+    # As an operator sets up health credentials: the anchor the lists are signed with, a signer.
+    code, _out, err = health("signer", "ensure", data=path)
+    assert code == 0, err
     return DataDir(path, person.id)
 
 
@@ -245,6 +249,11 @@ def test_trust_list_import_checks_the_anchor(data_dir: DataDir, tmp_path: Path) 
 def test_signer_ensure(data_dir: DataDir) -> None:
     code, out, err = health("signer", "ensure", "--algorithm", "rsa-3072", data=data_dir.path)
     assert code == 0, err
+    # The anchor the lists are signed with is named by the fingerprint operators compare.
+    code, pem, err = health("trustlist", "anchor", data=data_dir.path)
+    assert code == 0, err
+    fingerprint = anchor_fingerprint(load_anchor(pem.encode()))
+    assert out.splitlines()[0] == f"trust-list anchor sha256 {fingerprint}"
     kid = out.split(" kid ")[1].split()[0]
     assert len(base64.b64decode(kid)) == 8
     code, out, _err = health("signer", "list", data=data_dir.path)

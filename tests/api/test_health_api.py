@@ -29,6 +29,7 @@ from hsm_adapters import SoftKeyBackend
 from tests.vaccine_cert._health import TEST, VACCINATION
 from vaccine_cert import read_qr_texts
 from vaccine_cert.revocation import RevocationList
+from vaccine_cert.service import TRUSTLIST_KEY_LABEL
 from vaccine_cert.trustlist import load_anchor, parse_trustlist
 
 #: Each test builds a whole application context (its key store is opened with scrypt).
@@ -293,3 +294,31 @@ def test_openapi_documents_the_verify_answer(client: TestClient) -> None:
     assert {"type": "null"} in holder["anyOf"]
     assert holder["description"].startswith("Null unless the signature verified")
     assert "findings" in schema["required"]
+
+
+def test_lists_before_any_anchor_exists_are_503_and_make_no_key(
+    tmp_path: Path, db_url: str, clock: FixedClock
+) -> None:
+    """An anonymous GET must not create a key in the backend (an HSM, in production): before
+    `natid health signer ensure` (or the first issuance) there is no list to publish."""
+    keys = tmp_path / "keys"
+    settings = load_settings(
+        data_dir=tmp_path / "var",
+        database_url=db_url,
+        soft_key_dir=keys,
+        soft_key_passphrase=PASSPHRASE,
+    )
+    context = build_context(settings, clock=clock)
+    try:
+        with TestClient(create_app(context), raise_server_exceptions=False) as c:
+            for path in ("/health/trustlist", "/health/trustlist/anchor", "/health/revocations"):
+                response = c.get(path)
+                assert response.status_code == 503, path
+                assert response.headers["content-type"] == "application/problem+json"
+                problem = response.json()
+                assert problem["code"] == "health_signer_unavailable"
+                assert "natid health signer ensure" in problem["detail"]
+        assert TRUSTLIST_KEY_LABEL not in {k.label for k in context.keys.list()}
+        assert not [e for e in context.ledger.tail(50) if e.event.startswith("health.")]
+    finally:
+        context.close()

@@ -70,6 +70,8 @@ def make_health(
         entity_id=ministry.id,
         **options,
     )
+    # What `natid health signer ensure` does first: the lists are signed by this anchor.
+    health.ensure_anchor(actor="test")
     return World(health, ministry, holder)
 
 

@@ -17,6 +17,7 @@ from ca.revocation import RevocationReason
 from ca.service import CAService
 from core.audit import AuditLedger
 from core.clock import FixedClock
+from hsm_adapters import SoftKeyBackend
 from tests.ca._issuance import (
     ca_service,
     hierarchy_keys,
@@ -28,11 +29,17 @@ from tests.ca._issuance import (
 from tests.vaccine_cert._health import TEST, VACCINATION, World, world
 from tests.vaccine_cert.conftest import make_dsc
 from vaccine_cert.batch import parse_batch_csv
-from vaccine_cert.errors import AlreadyRevoked, TrustListRejected, UnknownHealthCertificate
+from vaccine_cert.errors import (
+    AlreadyRevoked,
+    NoHealthSigner,
+    TrustListRejected,
+    UnknownHealthCertificate,
+)
 from vaccine_cert.models import HealthForeignSignerRow
 from vaccine_cert.report import Check, Outcome, ReasonCode
 from vaccine_cert.revocation import STALE_AFTER, RevocationList
-from vaccine_cert.trustlist import export_trustlist, parse_trustlist
+from vaccine_cert.service import TRUSTLIST_KEY_LABEL, HealthService
+from vaccine_cert.trustlist import anchor_fingerprint, export_trustlist, parse_trustlist
 from vaccine_cert.verify import verify
 
 __all__ = [
@@ -222,3 +229,42 @@ def test_batch_issues_good_rows_and_reports_bad_ones_by_line(world: World) -> No
     for outcome in report.outcomes:
         if outcome.payload is not None:
             assert world.health.verify(outcome.payload).valid
+
+
+def test_the_trust_list_anchor_is_made_only_on_purpose_and_audited(
+    world: World, ledger: AuditLedger, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    # An installation whose key store has no anchor yet: reading a list never makes one.
+    fresh = SoftKeyBackend(tmp_path_factory.mktemp("no-anchor"), "anchor test", scrypt_n=2**14)
+    try:
+        health = HealthService(
+            world.health._sessions,
+            ca=world.health._ca,
+            register=world.health._register,
+            keys=fresh,
+            ledger=ledger,
+            clock=world.health._clock,
+            entity_id=world.ministry.id,
+        )
+        for read in (health.trustlist, health.revocation_list, health.trustlist_anchor):
+            with pytest.raises(NoHealthSigner, match="natid health signer ensure") as caught:
+                read()
+            assert caught.value.http_status == 503
+        assert fresh.list() == []
+        made = [e for e in ledger.tail(50) if e.event == "health.trustlist_anchor.created"]
+
+        anchor = health.ensure_anchor(actor="officer-3")
+        assert [k.label for k in fresh.list()] == [TRUSTLIST_KEY_LABEL]
+        assert health.ensure_anchor(actor="officer-3") == anchor  # made once
+        [entry] = [e for e in ledger.tail(50) if e.event == "health.trustlist_anchor.created"][
+            len(made) :
+        ]
+        assert entry.actor == "officer-3"
+        assert entry.data == {
+            "key_label": TRUSTLIST_KEY_LABEL,
+            "fingerprint": anchor_fingerprint(anchor),
+        }
+        assert health.trustlist_anchor() == anchor
+        parse_trustlist(json.dumps(health.trustlist()), anchor=anchor)  # signed by it
+    finally:
+        fresh.close()

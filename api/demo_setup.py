@@ -114,35 +114,69 @@ def load_demo_client(ctx: AppContext) -> DemoClientConfig | None:
     return config if config.issuer == ctx.settings.base_url else None
 
 
+def _stored_client(ctx: AppContext) -> DemoClientConfig | None:
+    """The demo client's configuration as ``natid init`` kept it, whatever its base URL."""
+    data = _read(_demo_dir(ctx) / "client.json")
+    try:
+        return DemoClientConfig.from_json(data) if isinstance(data, dict) else None
+    except ValueError:
+        return None
+
+
 def _ensure_client(ctx: AppContext) -> tuple[DemoClientConfig, bool]:
     base = ctx.settings.base_url
-    existing = load_demo_client(ctx)
+    redirect_uri, logged_out = f"{base}/demo/callback", f"{base}/demo/logged-out"
     clients = ctx.idp_core().clients
-    if existing is not None:
+    stored = _stored_client(ctx)
+    registered = None
+    if stored is not None:
         try:
-            registered = clients.get(existing.client_id)
+            registered = clients.get(stored.client_id, include_disabled=True)
         except ClientNotFound:
             registered = None
-        if registered is not None and existing.redirect_uri in registered.redirect_uris:
-            return existing, False
-    added = clients.add(
-        name=CLIENT_NAME,
-        redirect_uris=[f"{base}/demo/callback"],
-        auth_method="client_secret_basic",
-        post_logout_redirect_uris=[f"{base}/demo/logged-out"],
-        actor=ACTOR,
-    )
-    assert added.client_secret is not None  # client_secret_basic always has one
+    if stored is not None and registered is not None:
+        if stored.issuer == base and stored.redirect_uri in registered.redirect_uris:
+            return stored, False
+        # The public base URL changed: the same client follows it. A second client could not
+        # be registered under the same name (idp.clients.ClientNameTaken), and need not be.
+        client_id, secret = stored.client_id, stored.client_secret
+        clients.update(
+            client_id, redirect_uris=[redirect_uri], post_logout_redirect_uris=[logged_out],
+            actor=ACTOR,
+        )  # fmt: skip
+        created = False
+    else:
+        namesake = next((c for c in clients.list() if c.name == CLIENT_NAME), None)
+        if namesake is not None:
+            # Registered before, but its settings file is gone (the data directory's demo/
+            # folder deleted): take the client back with a new secret rather than fail.
+            clients.update(
+                namesake.client_id, redirect_uris=[redirect_uri],
+                post_logout_redirect_uris=[logged_out], actor=ACTOR,
+            )  # fmt: skip
+            added = clients.rotate_secret(namesake.client_id, actor=ACTOR)
+        else:
+            added = clients.add(
+                name=CLIENT_NAME,
+                redirect_uris=[redirect_uri],
+                auth_method="client_secret_basic",
+                post_logout_redirect_uris=[logged_out],
+                actor=ACTOR,
+            )
+        assert added.client_secret is not None  # client_secret_basic always has one
+        client_id, secret, created = added.client.client_id, added.client_secret, True
     config = DemoClientConfig(
         issuer=base,
-        client_id=added.client.client_id,
-        client_secret=added.client_secret,
-        redirect_uri=f"{base}/demo/callback",
-        post_logout_redirect_uri=f"{base}/demo/logged-out",
-        cookie_key=secrets.token_hex(32),
+        client_id=client_id,
+        client_secret=secret,
+        redirect_uri=redirect_uri,
+        post_logout_redirect_uri=logged_out,
+        cookie_key=stored.cookie_key
+        if stored is not None and not created
+        else secrets.token_hex(32),
     )
     _write_private(_demo_dir(ctx) / "client.json", config.as_json())
-    return config, True
+    return config, created
 
 
 def _new_password() -> str:

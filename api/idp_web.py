@@ -26,15 +26,16 @@ What every page of the OpenID provider needs, in one place so the pages agree:
 from __future__ import annotations
 
 import base64
+import contextlib
 import functools
 import hashlib
 import hmac
 import re
 import secrets
-from collections.abc import Callable, Coroutine, Mapping, Sequence
+from collections.abc import Callable, Coroutine, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final, cast
-from urllib.parse import quote, urlencode
+from urllib.parse import quote, urlencode, urlsplit
 
 import jinja2
 from fastapi import Request, Response
@@ -79,6 +80,7 @@ __all__ = [
     "login_sessions",
     "logout_sender",
     "negotiate_language",
+    "page_csp",
     "page_language",
     "page_url",
     "pending_request",
@@ -102,7 +104,11 @@ _CSP = (
     "default-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'; "
     "object-src 'none'"
 )
-#: Headers of every IdP page. ``form-action 'self'`` still lets a form's 303 go to a client.
+#: A source expression of CSP: scheme, host and port only (no path, quote, comma or semicolon).
+_CSP_SOURCE = re.compile(r"(?:https?://[A-Za-z0-9.\-\[\]:]+|[a-z][a-z0-9+.\-]*:)")
+#: Headers of every IdP page. Their ``form-action 'self'`` does not let a form's redirect leave
+#: NatID: Chromium applies ``form-action`` to every redirect after the POST (CSP Level 3), so a
+#: page whose form may end at a client's redirect URI says so (:func:`page_csp`).
 PAGE_HEADERS: Final[Mapping[str, str]] = {
     "Content-Security-Policy": _CSP,
     "X-Frame-Options": "DENY",
@@ -115,6 +121,23 @@ _LANGUAGE_NAMES = (("km", "ខ្មែរ"), ("en", "English"))
 _CSRF_STATE = "natid_csrf_seed"
 _SESSION_STATE = "natid_login_session"
 _UNSET = object()
+
+
+def page_csp(redirect_uris: Iterable[str]) -> str:
+    """The pages' Content-Security-Policy with ``form-action`` widened to the origins of
+    ``redirect_uris``: the client a login, consent or logout form's 303s end at. A private-use
+    scheme (a mobile app's ``kh.gov.app:/cb``) is named by its scheme; anything that is not a
+    plain origin is left out rather than put in the header."""
+    sources = []
+    for uri in redirect_uris:
+        parts = urlsplit(uri)
+        scheme = parts.scheme.lower()
+        source = f"{scheme}://{parts.netloc}" if scheme in ("http", "https") else f"{scheme}:"
+        if _CSP_SOURCE.fullmatch(source) and source not in sources:
+            sources.append(source)
+    if not sources:
+        return _CSP
+    return _CSP.replace("form-action 'self'", "form-action 'self' " + " ".join(sources))
 
 
 # --- context, cookies, sessions -----------------------------------------------------------------
@@ -251,6 +274,11 @@ def end_login_session(
         BackChannelLogout(ctx.idp_core(), sender=logout_sender(request), ledger=ctx.ledger).notify(
             ended, person_id=person_id, at=now
         )
+    # The session's tokens end with it (OIDC Back-Channel Logout 1.0 §2.7), except those of an
+    # offline_access grant, which a citizen gave to work while they are not logged in.
+    ctx.idp_core().tokens.revoke_grants_where(
+        sid=ended.id, keep_offline=True, reason="session_ended", at=now, actor=actor or "idp"
+    )
     forget_cached_session(request)
     return ended
 
@@ -366,8 +394,13 @@ def render(
     lang: str,
     status: int = 200,
     headers: Mapping[str, str] | None = None,
+    form_targets: Iterable[str] = (),
 ) -> HTMLResponse:
     """Render ``idp/<template_name>`` in ``lang`` with the page headers.
+
+    ``form_targets``: URIs outside NatID that the page's form may be redirected to (the CSP's
+    ``form-action`` names their origins); the client of a ``pending`` authorization in the
+    context is added by itself.
 
     Every template gets ``lang``, ``t`` (the words in that language), ``csrf_token``,
     ``languages`` (the switch links), ``static`` (:func:`static_url`) and the route's context.
@@ -385,10 +418,19 @@ def render(
     }
     values.update(context)
     html = _environment().get_template(template_name).render(values)
+    targets = list(form_targets)
+    pending = values.get("pending")
+    if isinstance(pending, str) and pending:
+        # The form continues an authorization: its last redirect goes to the client.
+        with contextlib.suppress(PageError):
+            auth = pending_request(request, pending)
+            if auth is not None:
+                targets.append(auth.redirect_uri)
+    csp = {"Content-Security-Policy": page_csp(targets)} if targets else {}
     response = HTMLResponse(
         html,
         status_code=status,
-        headers={**PAGE_HEADERS, "Content-Language": lang, **(headers or {})},
+        headers={**PAGE_HEADERS, **csp, "Content-Language": lang, **(headers or {})},
     )
     _store_new_csrf_seed(request, response)
     return response

@@ -104,7 +104,9 @@ def oauth_error_response(
         )
     body = {"error": code.value, "error_description": error.description[:_MAX_DESCRIPTION]}
     response = no_store_json(body, status=status, headers=headers)
-    if code is OAuthErrorCode.INVALID_CLIENT and basic_challenge:
+    if code is OAuthErrorCode.INVALID_CLIENT and (basic_challenge or status == 401):
+        # RFC 6749 §5.2 requires the challenge after a Basic attempt; RFC 9110 §15.5.2 requires
+        # one on every 401, and Basic is the scheme a client can answer it with.
         response.headers["WWW-Authenticate"] = f'Basic realm="{_REALM}"'
     if isinstance(error, UseDPoPNonce):
         response.headers["DPoP-Nonce"] = error.nonce

@@ -29,14 +29,14 @@ from __future__ import annotations
 import datetime as dt
 import json
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from core.clock import require_aware
 from core.errors import InvalidInput
 from idp import pkce
-from idp.claims import ClaimsRequest, parse_claims_request
+from idp.claims import ClaimsRequest, parse_claims_request, within_scopes
 from idp.clients import Client, ClientRegistry
 from idp.errors import (
     ClientNotFound,
@@ -294,7 +294,7 @@ def _max_age(value: str | None) -> int | None:
     return number
 
 
-def _claims(value: str | None) -> Mapping[str, Any] | None:
+def _claims(value: str | None, allowed_scopes: Collection[str]) -> Mapping[str, Any] | None:
     if value is None:
         return None
     if len(value) > MAX_CLAIMS_JSON:
@@ -304,7 +304,7 @@ def _claims(value: str | None) -> Mapping[str, Any] | None:
     except InvalidClaimsRequest as exc:
         raise InvalidRequest(exc.message) from None
     parsed: dict[str, Any] = json.loads(value)
-    return parsed
+    return within_scopes(parsed, allowed_scopes)
 
 
 def _id_token_hint(
@@ -384,7 +384,7 @@ def parse_request(
         claims_locales=_space_list(
             params.get("claims_locales"), "claims_locales", _LOCALE, MAX_LOCALES
         ),
-        claims=_claims(params.get("claims")),
+        claims=_claims(params.get("claims"), client.scopes),
         dpop_jkt=dpop_jkt,
         request_uri=request_uri,
     )

@@ -49,6 +49,7 @@ __all__ = [
     "ReleasedClaims",
     "parse_claims_request",
     "release_claims",
+    "within_scopes",
 ]
 
 SCOPE_CIVIL_SERVANT = "civil_servant"
@@ -83,6 +84,8 @@ CLAIMS_BY_SCOPE: Mapping[str, tuple[str, ...]] = {
     ),
 }
 _SUPPORTED = frozenset(name for names in CLAIMS_BY_SCOPE.values() for name in names)
+#: The scope each scope claim belongs to.
+_SCOPE_OF = {name: scope for scope, names in CLAIMS_BY_SCOPE.items() for name in names}
 _MAX_CLAIMS = 100
 
 
@@ -210,6 +213,24 @@ def _available(subject: ClaimsSubject) -> dict[str, Any]:
     if active or subject.roles:
         claims["roles"] = sorted(subject.roles)
     return claims
+
+
+def within_scopes(claims: Mapping[str, Any], allowed_scopes: Collection[str]) -> dict[str, Any]:
+    """A parsed ``claims`` request parameter without the scope claims of scopes the client
+    may not ask for: the operator's allowed scopes bound the ``claims`` parameter as they bound
+    ``scope`` (a site allowed only ``openid`` cannot get ``email`` or ``roles`` by naming
+    them). Other members and claims (``acr``, ``auth_time``) are kept as they are."""
+    kept: dict[str, Any] = {}
+    for target, members in claims.items():
+        if target in ("userinfo", "id_token") and isinstance(members, Mapping):
+            kept[target] = {
+                name: spec
+                for name, spec in members.items()
+                if name not in _SCOPE_OF or _SCOPE_OF[name] in allowed_scopes
+            }
+        else:
+            kept[target] = members
+    return kept
 
 
 def release_claims(

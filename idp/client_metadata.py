@@ -1,5 +1,8 @@
 """Checks on what an operator registers for a client: URIs, sector, scopes, JWKS (pure, no I/O).
 
+* Client names are shown to citizens on the consent page, so two clients may not share a
+  name as a citizen would read it: :func:`name_key` folds a name (Unicode NFKC, case folded,
+  runs of whitespace as one space, trimmed) and no two clients may have the same key.
 * Redirect URIs (RFC 6749 §3.1.2, OIDC Core §3.1.2.1, RFC 8252 §7.3, RFC 9700 §2.1):
   absolute, no fragment, no user info, at most 2,000 characters; ``https``, or ``http`` only for
   the loopback hosts ``localhost``, ``127.0.0.1`` and ``[::1]`` (development and native apps).
@@ -21,8 +24,11 @@
 
 from __future__ import annotations
 
+import hashlib
+import ipaddress
 import json
 import re
+import unicodedata
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 from urllib.parse import urlsplit
@@ -36,10 +42,12 @@ __all__ = [
     "check_jwks",
     "check_logout_uri",
     "check_name",
+    "check_reason",
     "check_redirect_uris",
     "check_scopes",
     "check_sector",
     "check_userinfo_alg",
+    "name_key",
 ]
 
 LOOPBACK_HOSTS = frozenset({"localhost", "127.0.0.1", "[::1]"})
@@ -53,6 +61,7 @@ _HOSTNAME = re.compile(rf"(?=.{{1,253}}$){_HOST_LABEL}(?:\.{_HOST_LABEL})*")
 _PRIVATE_MEMBERS = frozenset({"d", "p", "q", "dp", "dq", "qi", "oth", "k"})
 _FORBIDDEN_CHARS = re.compile(r"[\s\x00-\x1f\x7f]")
 _CONTROL_CHARS = re.compile(r"[\x00-\x1f\x7f]")
+_WHITESPACE = re.compile(r"\s+")
 
 
 def check_name(name: str) -> str:
@@ -60,6 +69,26 @@ def check_name(name: str) -> str:
     if not 1 <= len(name) <= 100 or _CONTROL_CHARS.search(name):
         raise InvalidClientMetadata("client name: expected 1 to 100 printable characters")
     return name
+
+
+def check_reason(reason: str) -> str:
+    """An operator's reason for disabling a client (kept on the row and in the ledger)."""
+    reason = reason.strip() if isinstance(reason, str) else ""
+    if not 1 <= len(reason) <= 200 or _CONTROL_CHARS.search(reason):
+        raise InvalidClientMetadata("reason: expected 1 to 200 printable characters")
+    return reason
+
+
+def name_key(name: str) -> str:
+    """The key two client names are compared by: SHA-256 (hex) of the name folded as a citizen
+    reads it on the consent page (NFKC, so full-width and compatibility forms match their plain
+    letters; case folded; whitespace runs as one space, since HTML shows them so; trimmed).
+
+    A digest rather than the folded text, so the stored key has one length whatever NFKC
+    expands a name to."""
+    folded = unicodedata.normalize("NFKC", name).casefold()
+    folded = _WHITESPACE.sub(" ", folded).strip()
+    return hashlib.sha256(folded.encode("utf-8")).hexdigest()
 
 
 def _check_uri(uri: str, what: str, *, https_only: bool, allow_query: bool = True) -> str:
@@ -81,6 +110,11 @@ def _check_uri(uri: str, what: str, *, https_only: bool, allow_query: bool = Tru
         raise InvalidRedirectUri(f"{what} {shown!r} must not contain a query")
     host = (parts.hostname or "").lower()
     if parts.scheme == "https" and host:
+        if not _is_host(host):
+            # "https://*.gov.kh/cb" was stored and could never match (matching is exact).
+            raise InvalidRedirectUri(
+                f"{what} {shown!r}: the host is not a DNS name or an IP address (no wildcards)"
+            )
         return uri
     if parts.scheme == "http" and _netloc_host(parts.netloc) in LOOPBACK_HOSTS:
         if https_only:
@@ -89,6 +123,21 @@ def _check_uri(uri: str, what: str, *, https_only: bool, allow_query: bool = Tru
     raise InvalidRedirectUri(
         f"{what} {shown!r}: expected https://..., or http:// on localhost, 127.0.0.1 or [::1]"
     )
+
+
+_DNS_LABEL = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?")
+
+
+def _is_host(host: str) -> bool:
+    """A DNS name of letter-digit-hyphen labels (IDNs as ``xn--``) or an IP address."""
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        pass
+    else:
+        return True
+    labels = host.removesuffix(".").split(".")
+    return len(host) <= 253 and all(_DNS_LABEL.fullmatch(label) for label in labels)
 
 
 def _netloc_host(netloc: str) -> str:

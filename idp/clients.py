@@ -1,12 +1,28 @@
 """Registered clients (relying parties) and client authentication at the token endpoints.
 
-Registration is an operator's act (``natid idp client add``, later the admin API); what may be
+Registration is an operator's act (``natid idp client add``, or the admin API); what may be
 registered is checked in :mod:`idp.client_metadata`. A client has a random ``client_id``
 (128 bits, base64url), one authentication method (RFC 7591 §2 ``token_endpoint_auth_method``),
 and for ``client_secret_basic`` / ``client_secret_post`` a 256-bit random secret that is shown
 once and stored only as a SHA-256 digest (why not Argon2id: ``docs/decisions.md``,
 "Operators"). A ``fapi2`` client must use ``private_key_jwt`` and is then held to PAR and
 DPoP by the routes (:attr:`Client.require_par`, :attr:`Client.require_dpop`).
+
+A registration is not frozen: an operator may change a client's name, redirect URIs, keys and
+allowed scopes (:meth:`ClientRegistry.update`, under the same checks as :meth:`~ClientRegistry.
+add`), give a ``client_secret_*`` client a new secret (:meth:`~ClientRegistry.rotate_secret`),
+and disable it (:meth:`~ClientRegistry.disable`). Its authentication method, FAPI 2.0 status,
+sector and subject type never change: the last two make the ``sub`` each citizen has at the
+client, and a change would hand the client other identifiers for the same people. No two
+clients have the same name as a citizen reads it on the consent page
+(:func:`idp.client_metadata.name_key`; :class:`ClientNameTaken`).
+
+A disabled client fails :meth:`~ClientRegistry.authenticate` (token, PAR, introspection,
+revocation: ``invalid_client``) and is not found by :meth:`~ClientRegistry.get` (the
+authorization endpoint then shows its error page instead of redirecting); disabling it revokes
+its live grants in the same transaction (``revoke_reason`` ``client_disabled``), which stops
+its access and refresh tokens (:mod:`idp.tokens` checks the grant of each). Enabling it again
+lets it authenticate; the revoked grants stay revoked.
 
 :meth:`ClientRegistry.authenticate` (RFC 6749 §2.3, OIDC Core §9) answers every failure with
 the same :class:`~idp.errors.InvalidClient` error, whether the client is unknown, uses another
@@ -44,17 +60,19 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import select
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from core.audit import AuditLedger
 from core.cache import Cache
 from core.clock import Clock, require_aware
 from core.db import transaction
+from core.errors import Conflict
 from idp import client_metadata as meta
 from idp.errors import (
     ClientNotFound,
+    IdPError,
     IdPStoreUnavailable,
     InvalidClient,
     InvalidClientMetadata,
@@ -63,15 +81,17 @@ from idp.errors import (
     InvalidScope,
 )
 from idp.jose import JWSUse, numeric_date, unverified_claims, verify_jws
-from idp.models import ClientRow
+from idp.models import ClientRow, GrantRow
 from idp.subjects import SubjectType
 
 __all__ = [
     "CLIENT_ASSERTION_TYPE",
+    "CLIENT_DISABLED_REASON",
     "CLOCK_SKEW",
     "MAX_ASSERTION_LIFETIME",
     "Client",
     "ClientAuthMethod",
+    "ClientNameTaken",
     "ClientRegistry",
     "RegisteredClient",
 ]
@@ -91,6 +111,17 @@ _MAX_COPIES = 10_000
 _VERSION_KEY = "idp:clients:version"
 #: Compared against when a client has no secret, so every failure costs the same.
 _NO_SECRET = "0" * 64
+#: ``revoke_reason`` of the grants revoked when their client is disabled.
+CLIENT_DISABLED_REASON = "client_disabled"
+#: Fields :meth:`ClientRegistry.update` may change, in the order audit entries name them.
+_UPDATABLE = ("name", "redirect_uris", "post_logout_redirect_uris", "jwks", "scopes")
+
+
+class ClientNameTaken(IdPError, Conflict):
+    """Another client already has this name as citizens read it (case, spacing and width
+    aside): two sites under one name on the consent page could not be told apart."""
+
+    code = "client_name_taken"
 
 
 class ClientAuthMethod(StrEnum):
@@ -120,6 +151,13 @@ class Client:
     #: ``ES256`` / ``PS256`` when UserInfo answers this client with a signed JWT (OIDC Core
     #: §5.3.2); None for plain JSON.
     userinfo_signed_response_alg: str | None = None
+    #: When an operator disabled the client (None: enabled), and why.
+    disabled_at: dt.datetime | None = None
+    disabled_reason: str | None = None
+
+    @property
+    def disabled(self) -> bool:
+        return self.disabled_at is not None
 
     @property
     def require_par(self) -> bool:
@@ -174,12 +212,16 @@ class Client:
             "jwks": {"keys": list(self.jwks)} if self.jwks else None,
             "userinfo_signed_response_alg": self.userinfo_signed_response_alg,
             "client_id_issued_at": int(self.created_at.timestamp()),
+            "disabled": self.disabled,
+            "disabled_at": int(self.disabled_at.timestamp()) if self.disabled_at else None,
+            "disabled_reason": self.disabled_reason,
         }
 
 
 @dataclass(frozen=True, slots=True)
 class RegisteredClient:
-    """A new client and its secret; the secret exists only here, once."""
+    """A new client (or one with a new secret) and its secret; the secret exists only here,
+    once."""
 
     client: Client
     client_secret: str | None = field(repr=False)
@@ -204,6 +246,8 @@ def _to_client(row: ClientRow) -> Client:
         jwks=tuple(json.loads(row.jwks)) if row.jwks else (),
         created_at=row.created_at,
         userinfo_signed_response_alg=row.userinfo_signed_response_alg,
+        disabled_at=row.disabled_at,
+        disabled_reason=row.disabled_reason,
     )
 
 
@@ -284,9 +328,11 @@ class ClientRegistry:
             raise InvalidClientMetadata(f"a JWKS is only used with private_key_jwt, not {method}")
         secret = None if keys else secrets.token_urlsafe(32)
         now = require_aware(self._clock.now())
+        name = meta.check_name(name)
         row = ClientRow(
             client_id=_new_client_id(),
-            name=meta.check_name(name),
+            name=name,
+            name_key=meta.name_key(name),
             auth_method=method.value,
             secret_sha256=_secret_hash(secret) if secret else None,
             jwks=json.dumps(list(keys), sort_keys=True) if keys else None,
@@ -307,8 +353,9 @@ class ClientRegistry:
             userinfo_signed_response_alg=meta.check_userinfo_alg(userinfo_signed_response_alg),
         )
         with self._db() as session:
+            self._claim_name(session, name, row.client_id)
             session.add(row)
-            session.flush()
+            self._flush(session, name)
             self._ledger.append(
                 "idp.client.added",
                 actor=actor,
@@ -324,11 +371,194 @@ class ClientRegistry:
         self._changed()
         return RegisteredClient(client=_to_client(row), client_secret=secret)
 
-    def get(self, client_id: str) -> Client:
-        """The client ``client_id``; raises :class:`~idp.errors.ClientNotFound`."""
+    def update(
+        self,
+        client_id: str,
+        *,
+        name: str | None = None,
+        redirect_uris: Iterable[str] | None = None,
+        post_logout_redirect_uris: Iterable[str] | None = None,
+        jwks: Mapping[str, Any] | str | None = None,
+        scopes: Iterable[str] | None = None,
+        actor: str = "cli",
+    ) -> Client:
+        """Change what is given (None: unchanged), under the checks of :meth:`add`; audited as
+        ``idp.client.updated`` naming the fields that changed (never their values).
+
+        ``jwks`` replaces the keys of a ``private_key_jwt`` client (key rotation: an assertion
+        signed with a key no longer in the set is refused from the next request on, in every
+        worker). The sector stays what it was, whatever the new redirect URIs, so the ``sub``
+        each citizen has at the client stays the same. Works on a disabled client too.
+        """
+        current = self.get(client_id, include_disabled=True)
+        proposed: dict[str, Any] = {}
+        if name is not None:
+            proposed["name"] = meta.check_name(name)
+        if redirect_uris is not None:
+            uris = meta.check_redirect_uris(redirect_uris, fapi2=current.fapi2)
+            if not uris:
+                raise InvalidClientMetadata("at least one redirect URI is required")
+            proposed["redirect_uris"] = json.dumps(list(uris))
+        if post_logout_redirect_uris is not None:
+            logout = meta.check_redirect_uris(
+                post_logout_redirect_uris, fapi2=current.fapi2, what="post-logout redirect URI"
+            )
+            proposed["post_logout_redirect_uris"] = json.dumps(list(logout))
+        if jwks is not None:
+            if current.auth_method is not ClientAuthMethod.PRIVATE_KEY_JWT:
+                raise InvalidClientMetadata(
+                    f"a JWKS is only used with private_key_jwt, not {current.auth_method}"
+                )
+            keys = meta.check_jwks(jwks, fapi2=current.fapi2)
+            proposed["jwks"] = json.dumps(list(keys), sort_keys=True)
+        if scopes is not None:
+            proposed["scopes"] = " ".join(sorted(meta.check_scopes(scopes)))
+        with self._db() as session:
+            row = self._row(session, current.client_id)
+            changed = [f for f in _UPDATABLE if f in proposed and proposed[f] != getattr(row, f)]
+            if not changed:
+                return _to_client(row)
+            if "name" in changed:
+                # Before the row changes: the query would flush the change first (autoflush).
+                self._claim_name(session, proposed["name"], row.client_id)
+                row.name_key = meta.name_key(proposed["name"])
+            for field_name in changed:
+                setattr(row, field_name, proposed[field_name])
+            self._flush(session, row.name)
+            self._ledger.append(
+                "idp.client.updated",
+                actor=actor,
+                subject=row.client_id,
+                data={"changed": changed},
+                session=session,
+            )
+            client = _to_client(row)
+        self._changed()
+        return client
+
+    def rotate_secret(self, client_id: str, *, actor: str = "cli") -> RegisteredClient:
+        """A new secret for a ``client_secret_*`` client, returned once; the old one stops
+        working at once, in every worker. Audited (``idp.client.secret_rotated``, no secret)."""
+        secret = secrets.token_urlsafe(32)
+        with self._db() as session:
+            row = self._row(session, client_id)
+            if row.secret_sha256 is None:
+                raise InvalidClientMetadata(
+                    f"a {row.auth_method} client has no secret; replace its keys (update --jwks)"
+                )
+            row.secret_sha256 = _secret_hash(secret)
+            session.flush()
+            self._ledger.append(
+                "idp.client.secret_rotated",
+                actor=actor,
+                subject=row.client_id,
+                data={"auth_method": row.auth_method},
+                session=session,
+            )
+            client = _to_client(row)
+        self._changed()
+        return RegisteredClient(client=client, client_secret=secret)
+
+    def disable(self, client_id: str, *, actor: str, reason: str) -> Client:
+        """Cut the client off: it can no longer authenticate or start a login, and its live
+        grants are revoked (``client_disabled``) in the same transaction, which stops its
+        access and refresh tokens. Audited with the reason and the number of grants revoked.
+
+        Disabling a disabled client keeps its first time and reason, and revokes any grant
+        still live."""
+        reason = meta.check_reason(reason)
+        now = require_aware(self._clock.now())
+        with self._db() as session:
+            row = self._row(session, client_id)
+            already = row.disabled_at is not None
+            if not already:
+                row.disabled_at = now
+                row.disabled_reason = reason
+                session.flush()
+            revoked = session.execute(
+                update(GrantRow)
+                .where(GrantRow.client_id == row.client_id, GrantRow.revoked_at.is_(None))
+                .values(revoked_at=now, revoke_reason=CLIENT_DISABLED_REASON)
+            ).rowcount  # type: ignore[attr-defined]
+            self._ledger.append(
+                "idp.client.disabled",
+                actor=actor,
+                subject=row.client_id,
+                data={"reason": reason, "grants_revoked": revoked, "already_disabled": already},
+                session=session,
+            )
+            client = _to_client(row)
+        self._changed()
+        log.info(
+            "client disabled", extra={"client_id": client.client_id, "grants_revoked": revoked}
+        )
+        return client
+
+    def enable(self, client_id: str, *, actor: str) -> Client:
+        """Let a disabled client authenticate again (audited); its revoked grants stay revoked.
+        Enabling an enabled client changes nothing."""
+        with self._db() as session:
+            row = self._row(session, client_id)
+            if row.disabled_at is None:
+                return _to_client(row)
+            row.disabled_at = None
+            row.disabled_reason = None
+            session.flush()
+            self._ledger.append(
+                "idp.client.enabled", actor=actor, subject=row.client_id, data={}, session=session
+            )
+            client = _to_client(row)
+        self._changed()
+        return client
+
+    @staticmethod
+    def _row(session: Session, client_id: str) -> ClientRow:
+        """The client's row, locked for the transaction (PostgreSQL; SQLite's write
+        transaction already excludes other writers); raises ``ClientNotFound``."""
+        row = None
+        if isinstance(client_id, str) and 1 <= len(client_id) <= 64:
+            row = session.get(ClientRow, client_id, with_for_update=True)
+        if row is None:
+            raise ClientNotFound(f"no client with id {str(client_id)[:64]!r}")
+        return row
+
+    @staticmethod
+    def _claim_name(session: Session, name: str, client_id: str) -> None:
+        """Raise ``ClientNameTaken`` if a client other than ``client_id`` has ``name``."""
+        other = session.scalar(
+            select(ClientRow.client_id).where(
+                ClientRow.name_key == meta.name_key(name), ClientRow.client_id != client_id
+            )
+        )
+        if other is not None:
+            raise ClientNameTaken(
+                f"the client {other} is already named {name[:100]!r} (case and spacing aside);"
+                " give this one a name citizens can tell apart"
+            )
+
+    @staticmethod
+    def _flush(session: Session, name: str) -> None:
+        """Flush; the unique name index catches what :meth:`_claim_name` could not see (two
+        registrations of one name at the same moment on PostgreSQL)."""
+        try:
+            session.flush()
+        except IntegrityError:
+            raise ClientNameTaken(
+                f"another client is already named {name[:100]!r} (case and spacing aside)"
+            ) from None
+
+    def get(self, client_id: str, *, include_disabled: bool = False) -> Client:
+        """The client ``client_id``; raises :class:`~idp.errors.ClientNotFound`.
+
+        A disabled client is not found either, unless ``include_disabled`` (operators' views):
+        whatever looks a client up to serve it (the authorization endpoint, logout) treats it
+        as unknown, and cannot forget to check.
+        """
         client = self._find(client_id)
         if client is None:
             raise ClientNotFound(f"no client with id {str(client_id)[:64]!r}")
+        if client.disabled and not include_disabled:
+            raise ClientNotFound(f"the client {client.client_id!r} is disabled")
         return client
 
     def _find(self, client_id: str | None) -> Client | None:
@@ -338,8 +568,8 @@ class ClientRegistry:
     def _entry(self, client_id: str | None) -> tuple[Client, str | None] | None:
         """The client and its secret's hash, from this worker's short-lived copy or the store.
 
-        Registrations are immutable once added; a change would bump the shared version key,
-        which every worker checks, and the copy lives ``CLIENT_CACHE_TTL`` seconds at most.
+        A change (update, new secret, disable, enable) bumps the shared version key, which
+        every worker checks, and the copy lives ``CLIENT_CACHE_TTL`` seconds at most.
         Unknown ids are not remembered (nobody can fill the memory with made-up ids).
         """
         if not isinstance(client_id, str) or not 1 <= len(client_id) <= 64:
@@ -410,7 +640,7 @@ class ClientRegistry:
         entry = self._entry(client_id or "")
         # The secret is checked whatever was found, so an unknown client costs the same time.
         ok = self._secret_ok(entry, secret)
-        if entry is None or entry[0].auth_method is not method or not ok:
+        if entry is None or entry[0].disabled or entry[0].auth_method is not method or not ok:
             raise InvalidClient(_AUTH_FAILED)
         return entry[0]
 
@@ -431,7 +661,11 @@ class ClientRegistry:
             raise InvalidClient(f"{_AUTH_FAILED}: the client assertion is not a JWT") from None
         claimed = client_id if client_id is not None else issuer
         client = self._find(claimed) if isinstance(claimed, str) else None
-        if client is None or client.auth_method is not ClientAuthMethod.PRIVATE_KEY_JWT:
+        if (
+            client is None
+            or client.disabled
+            or client.auth_method is not ClientAuthMethod.PRIVATE_KEY_JWT
+        ):
             raise InvalidClient(_AUTH_FAILED)
         # 2. The signature, under the client's keys and its algorithm allow-list.
         use = JWSUse.CLIENT_ASSERTION_FAPI if client.fapi2 else JWSUse.CLIENT_ASSERTION

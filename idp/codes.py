@@ -163,6 +163,10 @@ def _digest(code: str) -> str:
     return hashlib.sha256(code.encode("ascii", "replace")).hexdigest()
 
 
+def _code_key(client_id: str, digest: str) -> str:
+    return f"idp:code:{client_id}:{digest}"
+
+
 class AuthorizationCodes:
     """Issues and redeems authorization codes (cache-backed, single use)."""
 
@@ -215,13 +219,16 @@ class AuthorizationCodes:
         )
         code = secrets.token_urlsafe(32)
         digest = _digest(code)
-        # The reuse marker first: once the code exists, its grant id must be known.
+        # The reuse marker first: once the code exists, its grant id must be known. It names
+        # the client too: only a second redemption by that client is a reuse (RFC 6749 §4.1.2).
         self._cache.set(
             f"idp:code-grant:{digest}",
-            grant.grant_id.encode("ascii"),
+            f"{client_id} {grant.grant_id}".encode("ascii"),
             ttl=REUSE_WINDOW.total_seconds(),
         )
-        if not self._cache.add(f"idp:code:{digest}", grant.to_json(), ttl=self.ttl):
+        # Keyed by the client as well: another client presenting the code finds nothing to
+        # take, so it can neither use the code up nor revoke what it was exchanged for.
+        if not self._cache.add(_code_key(client_id, digest), grant.to_json(), ttl=self.ttl):
             raise InvalidRequest("could not store the authorization code; try again")
         return code
 
@@ -240,21 +247,24 @@ class AuthorizationCodes:
         if not isinstance(code, str) or not 1 <= len(code) <= _MAX_CODE_LENGTH:
             raise InvalidGrant("the authorization code is malformed")
         digest = _digest(code)
-        raw = self._cache.pop(f"idp:code:{digest}")
+        raw = self._cache.pop(_code_key(client_id, digest))
         if raw is None:
-            grant_id = self._cache.get(f"idp:code-grant:{digest}")
-            if grant_id is not None:
-                self._revoker.revoke_grant(grant_id.decode("ascii"), reason="code_reuse", at=at)
-                raise InvalidGrant(
-                    "the authorization code was already used or has expired;"
-                    " tokens issued from it are revoked"
-                )
-            raise InvalidGrant("the authorization code is invalid or has expired")
+            marker = self._cache.get(f"idp:code-grant:{digest}")
+            if marker is None:
+                raise InvalidGrant("the authorization code is invalid or has expired")
+            owner, _, grant_id = marker.decode("ascii").rpartition(" ")
+            if owner != client_id:
+                # RFC 6749 §4.1.3: the code was issued to another client, which keeps it.
+                raise InvalidGrant("the authorization code was issued to another client")
+            self._revoker.revoke_grant(grant_id, reason="code_reuse", at=at)
+            raise InvalidGrant(
+                "the authorization code was already used or has expired;"
+                " tokens issued from it are revoked"
+            )
         grant = AuthorizationGrant.from_json(raw)
         if (at - grant.issued_at).total_seconds() > self.ttl:
             raise InvalidGrant("the authorization code has expired")
-        if grant.client_id != client_id:
-            # RFC 6749 §4.1.3: the code was issued to another client.
+        if grant.client_id != client_id:  # the key names the client; kept as a second check
             raise InvalidGrant("the authorization code was issued to another client")
         if redirect_uri != grant.redirect_uri:
             raise InvalidGrant("redirect_uri differs from the one of the authorization request")

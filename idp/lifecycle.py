@@ -19,15 +19,13 @@ import datetime as dt
 import logging
 from typing import Any
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from core.audit import AuditLedger
 from core.models import OperatorRow
-from idp.account_models import AccountStatus, store_read, store_write
+from idp.account_models import AccountStatus, store_write
 from idp.accounts import AccountService
 from idp.consents import Consents
-from idp.models import GrantRow
 from idp.sessions import LoginSessions
 from idp.tokens import TokenService
 
@@ -99,15 +97,6 @@ class AccountLifecycle:
         return removed
 
     def _revoke_grants(self, person_id: str, *, reason: str, at: dt.datetime) -> int:
-        with store_read(self._sessions) as session:
-            live = list(
-                session.scalars(
-                    select(GrantRow.id).where(
-                        GrantRow.subject == person_id, GrantRow.revoked_at.is_(None)
-                    )
-                )
-            )
-        return sum(
-            self._tokens.revoke_grant(grant_id, reason=reason, at=at, actor=ACTOR)
-            for grant_id in live
+        return self._tokens.revoke_grants_where(
+            subject=person_id, reason=reason, at=at, actor=ACTOR
         )

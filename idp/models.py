@@ -11,7 +11,10 @@ holds what the protocol needs:
 * ``idp_clients`` - registered relying parties (:mod:`idp.clients`). Secrets are stored only
   as SHA-256 (a 256-bit random secret needs no slow hash; see ``docs/decisions.md``,
   "Operators"). URI lists and the client's JWKS are JSON text. ``userinfo_signed_response_alg``
-  (OIDC Dynamic Client Registration §2) asks for signed UserInfo responses.
+  (OIDC Dynamic Client Registration §2) asks for signed UserInfo responses. ``name_key`` is
+  the digest of the name as compared (:func:`idp.client_metadata.name_key`), unique, so no two
+  clients show citizens the same name; ``disabled_at`` / ``disabled_reason`` are set while an
+  operator has disabled the client (migration ``0024_idp_client_lifecycle``).
 * ``idp_grants`` - one row per redeemed authorization code: who (register id), which client,
   what was granted, when and how the person authenticated. It is the "token family": every
   refresh token and access token issued from one code names its grant, and revoking the grant
@@ -81,6 +84,9 @@ class ClientRow(Base):
             name="auth_method",
         ),
         CheckConstraint("subject_type IN ('pairwise', 'public')", name="subject_type"),
+        # One client per name as citizens read it (NULL only for rows of before 0024 whose
+        # name another, older client already had; see that migration).
+        Index("ux_idp_clients_name_key", "name_key", unique=True),
     )
 
     client_id: Mapped[str] = mapped_column(String(64), primary_key=True)
@@ -99,6 +105,12 @@ class ClientRow(Base):
     #: ``ES256`` / ``PS256``: UserInfo answers as a JWT signed with the IdP's key (OIDC Core
     #: §5.3.2; migration 0016). None: plain JSON.
     userinfo_signed_response_alg: Mapped[str | None] = mapped_column(String(16))
+    #: :func:`idp.client_metadata.name_key` of ``name`` (migration 0024).
+    name_key: Mapped[str | None] = mapped_column(String(DIGEST_LENGTH))
+    #: Set while the client is disabled: it cannot authenticate or start a login (migration
+    #: 0024). The reason is the operator's words, kept for ``natid idp client list``.
+    disabled_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+    disabled_reason: Mapped[str | None] = mapped_column(String(200))
 
 
 class GrantRow(Base):

@@ -32,6 +32,7 @@ from core.audit_format import AuditEntry
 from core.errors import NatIDError
 from core.notify import Notification, Notifier
 from idp.account_models import AccountRow, LoginSessionRow, store_read, store_write
+from idp.models import ClientRow
 from idp.recovery_models import KnownDeviceRow
 from registry.ports import PopulationRegister
 from registry.records import Person
@@ -185,7 +186,7 @@ class SecurityNotifications:
             kind, person = _CERTIFICATE_EVENTS[entry.event], self._person_of_subject(entry.subject)
         elif entry.event == "idp.consent.granted" and entry.actor:
             kind, person = "consent_given", self._person_of_account(entry.actor)
-            values["client"] = entry.subject or "?"
+            values["client"] = self._client_name(entry.subject)
         elif (
             entry.event == "idp.session.started"
             and entry.actor
@@ -220,6 +221,14 @@ class SecurityNotifications:
             device = row.user_agent or "unknown device"
         new, first = self.devices.remember(account_id, device, at=at)
         return new and not first
+
+    def _client_name(self, client_id: str | None) -> str:
+        """The site's name as the consent page showed it (its id only if it is gone)."""
+        if not client_id:
+            return "?"
+        with store_read(self._sessions) as session:
+            name = session.scalar(select(ClientRow.name).where(ClientRow.client_id == client_id))
+        return name or client_id
 
     def _person_of_account(self, account_id: str) -> Person | None:
         with store_read(self._sessions) as session:

@@ -34,7 +34,7 @@ import hmac
 import logging
 import uuid
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session, sessionmaker
@@ -58,6 +58,9 @@ from idp.accounts import AccountService
 from idp.errors import AccountNotActive, LoginFailed, LoginThrottled
 from idp.reset_codes import MAX_ATTEMPTS, RESET_LIFETIME, ResetCodes, reset_sms_text
 from idp.sessions import LoginSessions
+
+if TYPE_CHECKING:
+    from idp.tokens import TokenService
 from registry.errors import InvalidRecord
 from registry.ports import AuditSink, PopulationRegister
 from registry.records import AssuranceLevel, Person, PersonStatus
@@ -116,8 +119,11 @@ class RecoveryService:
         key: bytes,
         activations: ActivationIssuer | None = None,
         limits: RecoveryLimits | None = None,
+        tokens: TokenService | None = None,
     ) -> None:
         self._sessions = sessions
+        #: Revokes the grants made in the sessions a recovery ends (as a logout does).
+        self._tokens = tokens
         self._accounts = accounts
         self._login_sessions = login_sessions
         self._register = register
@@ -223,7 +229,10 @@ class RecoveryService:
         if not self._codes.use(reset_id, at=at):
             raise ResetFailed("the ID card number or the code is wrong, or the code expired")
         self._accounts.set_password(account.id, new_password, actor=account.id)
-        self._login_sessions.end_all(account.id, at=at, actor=account.id, reason="password_reset")
+        ended = self._login_sessions.end_all(
+            account.id, at=at, actor=account.id, reason="password_reset"
+        )
+        self._end_tokens([e.id for e in ended], reason="password_reset", at=at)
         self._ledger.append(
             "idp.recovery.password_reset",
             actor=account.id,
@@ -265,6 +274,7 @@ class RecoveryService:
         for live in self._login_sessions.list_for_account(account.id, at=at):
             if live.id != keep_session_id:
                 self._login_sessions.end(live.id, at=at, actor=account.id, reason="lost_device")
+                self._end_tokens([live.id], reason="lost_device", at=at)
                 ended += 1
         self._ledger.append(
             "idp.recovery.lost_device",
@@ -340,8 +350,19 @@ class RecoveryService:
                     },
                     session=session,
                 )
-            self._login_sessions.end_all(account.id, at=at, actor=officer, reason="in_person_reset")
+            ended = self._login_sessions.end_all(
+                account.id, at=at, actor=officer, reason="in_person_reset"
+            )
+            self._end_tokens([e.id for e in ended], reason="in_person_reset", at=at)
         return self._activations.issue(person_id, officer=officer, office=office, at=at)
+
+    def _end_tokens(self, session_ids: list[str], *, reason: str, at: dt.datetime) -> None:
+        """The tokens of the ended sessions end with them, ``offline_access`` grants aside
+        (what a logout does: api.idp_web.end_login_session)."""
+        if self._tokens is None:
+            return
+        for sid in session_ids:
+            self._tokens.revoke_grants_where(sid=sid, keep_offline=True, reason=reason, at=at)
 
 
 def _is_uuid(value: str) -> bool:

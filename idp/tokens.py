@@ -375,13 +375,15 @@ class TokenService:
         scope: Sequence[str] | None = None,
         id_token_claims: Mapping[str, Any] | None = None,
     ) -> TokenResponse:
-        """Rotate ``refresh_token`` (RFC 6749 §6): new refresh, access and ID tokens."""
+        """New access and ID tokens for ``refresh_token`` (RFC 6749 §6), and a new refresh
+        token in its place (rotation; a used one presented again revokes the grant), except
+        for FAPI 2.0 clients, whose DPoP-bound refresh token stays valid (no rotation)."""
         at = require_aware(at)
         self._check_dpop(client, dpop_jkt)
         if not isinstance(refresh_token, str) or not 1 <= len(refresh_token) <= 256:
             raise InvalidGrant("the refresh token is malformed")
         digest = _refresh_hash(refresh_token)
-        new_token = secrets.token_urlsafe(32)
+        new_token: str | None = secrets.token_urlsafe(32)
         reused_grant: str | None = None
         with self._db() as session:
             found = session.execute(
@@ -405,15 +407,17 @@ class TokenService:
                 if extra:
                     raise InvalidScope(f"scope beyond the original grant: {' '.join(extra)[:200]}")
                 scopes = tuple(dict.fromkeys(scope))
-            taken = session.execute(
-                update(RefreshTokenRow)
-                .where(RefreshTokenRow.token_sha256 == digest, RefreshTokenRow.used_at.is_(None))
-                .values(used_at=at)
-            )
-            if taken.rowcount != 1:  # type: ignore[attr-defined]
+            if client.fapi2:
+                # FAPI 2.0 Security Profile §5.3.2.1 (10): no rotation unless a retry with the
+                # previous token succeeds. A FAPI client's refresh token is DPoP-bound (checked
+                # above), which RFC 9700 §4.14.2 accepts in place of rotation; it is kept, so
+                # a response lost on the way does not cost the customer the grant.
+                new_token = None
+            if not self._take_refresh(session, row, digest, at, rotate=new_token is not None):
                 reused_grant = grant.id
             else:
-                self._store_refresh(session, new_token, grant.id, at, grant.expires_at)
+                if new_token is not None:
+                    self._store_refresh(session, new_token, grant.id, at, grant.expires_at)
                 self._ledger.append(
                     "idp.token.refreshed",
                     actor=client.client_id,
@@ -441,6 +445,22 @@ class TokenService:
             at=at,
             id_token_claims=id_token_claims,
         )
+
+    @staticmethod
+    def _take_refresh(
+        session: Session, row: RefreshTokenRow, digest: str, at: dt.datetime, *, rotate: bool
+    ) -> bool:
+        """Whether the refresh token may be used now: with ``rotate``, marked used by this
+        request (False: it was used before, a reuse); without, whether it is not a used one
+        (rotated before its client's refresh tokens stopped rotating)."""
+        if not rotate:
+            return row.used_at is None
+        taken = session.execute(
+            update(RefreshTokenRow)
+            .where(RefreshTokenRow.token_sha256 == digest, RefreshTokenRow.used_at.is_(None))
+            .values(used_at=at)
+        )
+        return bool(taken.rowcount == 1)  # type: ignore[attr-defined]
 
     def _refresh_row(
         self, token: str, grant_id: str, at: dt.datetime, cap: dt.datetime
@@ -707,6 +727,42 @@ class TokenService:
         if grant_id is not None:
             # RFC 7009 §2.1: revoking a refresh token SHOULD revoke the grant's access tokens.
             self.revoke_grant(grant_id, reason="revoked_by_client", at=at, actor=client.client_id)
+
+    def revoke_grants_where(
+        self,
+        *,
+        reason: str,
+        at: dt.datetime,
+        actor: str | None = None,
+        client_id: str | None = None,
+        subject: str | None = None,
+        sid: str | None = None,
+        keep_offline: bool = False,
+    ) -> int:
+        """Revoke every live grant of register person ``subject`` (of ``client_id`` only, if
+        given) or of login session ``sid``; ``keep_offline`` spares grants with
+        ``offline_access`` (meant to outlive the session, OIDC Core §11). Returns how many
+        were revoked; each is audited."""
+        if sid is None and subject is None:
+            raise ValueError("revoke the grants of a session or of a person")
+        at = require_aware(at)
+        query = select(GrantRow.id, GrantRow.scopes).where(
+            GrantRow.revoked_at.is_(None), GrantRow.expires_at > at
+        )
+        if sid is not None:
+            query = query.where(GrantRow.sid == sid)
+        if client_id is not None:
+            query = query.where(GrantRow.client_id == client_id)
+        if subject is not None:
+            query = query.where(GrantRow.subject == subject)
+        with self._db(read=True) as session:
+            rows = session.execute(query).all()
+        revoked = 0
+        for grant_id, scopes in rows:
+            if keep_offline and "offline_access" in scopes.split():
+                continue
+            revoked += self.revoke_grant(grant_id, reason=reason, at=at, actor=actor)
+        return revoked
 
     def revoke_grant(
         self,

@@ -33,6 +33,7 @@ from fastapi import APIRouter, Form, Query, Request, Response
 from fastapi.responses import HTMLResponse
 
 from api.context import AppContext
+from api.digits import ascii_digits
 from api.idp_web import (
     PageRoute,
     check_csrf,
@@ -148,6 +149,7 @@ def activate_submit(
     csrf_token: Short = "",
     lang: Short = "",
 ) -> Response:
+    national_id, code = ascii_digits(national_id), ascii_digits(code)  # Khmer keyboards
     check_csrf(request, csrf_token)
     chosen = page_language(request, lang)
     words = activation_texts(chosen)
@@ -289,6 +291,7 @@ def second_factor_submit(
     csrf_token: Short = "",
     lang: Short = "",
 ) -> Response:
+    code = ascii_digits(code)  # a Khmer keyboard types Khmer digits
     check_csrf(request, csrf_token)
     chosen = page_language(request, lang)
     words = activation_texts(chosen)

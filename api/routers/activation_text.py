@@ -133,7 +133,7 @@ _PAIRS: dict[str, tuple[str, str]] = {
     ),
     "done_level": ("កម្រិតធានា៖ {level}", "Level of assurance: {level}"),
     "level_low": ("ទាប", "low"),
-    "level_substantial": ("សំខាន់", "substantial"),
+    "level_substantial": ("គួរសម", "substantial"),
     "level_high": ("ខ្ពស់", "high"),
     "done_account": ("ទៅគណនីរបស់ខ្ញុំ", "Go to my account"),
 }

@@ -5,7 +5,13 @@ The same registration as ``natid idp client add``, for operators with the ``idp-
 credentials"); auditors may read. Every call is authenticated by an operator token and
 audited (:func:`api.security.require_operator`); the registration itself is audited by
 :class:`idp.clients.ClientRegistry` with the operator as actor. A client secret appears once,
-in the answer to its registration, with ``Cache-Control: no-store``.
+in the answer to its registration (or to ``rotate-secret``), with ``Cache-Control: no-store``.
+
+``PATCH /clients/{client_id}`` changes what the body names (``natid idp client update``);
+``POST .../disable`` cuts a client off and revokes its tokens, ``POST .../enable`` lets it
+authenticate again, ``POST .../rotate-secret`` replaces a ``client_secret_*`` client's secret:
+all for ``idp-admin`` only, audited by the registry with the operator as actor. A name another
+client has (case and spacing aside) is a 409 ``client_name_taken``.
 """
 
 from __future__ import annotations
@@ -18,7 +24,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from api.deps import Ctx
 from api.security import require_operator
 from core.operators import Operator, OperatorRole
-from idp.clients import ClientAuthMethod
+from idp.clients import Client, ClientAuthMethod
 from idp.subjects import SubjectType
 
 __all__ = ["router"]
@@ -86,6 +92,88 @@ def add_client(body: ClientIn, ctx: Ctx, operator: IdPAdmin, response: Response)
     return settings
 
 
+class ClientPatch(BaseModel):
+    """What to change in a client; an absent field stays as it is (``natid idp client update``)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    name: str | None = Field(
+        default=None, min_length=1, max_length=200, description="A new name, shown to citizens."
+    )
+    redirect_uris: list[str] | None = Field(
+        default=None, min_length=1, max_length=20, description="Replaces every redirect URI."
+    )
+    post_logout_redirect_uris: list[str] | None = Field(default=None, max_length=20)
+    jwks: dict[str, Any] | None = Field(
+        default=None, description="Replaces the public keys (private_key_jwt key rotation)."
+    )
+    scopes: list[str] | None = Field(default=None, max_length=50)
+
+
+class DisableIn(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    reason: str = Field(min_length=1, max_length=200, description="Why (kept and audited).")
+
+
+def _settings(client: Client, issuer: str) -> dict[str, Any]:
+    settings = client.settings()
+    settings["issuer"] = issuer
+    return settings
+
+
+@router.patch(
+    "/clients/{client_id}",
+    summary="Change a client's name, redirect URIs, keys or scopes (idp-admin)",
+)
+def update_client(
+    client_id: str, body: ClientPatch, ctx: Ctx, operator: IdPAdmin
+) -> dict[str, Any]:
+    core = ctx.idp_core()
+    client = core.clients.update(
+        client_id,
+        name=body.name,
+        redirect_uris=body.redirect_uris,
+        post_logout_redirect_uris=body.post_logout_redirect_uris,
+        jwks=body.jwks,
+        scopes=body.scopes,
+        actor=operator.id,
+    )
+    return _settings(client, core.issuer)
+
+
+@router.post(
+    "/clients/{client_id}/disable",
+    summary="Disable a client and revoke its tokens (idp-admin)",
+)
+def disable_client(client_id: str, body: DisableIn, ctx: Ctx, operator: IdPAdmin) -> dict[str, Any]:
+    core = ctx.idp_core()
+    return _settings(
+        core.clients.disable(client_id, actor=operator.id, reason=body.reason), core.issuer
+    )
+
+
+@router.post("/clients/{client_id}/enable", summary="Enable a disabled client (idp-admin)")
+def enable_client(client_id: str, ctx: Ctx, operator: IdPAdmin) -> dict[str, Any]:
+    core = ctx.idp_core()
+    return _settings(core.clients.enable(client_id, actor=operator.id), core.issuer)
+
+
+@router.post(
+    "/clients/{client_id}/rotate-secret",
+    summary="Replace a client_secret_* client's secret; the new one is shown once (idp-admin)",
+)
+def rotate_client_secret(
+    client_id: str, ctx: Ctx, operator: IdPAdmin, response: Response
+) -> dict[str, Any]:
+    core = ctx.idp_core()
+    rotated = core.clients.rotate_secret(client_id, actor=operator.id)
+    settings = _settings(rotated.client, core.issuer)
+    settings["client_secret"] = rotated.client_secret
+    response.headers["Cache-Control"] = "no-store"
+    return settings
+
+
 @router.get("/clients", summary="Every registered client, oldest first (idp-admin, auditor)")
 def list_clients(ctx: Ctx, _operator: Reader) -> list[dict[str, Any]]:
     return [client.settings() for client in ctx.idp_core().clients.list()]
@@ -93,4 +181,4 @@ def list_clients(ctx: Ctx, _operator: Reader) -> list[dict[str, Any]]:
 
 @router.get("/clients/{client_id}", summary="One client's settings (idp-admin, auditor)")
 def get_client(client_id: str, ctx: Ctx, _operator: Reader) -> dict[str, Any]:
-    return ctx.idp_core().clients.get(client_id).settings()
+    return ctx.idp_core().clients.get(client_id, include_disabled=True).settings()

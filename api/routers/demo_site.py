@@ -412,8 +412,10 @@ def demo_logout(
         response: Response = _see_other(f"/demo/?lang={chosen}")
     else:
         try:
+            # The registered return address has no query, so the page's language rides in
+            # ``state``, which the provider hands back unchanged (RP-Initiated Logout §3).
             url = _relying_party(request, ctx, config).logout_url(
-                str(session["id_token"]), lang=chosen, state=secrets.token_urlsafe(16)
+                str(session["id_token"]), lang=chosen, state=_logout_state(chosen)
             )
         except DemoRPError:
             url = f"/demo/logged-out?lang={chosen}"
@@ -422,10 +424,23 @@ def demo_logout(
     return response
 
 
+def _logout_state(lang: str) -> str:
+    """The ``state`` of a logout request: the page's language, then a random part."""
+    return f"{lang}.{secrets.token_urlsafe(16)}"
+
+
+def _state_language(state: str | None) -> str | None:
+    """The language a logout's ``state`` carries (:func:`_logout_state`), None without one."""
+    lang = (state or "").partition(".")[0]
+    return lang if lang in LANGUAGES else None
+
+
 @router.get("/demo/logged-out", response_class=HTMLResponse)
 def demo_logged_out(request: Request) -> Response:
     ctx = _ctx(request)
-    lang = _lang(request)
+    # An explicit ``lang`` wins; back from the provider there is none, only the ``state``.
+    explicit = request.query_params.get("lang") in LANGUAGES
+    lang = _lang(request, None if explicit else _state_language(request.query_params.get("state")))
     response = _render(request, "home.html", {"name": None, "logged_out": True}, lang=lang)
     _clear(response, ctx, SESSION_COOKIE)
     return response

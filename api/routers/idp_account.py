@@ -26,7 +26,10 @@ Logins (each ends like ``/login``: the session is started or stepped up, then 30
   connection comes from an address in ``NATID_TRUSTED_PROXIES`` (default ``127.0.0.1/32`` and
   ``::1/128``); anywhere else the header is ignored (a browser could send one itself).
 
-Every POST checks the CSRF token first. No page or log line shows an ID card number.
+Every POST checks the CSRF token first. No page or log line shows an ID card number. Times
+are shown in Cambodia time (Asia/Phnom_Penh, UTC+7) and say so; a session's device is named
+by its browser and platform (:mod:`api.user_agents`); codes typed with Khmer digits are read
+as ASCII digits (:mod:`api.digits`).
 """
 
 from __future__ import annotations
@@ -36,13 +39,16 @@ import datetime as dt
 import functools
 import hashlib
 import ipaddress
+import zoneinfo
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Annotated, Any, Final
+from typing import TYPE_CHECKING, Annotated, Any, Final
 from urllib.parse import quote
 
 from fastapi import APIRouter, Form, Query, Request, Response
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
 
+from api.digits import ascii_digits
 from api.idp_web import (
     PAGE_HEADERS,
     STATIC_DIR,
@@ -61,11 +67,14 @@ from api.idp_web import (
 )
 from api.idp_web import form_language as _lang
 from api.routers.idp_account_text import account_texts
+from api.routers.idp_text import claim_words, scope_words
 from api.routers.kyc_pages import pending_kyc_requests
+from api.user_agents import parse_user_agent
 from ca.store import IssuedCertificate
 from idp.account_models import AuthenticatorKind
 from idp.account_records import LoginResult
 from idp.certlogin import CertificateLogin, CertificateRefused, parse_forwarded_certificate
+from idp.claims import CLAIMS_BY_SCOPE, ZONEINFO
 from idp.errors import (
     AccountNotActive,
     AuthenticatorError,
@@ -77,6 +86,9 @@ from idp.login_history import LoginHistory
 from idp.passkeys import Passkeys, RelyingParty
 from idp.sessions import LoginSession
 from idp.totp import qr_svg
+
+if TYPE_CHECKING:
+    from idp.consents import GrantedConsent
 
 __all__ = ["DEFAULT_CLIENT_CERT_HEADER", "FRESH_LOGIN", "router"]
 
@@ -101,6 +113,60 @@ NextForm = Annotated[str, Form(max_length=512)]
 # --- helpers ------------------------------------------------------------------------------------
 
 
+def _zone() -> dt.tzinfo:
+    """Cambodia's time zone (the ``zoneinfo`` claim's, Asia/Phnom_Penh), from the system's
+    time-zone database or the ``tzdata`` package; UTC+7 itself if neither has it (Cambodia
+    has kept UTC+7 without daylight saving since 1979)."""
+    try:
+        return zoneinfo.ZoneInfo(ZONEINFO)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        return dt.timezone(dt.timedelta(hours=7), "ICT")
+
+
+_LOCAL_ZONE: Final = _zone()
+
+
+def _local(at: dt.datetime) -> dt.datetime:
+    # A naive ``at`` is UTC (how SQLite hands some of them back).
+    return (at if at.tzinfo is not None else at.replace(tzinfo=dt.UTC)).astimezone(_LOCAL_ZONE)
+
+
+def local_date(at: dt.datetime) -> str:
+    """The day ``at`` falls on in Cambodia ("2026-11-24")."""
+    return _local(at).strftime("%Y-%m-%d")
+
+
+def local_time(at: dt.datetime, lang: str) -> str:
+    """``at`` as a citizen reads it: Cambodia time, to the minute, labelled in ``lang``
+    ("2026-11-24 11:55 Cambodia time"). A naive ``at`` is taken as UTC (how the database
+    hands some of them back)."""
+    shown = _local(at).strftime("%Y-%m-%d %H:%M")
+    return account_texts(lang)["local_time"].format(time=shown)
+
+
+def device_name(user_agent: str | None, lang: str) -> str:
+    """A session's device as people recognise it ("Chrome on Android"), from its
+    ``User-Agent`` (:mod:`api.user_agents`)."""
+    words = account_texts(lang)
+    device = parse_user_agent(user_agent)
+    if device.browser is None:
+        if device.platform is None:
+            return words["unknown_browser"]
+        return words["unknown_browser_on"].format(platform=device.platform)
+    if device.platform is None:
+        return device.browser
+    return words["device_on"].format(browser=device.browser, platform=device.platform)
+
+
+def shared_words(consent: GrantedConsent, lang: str) -> list[str]:
+    """What a consent lets the service see, in the consent page's plain words: each scope
+    (``openid`` first), then each claim given by name that no consented scope covers."""
+    scopes = sorted(consent.scopes, key=lambda scope: (scope != "openid", scope))
+    covered = {claim for scope in consent.scopes for claim in CLAIMS_BY_SCOPE.get(scope, ())}
+    claims = sorted(set(consent.claims) - covered)
+    return [scope_words(s, lang) for s in scopes] + [claim_words(c, lang) for c in claims]
+
+
 def _see_other(url: str) -> RedirectResponse:
     return RedirectResponse(url, status_code=303, headers={"Cache-Control": "no-store"})
 
@@ -110,7 +176,13 @@ def _page(
 ) -> HTMLResponse:
     values.setdefault("notice", None)
     values.setdefault("error", None)
-    context = {"w": account_texts(lang), **values}
+    shown: Callable[[dt.datetime], str] = functools.partial(local_time, lang=lang)
+    context: Mapping[str, Any] = {
+        "w": account_texts(lang),
+        "local_time": shown,
+        "local_date": local_date,
+        **values,
+    }
     return render(request, template, context, lang=lang, status=status)
 
 
@@ -209,6 +281,7 @@ def sessions_page(request: Request, lang: Lang = None, done: str | None = None) 
         chosen,
         section="sessions",
         sessions=listed,
+        devices={s.id: device_name(s.user_agent, chosen) for s in listed},
         current_id=session.id,
         notice=_notice(done),
     )
@@ -328,7 +401,8 @@ def totp_confirm(
     ctx = context_of(request)
     try:
         codes = ctx.idp_accounts().totp.confirm(
-            session.account_id, authenticator_id, "".join(code.split()), at=ctx.clock.now(),
+            session.account_id, authenticator_id, "".join(ascii_digits(code).split()),
+            at=ctx.clock.now(),
             actor=session.account_id,
         )  # fmt: skip
     except AuthenticatorError as exc:
@@ -471,12 +545,15 @@ def consents_page(request: Request, lang: Lang = None, done: str | None = None) 
     names = {}
     for consent in given:
         try:
-            names[consent.client_id] = ctx.idp_core().clients.get(consent.client_id).name
+            names[consent.client_id] = (
+                ctx.idp_core().clients.get(consent.client_id, include_disabled=True).name
+            )
         except ClientNotFound:  # a deleted client still shows by its id
             names[consent.client_id] = consent.client_id
     return _page(
         request, "account_consents.html", chosen, section="consents", consents=given,
-        names=names, notice=_notice(done),
+        names=names, shared={c.client_id: shared_words(c, chosen) for c in given},
+        notice=_notice(done),
     )  # fmt: skip
 
 
@@ -488,7 +565,16 @@ def consent_withdraw(
     session = current_session(request)
     if session is None:
         return _see_other("/login")
-    consents(request).withdraw(session.account_id, client_id, at=context_of(request).clock.now())
+    ctx = context_of(request)
+    now = ctx.clock.now()
+    if consents(request).withdraw(session.account_id, client_id, at=now):
+        # The site's tokens go with the consent: its refresh tokens ("offline access" too)
+        # stop working now, not when they expire.
+        person_id = ctx.idp_accounts().get(session.account_id).person_id
+        ctx.idp_core().tokens.revoke_grants_where(
+            subject=person_id, client_id=client_id, reason="consent_withdrawn", at=now,
+            actor=session.account_id,
+        )  # fmt: skip
     chosen = _lang(request, lang)
     return _see_other(f"/account/consents?done=withdrawn&lang={chosen}")
 

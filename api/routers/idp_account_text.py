@@ -35,7 +35,7 @@ _PAIRS: dict[str, tuple[str, str]] = {
         "This session logged in at assurance level: {level}",
     ),
     "level_low": ("ទាប", "low"),
-    "level_substantial": ("សំខាន់", "substantial"),
+    "level_substantial": ("គួរសម", "substantial"),
     "level_high": ("ខ្ពស់", "high"),
     "summary_sessions": ("វគ្គសកម្ម៖ {n}", "Active sessions: {n}"),
     "summary_passkeys": ("Passkey៖ {n}", "Passkeys: {n}"),
@@ -52,10 +52,16 @@ _PAIRS: dict[str, tuple[str, str]] = {
     "source": ("អាសយដ្ឋាន", "Address"),
     "started": ("ចាប់ផ្តើម", "Started"),
     "last_seen": ("ប្រើចុងក្រោយ", "Last used"),
-    "this_session": ("វគ្គនេះ (ឧបករណ៍នេះ)", "This session (this device)"),
+    "this_session": ("ឧបករណ៍នេះ", "this device"),
     "end_session": ("បញ្ចប់វគ្គនេះ", "End this session"),
     "session_ended": ("វគ្គត្រូវបានបញ្ចប់។", "The session was ended."),
-    "unknown_device": ("ឧបករណ៍មិនស្គាល់", "Unknown device"),
+    # A device named by its browser and platform (api/user_agents.py); the names are the
+    # products' own, written the same in both languages.
+    "device_on": ("{browser} លើ {platform}", "{browser} on {platform}"),
+    "unknown_browser": ("កម្មវិធីរុករកមិនស្គាល់", "Unknown browser"),
+    "unknown_browser_on": ("កម្មវិធីរុករកមិនស្គាល់ លើ {platform}", "Unknown browser on {platform}"),
+    # Times are shown in Cambodia's time zone (Asia/Phnom_Penh, UTC+7, no daylight saving).
+    "local_time": ("{time} ម៉ោងកម្ពុជា", "{time} Cambodia time"),
     # security
     "password_heading": ("ពាក្យសម្ងាត់", "Password"),
     "password_set": ("កំណត់នៅ {date}", "Set on {date}"),
@@ -135,9 +141,13 @@ _PAIRS: dict[str, tuple[str, str]] = {
     "valid": ("សុពលភាព", "Valid"),
     "valid_range": ("ពី {start} ដល់ {end}", "{start} to {end}"),
     "status": ("ស្ថានភាព", "Status"),
-    "status_good": ("ល្អ", "good"),
-    "status_revoked": ("ត្រូវបានដកហូត", "revoked"),
-    "status_on_hold": ("ផ្អាក", "on hold"),
+    # In words for the holder, not OCSP's "good" (RFC 6960 §2.2).
+    "status_good": ("មានសុពលភាព", "valid"),
+    "status_revoked": ("ត្រូវបានដកហូត (លែងប្រើបានទៀត)", "revoked (can no longer be used)"),
+    "status_on_hold": (
+        "ផ្អាកជាបណ្តោះអាសន្ន (មិនអាចប្រើបានទេពេលនេះ)",
+        "on hold (cannot be used for now)",
+    ),
     "status_expired": ("ផុតកំណត់", "expired"),
     "in_log": ("ក្នុងកំណត់ហេតុតម្លាភាព", "In the transparency log"),
     "in_log_yes": ("បាទ/ចាស (លេខ {index})", "yes (entry {index})"),
@@ -170,7 +180,7 @@ _PAIRS: dict[str, tuple[str, str]] = {
     "service": ("សេវា", "Service"),
     "granted": ("ផ្តល់នៅ", "Given"),
     "expires": ("ផុតកំណត់", "Expires"),
-    "scopes": ("ព័ត៌មាន", "Information"),
+    "scopes": ("ព័ត៌មានដែលអ្នកបានអនុញ្ញាត", "Information you allowed"),
     "withdraw": ("ដកការយល់ព្រមវិញ", "Withdraw"),
     "withdrawn": ("ការយល់ព្រមត្រូវបានដកវិញ។", "The consent was withdrawn."),
     # passkey login

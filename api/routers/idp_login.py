@@ -25,7 +25,9 @@ Routes (all HTML, served with the headers of :data:`api.idp_web.PAGE_HEADERS`):
 * ``GET /static/idp/{name}`` - the pages' stylesheet; its URL carries a content hash, so it is
   cached for a year as immutable.
 
-Every POST checks the CSRF token (:func:`api.idp_web.check_csrf`) before anything else.
+Every POST checks the CSRF token (:func:`api.idp_web.check_csrf`) before anything else. The ID
+card number and the codes may be typed with Khmer digits (០..៩): they are read as ASCII digits
+(:func:`api.digits.ascii_digits`); the password is taken exactly as typed.
 """
 
 from __future__ import annotations
@@ -40,6 +42,7 @@ from typing import Annotated
 from fastapi import APIRouter, Form, Query, Request, Response
 from fastapi.responses import HTMLResponse, RedirectResponse
 
+from api.digits import ascii_digits
 from api.idp_web import (
     STATIC_MEDIA_TYPES,
     PageError,
@@ -91,7 +94,7 @@ def _hint(auth: AuthorizationRequest | None) -> str:
     """``login_hint`` prefills the identifier only when it looks like an ID card number."""
     if auth is None or not auth.login_hint:
         return ""
-    compact = "".join(auth.login_hint.split()).replace("-", "")
+    compact = ascii_digits("".join(auth.login_hint.split()).replace("-", ""))
     return compact if _NATIONAL_ID.fullmatch(compact) else ""
 
 
@@ -245,6 +248,8 @@ def login_submit(
     auth = pending_request(request, pending)
     chosen = page_language(request, lang, auth)
     words = texts(chosen)
+    # An ID card number typed with Khmer digits (០០០៥១៧៧៥៤) is the same number.
+    identifier = ascii_digits(identifier)
 
     def page(error: str, status: int = 200, headers: dict[str, str] | None = None) -> Response:
         return _login_page(
@@ -345,8 +350,9 @@ def second_factor_submit(
 
     ctx = context_of(request)
     try:
+        # A TOTP or recovery code typed with Khmer digits (២៨៥៤៨៣) is the same code.
         second = ctx.idp_accounts().verify_second_factor(
-            result, code, source=client_ip(request), at=ctx.clock.now()
+            result, ascii_digits(code), source=client_ip(request), at=ctx.clock.now()
         )
     except LoginThrottled as exc:
         message = words["login_throttled"].format(seconds=exc.retry_after)

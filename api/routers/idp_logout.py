@@ -125,7 +125,8 @@ def _logout(request: Request, params: dict[str, str], *, confirm: bool) -> Respo
     if not confirm:
         hidden = [(name, params[name]) for name in _LOGOUT_FIELDS if params.get(name)]
         context = {"client_name": client_name, "hidden": hidden}
-        return render(request, "logout.html", context, lang=chosen)
+        targets = [target] if target else []
+        return render(request, "logout.html", context, lang=chosen, form_targets=targets)
     end_login_session(request, session, reason="logout")
     return _logged_out(request, target, chosen)
 

@@ -42,6 +42,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, File, Form, Query, Request, UploadFile
 from fastapi.responses import HTMLResponse, Response
 
+from api.digits import ascii_digits
 from api.idp_web import (
     PageRoute,
     check_csrf,
@@ -128,6 +129,7 @@ def search(
     csrf_token: Short = "",
     lang: Short = "",
 ) -> Response:
+    national_id = ascii_digits(national_id)  # a Khmer keyboard types Khmer digits
     check_csrf(request, csrf_token)
     chosen = page_language(request, lang)
     officer = require_officer(request, chosen)

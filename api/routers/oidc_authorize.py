@@ -142,8 +142,11 @@ def _see_other(url: str) -> RedirectResponse:
 
 
 def _page(request: Request, message_key: str, status: int = 400) -> Response:
+    # The request's ui_locales count here as on the login pages (an error page is the
+    # only page a citizen sees of a request with a bad client or redirect URI).
+    wished = request.query_params.get("ui_locales", "").split()[:10]
     return error_page(
-        request, lang=choose_language(request), message_key=message_key, status=status
+        request, lang=choose_language(request, wished), message_key=message_key, status=status
     )
 
 

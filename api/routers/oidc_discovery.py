@@ -18,7 +18,7 @@ from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 
 from api.deps import Ctx
-from idp.claims import CLAIMS_BY_SCOPE
+from idp.claims import CLAIMS_BY_SCOPE, SCOPE_CIVIL_SERVANT
 from idp.clients import ClientAuthMethod
 from idp.jose import ALLOWED_ALGORITHMS, JWSUse
 
@@ -28,7 +28,8 @@ router = APIRouter(tags=["idp"])
 
 #: How long a client may cache the metadata document.
 METADATA_MAX_AGE = 3600
-_SCOPES = ("openid", "profile", "email", "phone", "address", "offline_access")
+#: ``civil_servant`` (ministry, unit, title, roles) only for clients an operator allows it.
+_SCOPES = ("openid", "profile", "email", "phone", "address", SCOPE_CIVIL_SERVANT, "offline_access")
 #: Claims every ID token or UserInfo response may carry besides the scope claims.
 _PROTOCOL_CLAIMS = ("sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "acr", "amr", "sid")
 

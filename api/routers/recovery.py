@@ -30,6 +30,7 @@ from fastapi import APIRouter, Form, Query, Request, Response
 from fastapi.responses import HTMLResponse
 
 from api.context import AppContext
+from api.digits import ascii_digits
 from api.idp_web import (
     CSRF_FIELD,
     PAGE_HEADERS,
@@ -95,6 +96,7 @@ def recovery_service(ctx: AppContext) -> RecoveryService:
         cache=ctx.cache,
         key=derive_key(configured.get_secret_value().encode(), "password-reset"),
         activations=activation.activation_service(ctx),
+        tokens=ctx.idp_core().tokens,
     )
     vars(ctx)[_CACHED] = (accounts, service)
     return service
@@ -160,6 +162,7 @@ def recover_form(request: Request, lang: Lang = None) -> Response:
 def recover_submit(
     request: Request, *, identifier: Short = "", csrf_token: Short = "", lang: Short = ""
 ) -> Response:
+    identifier = ascii_digits(identifier)  # a Khmer keyboard types Khmer digits
     check_csrf(request, csrf_token)
     chosen = _lang(request, lang)
     words = recovery_texts(chosen)
@@ -192,6 +195,7 @@ def recover_code_submit(
     csrf_token: Short = "",
     lang: Short = "",
 ) -> Response:
+    identifier, code = ascii_digits(identifier), ascii_digits(code)  # Khmer keyboards
     check_csrf(request, csrf_token)
     chosen = _lang(request, lang)
     words = recovery_texts(chosen)

@@ -56,7 +56,7 @@ _PAIRS: dict[str, tuple[str, str]] = {
         " to reset your account in person.",
     ),
     "reset_done": (
-        "ពាក្យសម្ងាត់ត្រូវបានប្តូរ។ វគ្គផ្សេងទៀតទាំងអស់ត្រូវបានបញ្ចប់។ ដើម្បីប្រើសេវាកម្រិតសំខាន់"
+        "ពាក្យសម្ងាត់ត្រូវបានប្តូរ។ វគ្គផ្សេងទៀតទាំងអស់ត្រូវបានបញ្ចប់។ ដើម្បីប្រើសេវាកម្រិតគួរសម"
         " សូមចូលម្តងទៀតដោយកូដពីកម្មវិធីផ្ទៀងផ្ទាត់។",
         "Your password was changed and every other session was ended. For services at"
         " level substantial, log in again with a code from your authenticator app.",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import secrets
 from typing import Any
 
@@ -12,11 +13,13 @@ from idp.pkce import s256_challenge
 from idp.service import ProviderCore
 
 PERSON = "6f1c2b9e-5d0a-4e47-9a53-2f8e3b1c7d10"
+_PORTALS = itertools.count(1)
 
 
 def secret_client(core: ProviderCore, **kw: Any) -> Client:
+    # A name of its own each time: no two clients may share one (idp.clients.ClientNameTaken).
     return core.clients.add(
-        name="Ministry portal",
+        name=kw.pop("name", None) or f"Ministry portal {next(_PORTALS)}",
         redirect_uris=["https://portal.moh.gov.kh/cb"],
         auth_method="client_secret_basic",
         **kw,

@@ -5,6 +5,7 @@ tests: RS256 refused, wrong aud, no sub, expired, nbf, jti replay)."""
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import json
 from typing import Any
 
@@ -34,9 +35,13 @@ def registry(core: ProviderCore) -> ClientRegistry:
     return core.clients
 
 
+_BANKS = itertools.count(1)
+
+
 def _fapi_client(registry: ClientRegistry, rp: RPKey) -> str:
+    # Each bank its own name: two clients may not share one (test_duplicate_names_refused).
     return registry.add(
-        name="ABA Bank",
+        name=f"ABA Bank {next(_BANKS)}",
         redirect_uris=["https://bank.example.com.kh/cb"],
         auth_method="private_key_jwt",
         jwks=rp.jwks,
@@ -91,6 +96,10 @@ def test_secret_client_registration_shows_secret_once(
         "https://portal.moh.gov.kh/c b",
         "https://a:badport/cb",
         "",
+        "https://*.gov.kh/cb",  # a wildcard never matches: matching is exact
+        "https://*/cb",
+        "https://portal_moh.gov.kh/cb",
+        "https://-portal.gov.kh/cb",
     ],
 )
 def test_bad_redirect_uris_refused(registry: ClientRegistry, uri: str) -> None:
@@ -101,7 +110,9 @@ def test_bad_redirect_uris_refused(registry: ClientRegistry, uri: str) -> None:
 
 def test_loopback_http_allowed_but_not_for_fapi(registry: ClientRegistry) -> None:
     for uri in ("http://localhost:3000/cb", "http://127.0.0.1/cb", "http://[::1]:8080/cb"):
-        client = registry.add(name="dev", redirect_uris=[uri], auth_method="client_secret_post")
+        client = registry.add(
+            name=f"dev {uri}", redirect_uris=[uri], auth_method="client_secret_post"
+        )
         assert client.client.redirect_uris == (uri,)
     with pytest.raises(InvalidRedirectUri, match="FAPI"):
         registry.add(
@@ -154,6 +165,14 @@ def test_private_keys_in_jwks_refused(registry: ClientRegistry) -> None:
             name="x", redirect_uris=["https://x.example/cb"], auth_method="private_key_jwt",
             jwks=bad_point,
         )  # fmt: skip
+
+
+def test_dns_names_ip_addresses_and_idns_are_hosts(registry: ClientRegistry) -> None:
+    uris = ["https://portal.moh.gov.kh/cb", "https://10.0.0.7:8443/cb", "https://[2001:db8::1]/cb",
+            "https://xn--i1b5a3b.gov.kh/cb", "https://portal.moh.gov.kh./cb"]  # fmt: skip
+    client = registry.add(name="x", redirect_uris=uris, auth_method="client_secret_post",
+                          sector="moh.gov.kh").client  # fmt: skip
+    assert client.redirect_uris == tuple(uris)
 
 
 def test_redirect_uri_exact_match(registry: ClientRegistry) -> None:

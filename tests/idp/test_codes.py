@@ -102,9 +102,31 @@ def test_ensure_authorization_code_is_bound_to_client(
     code, verifier = issue_code(core, client, clock.now())
     with pytest.raises(InvalidGrant, match="another client"):
         _redeem(core, code, verifier, other.client_id, clock.now())
-    # The attempt used the code up: the rightful client cannot redeem it afterwards either.
-    with pytest.raises(InvalidGrant):
+    # Another client cannot spoil the code (RFC 6749 §4.1.3): the rightful client redeems it.
+    grant = _redeem(core, code, verifier, client.client_id, clock.now())
+    assert grant.client_id == client.client_id
+
+
+def test_another_client_presenting_a_redeemed_code_revokes_nothing(
+    core: ProviderCore, clock: FixedClock
+) -> None:
+    """Only a second redemption by the client the code was issued to is a reuse: any other
+    registered client holding the code (from a log, a referrer) must not be able to revoke the
+    tokens the rightful client got for it."""
+    client, other = secret_client(core), secret_client(core)
+    code, verifier = issue_code(core, client, clock.now())
+    grant = _redeem(core, code, verifier, client.client_id, clock.now())
+    tokens = core.tokens.exchange_code(grant, client=client, dpop_jkt=None, at=clock.now())
+    with pytest.raises(InvalidGrant, match="another client"):
+        _redeem(core, code, verifier, other.client_id, clock.now())
+    assert core.tokens.verify_access_token(tokens.access_token, at=clock.now())
+    assert tokens.refresh_token is not None
+    core.tokens.refresh(tokens.refresh_token, client=client, dpop_jkt=None, at=clock.now())
+    # The rightful client's own second redemption still revokes (oidcc-codereuse).
+    with pytest.raises(InvalidGrant, match="already used"):
         _redeem(core, code, verifier, client.client_id, clock.now())
+    with pytest.raises(InvalidToken, match="revoked"):
+        core.tokens.verify_access_token(tokens.access_token, at=clock.now())
 
 
 def test_redirect_uri_must_be_identical(core: ProviderCore, clock: FixedClock) -> None:

@@ -102,7 +102,9 @@ def test_consent_given_names_the_service(ctx: AppContext, outbox: Path, clock: F
     )
     last = read_outbox(outbox)[-1]
     assert last["kind"] == "consent_given"
-    assert client.client_id in last["text"]
+    # By the name the consent page showed, not the random client id a citizen never saw.
+    assert client.name in last["text"]
+    assert client.client_id not in last["text"]
 
 
 def test_login_from_a_new_device_is_told_but_not_the_first_or_a_known_one(

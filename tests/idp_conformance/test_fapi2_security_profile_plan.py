@@ -762,13 +762,17 @@ def test_refresh_token(suite: Suite, bank: RegisteredRP, person: Who, clock: Fix
     response = suite.post("token_endpoint", bank, refresh, dpop=dpop)
     assert response.status_code == 200, response.text
     refreshed = response.json()
-    assert (
-        refreshed["token_type"] == "DPoP" and refreshed["refresh_token"] != tokens["refresh_token"]
-    )
+    # FAPI 2.0 Security Profile §5.3.2.1 (10): no rotation, so a client whose response was
+    # lost retries with the same token and succeeds (the token stays DPoP-bound).
+    assert refreshed["token_type"] == "DPoP" and "refresh_token" not in refreshed
     assert _payload(refreshed["access_token"])["cnf"]["jkt"] == dpop.jkt
     second = suite.verify_id_token(refreshed["id_token"], bank)
     assert second["sub"] == first["sub"]
+    retried = suite.post("token_endpoint", bank, refresh, dpop=dpop)
+    assert retried.status_code == 200, retried.text
+    # The retry revoked nothing: both access tokens still work.
     assert suite.userinfo(refreshed["access_token"], dpop=dpop).status_code == 200
+    assert suite.userinfo(retried.json()["access_token"], dpop=dpop).status_code == 200
 
 
 # --- PAR ------------------------------------------------------------------------------------------

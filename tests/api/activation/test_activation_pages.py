@@ -172,7 +172,8 @@ def test_activation_in_khmer(ctx: AppContext, client: TestClient) -> None:
     assert "លេខកូដសង្គ្រោះរបស់អ្នក" in codes.text
     done = client.get("/activate/done", params={"lang": "km"})
     assert "គណនីរបស់អ្នករួចរាល់ហើយ" in done.text
-    assert "កម្រិតធានា៖ សំខាន់" in done.text
+    # The level's one Khmer name, as on the account, officer and demo pages.
+    assert "កម្រិតធានា៖ គួរសម" in done.text
 
 
 def test_wrong_number_and_wrong_code_get_the_same_page(ctx: AppContext, client: TestClient) -> None:

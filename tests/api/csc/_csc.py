@@ -7,6 +7,7 @@ token exchange), as the authorization endpoint would after a login.
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import secrets
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -82,11 +83,15 @@ def otp_now(official: Official, clock: FixedClock) -> str:
     return code
 
 
+_APPS = itertools.count(1)
+
+
 def signing_client(ctx: AppContext, scopes: tuple[str, ...] = ("openid", "service")) -> Client:
     return (
         ctx.idp_core()
         .clients.add(
-            name="Ministry signing app",
+            # A name of its own each time: no two clients may share one.
+            name=f"Ministry signing app {next(_APPS)}",
             redirect_uris=["https://sign.mptc.gov.kh/cb"],
             auth_method="client_secret_basic",
             scopes=scopes,

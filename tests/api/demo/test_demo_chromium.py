@@ -1,8 +1,9 @@
 """The demo portal in headless Chromium, in Khmer and in English, checked with axe-core.
 
 A citizen opens /demo/, logs in with NatID (password, TOTP code, consent), sees the claims,
-registers a business and logs out through NatID's confirmation page. Every page of the portal
-must be in the chosen language and have no serious or critical axe-core violation.
+registers a business and logs out through NatID's confirmation page, on a phone's screen
+(360 x 740 CSS pixels). Every page of the portal must be in the chosen language, fit the
+screen's width and have no serious or critical axe-core violation.
 """
 
 from __future__ import annotations
@@ -21,6 +22,8 @@ from tests.idp._web import make_person_with_login, totp_code
 
 pytestmark = pytest.mark.slow
 
+PHONE = {"viewport": {"width": 360, "height": 740}, "is_mobile": True, "has_touch": True}
+
 
 def _check(page: object, lang: str, *keys: str) -> None:
     other = "en" if lang == "km" else "km"
@@ -30,6 +33,8 @@ def _check(page: object, lang: str, *keys: str) -> None:
         words = DEMO_TEXT[lang][key].split("{")[0]
         assert words in visible, (key, visible)
         assert DEMO_TEXT[other][key].split("{")[0] not in visible, (key, visible)
+    width = page.evaluate("() => document.documentElement.scrollWidth")  # type: ignore[attr-defined]
+    assert width <= 360, f"{page.url} is {width} px wide on a 360 px screen"  # type: ignore[attr-defined]
     serious = [v for v in _axe_violations(page) if v["impact"] in {"serious", "critical"}]
     assert serious == [], serious
 
@@ -44,7 +49,9 @@ def test_demo_portal_journey_in_chromium(
             natid.ctx, name_km="ចាន់ សុភា", name_latin="Chan Sophea"
         )
         assert secret is not None
-        context = browser.new_context(bypass_csp=True, locale="km-KH" if lang == "km" else "en")
+        context = browser.new_context(
+            **PHONE, bypass_csp=True, locale="km-KH" if lang == "km" else "en"
+        )
         page = context.new_page()
         t, idp = DEMO_TEXT[lang], TEXT[lang]
 

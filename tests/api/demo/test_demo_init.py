@@ -193,3 +193,32 @@ def test_rerun_after_the_account_is_disabled_shows_no_credentials(tmp_path: Path
         "totp_secret": None,
         "otpauth_uri": None,
     }
+
+
+def test_the_demo_site_follows_a_new_public_url_and_a_lost_settings_file(tmp_path: Path) -> None:
+    """Client names are unique: the demo client is updated, never registered twice, when the
+    public base URL changes or ``demo/client.json`` is gone (``natid init`` / ``serve`` used to
+    fail on the second registration)."""
+    data = tmp_path / "var"
+    _init(data)
+    _cli(data, "ca", "set-public-url", "http://localhost:9000", "--yes")
+    _init(data)
+    (data / "demo" / "client.json").unlink()
+    _init(data)
+    saved = json.loads((data / "demo" / "client.json").read_text(encoding="utf-8"))
+    ctx = build_context(load_settings(data_dir=data))
+    try:
+        clients = ctx.idp_core().clients
+        [client] = clients.list()
+        assert client.client_id == saved["client_id"]
+        assert client.redirect_uris == ("http://localhost:9000/demo/callback",)
+        assert client.post_logout_redirect_uris == ("http://localhost:9000/demo/logged-out",)
+        # The kept secret is the client's (a new one: the old file was lost).
+        authenticated = clients.authenticate(
+            client_id=client.client_id, method="client_secret_basic",
+            endpoint_url="http://localhost:9000/token", at=ctx.clock.now(),
+            secret=saved["client_secret"],
+        )  # fmt: skip
+        assert authenticated.client_id == client.client_id
+    finally:
+        ctx.close()

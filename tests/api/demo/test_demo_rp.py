@@ -12,6 +12,7 @@ import pytest
 
 from api.demo_setup import ensure_demo_site, load_demo_client
 from api.routers.demo_site import FLOW_COOKIE, SESSION_COOKIE, STEP_UP_MAX_AGE
+from api.routers.demo_text import DEMO_TEXT
 from core.clock import FixedClock
 from tests.api.demo._demo import FormBrowser, Natid, serve_natid
 from tests.api.idp_pages.conftest import make_ctx
@@ -133,6 +134,24 @@ def test_logout_ends_the_portal_and_the_provider_session(
     again = browser.follow(browser.get("/demo/login?lang=en"))
     assert urlsplit(str(again.url)).path == "/login"
     assert browser.get("/demo/profile?lang=en").headers["location"].startswith("/demo/")
+
+
+def test_logout_in_khmer_comes_back_in_khmer_to_an_english_browser(
+    natid: Natid, browser: FormBrowser
+) -> None:
+    # The browser asks for English (Accept-Language); the citizen chose Khmer on the portal.
+    _log_in(natid, browser)
+    profile = browser.get("/demo/profile?lang=km")
+    out = browser.submit(profile, "/demo/logout")
+    confirm = browser.follow(out)
+    assert confirm.headers["content-language"] == "km"
+    back = browser.follow(browser.submit(confirm, "/logout", decision="logout"))
+    assert urlsplit(str(back.url)).path == "/demo/logged-out"
+    assert back.headers["content-language"] == "km"
+    assert DEMO_TEXT["km"]["logged_out_title"] in back.text
+    assert DEMO_TEXT["en"]["logged_out_title"] not in back.text
+    # An explicit choice on the way back still wins.
+    assert DEMO_TEXT["en"]["logged_out_title"] in browser.get(f"{back.url}&lang=en").text
 
 
 def test_callback_with_another_state_is_refused(natid: Natid, browser: FormBrowser) -> None:

@@ -10,11 +10,14 @@ import pytest
 from fastapi.testclient import TestClient
 
 from api.context import AppContext
+from api.routers.idp_text import SCOPE_TEXT
 from ca.revocation import RevocationReason
 from core.clock import FixedClock
 from idp.consents import Consents
+from idp.errors import InvalidGrant
 from tests.api.idp_account.conftest import browser
 from tests.ca._issuance import ec_key, make_csr
+from tests.idp._flow import redeemed_grant
 from tests.idp._web import browser_login, csrf_from, make_person_with_login, totp_code
 
 PAGES = [
@@ -57,6 +60,9 @@ def test_overview_greets_the_holder_in_khmer_and_english(
     assert "substantial" in english.text
     khmer = client.get("/account?lang=km")
     assert "សួស្តី" in khmer.text
+    # The level has one Khmer name on every NatID page (the demo site's and the officers' too).
+    assert "កម្រិតធានា៖ គួរសម" in khmer.text
+    assert "សំខាន់" not in khmer.text
     assert khmer.headers["content-language"] == "km"
     assert "default-src 'self'" in khmer.headers["content-security-policy"]
 
@@ -76,8 +82,8 @@ def test_sessions_list_marks_this_one_and_ends_another(
         assert len(ids) == 2
         assert page.text.count('id="current-session"') == 1
         current = re.search(
-            r'data-session-id="([^"]+)">\s*<div>\s*<p><strong>[^<]*</strong> <span class="tag" '
-            r'id="current-session"',
+            r'data-session-id="([^"]+)">\s*<div>\s*<p><strong[^>]*>[^<]*</strong> '
+            r'<span class="tag" id="current-session"',
             page.text,
         )
         assert current is not None
@@ -181,13 +187,16 @@ def test_certificates_page_lists_status_and_transparency_log(
         flags=re.S,
     )
     found = {serial: (status, in_log) for serial, status, in_log in items}
-    assert found[good.serial_hex][0] == "good"
-    assert found[revoked.serial_hex][0] == "revoked"
+    # Plain words, not OCSP's "good".
+    assert found[good.serial_hex][0] == "valid"
+    assert found[revoked.serial_hex][0] == "revoked (can no longer be used)"
     assert all(in_log.startswith("yes (entry ") for _, in_log in found.values())
     assert "Citizen authentication" in page.text
     assert "CN=" in page.text
     khmer = client.get("/account/certificates?lang=km")
-    assert "ត្រូវបានដកហូត" in khmer.text
+    statuses = re.findall(r'class="status">([^<]+)<', khmer.text)
+    assert sorted(statuses) == ["ត្រូវបានដកហូត (លែងប្រើបានទៀត)", "មានសុពលភាព"]
+    assert "ល្អ" not in khmer.text
 
 
 def test_recent_logins_show_failures_and_methods(ctx: AppContext, client: TestClient) -> None:
@@ -222,17 +231,37 @@ def test_consents_are_listed_and_can_be_withdrawn(ctx: AppContext, client: TestC
     )
     page = client.get("/account/consents?lang=en")
     assert "Ministry of Land" in page.text
-    assert "openid, profile" in page.text
+    # What the site receives, in the consent page's own words, not the scope codes.
+    shared = re.findall(r"<li>([^<]+)</li>", page.text.split('class="shared"')[1].split("</ul>")[0])
+    assert shared == [SCOPE_TEXT["en"]["openid"], SCOPE_TEXT["en"]["profile"]]
+    assert "openid, profile" not in page.text
+    khmer = client.get("/account/consents?lang=km")
+    assert SCOPE_TEXT["km"]["openid"] in khmer.text and SCOPE_TEXT["km"]["profile"] in khmer.text
+    assert "openid" not in khmer.text.split("<main")[1].split("</main>")[0]
     form = {
         "client_id": registered.client.client_id,
         "csrf_token": csrf_from(page.text),
         "lang": "en",
     }
+    # The site holds tokens from the consent, with offline access.
+    core, now = ctx.idp_core(), ctx.clock.now()
+    core.signing_keys.ensure_active(actor="test")
+    person_id = ctx.idp_accounts().get(holder).person_id
+    grant = redeemed_grant(core, registered.client, now, subject=person_id,
+                           scopes=("openid", "profile", "offline_access"))  # fmt: skip
+    tokens = core.tokens.exchange_code(grant, client=registered.client, dpop_jkt=None, at=now)
+    assert tokens.refresh_token is not None
     answer = client.post("/account/consents/withdraw", data=form, follow_redirects=False)
     assert answer.status_code == 303
     after = client.get(answer.headers["location"])
     assert "The consent was withdrawn." in after.text
     assert "Ministry of Land" not in after.text
+    # Withdrawn means the site's tokens stop now: the refresh token and the access token.
+    with pytest.raises(InvalidGrant, match="revoked"):
+        core.tokens.refresh(tokens.refresh_token, client=registered.client, dpop_jkt=None, at=now)
+    assert core.tokens.introspect(tokens.access_token, client=registered.client, at=now) == {
+        "active": False
+    }
 
 
 def _account_of(ctx: AppContext, client: TestClient) -> str:
@@ -242,3 +271,87 @@ def _account_of(ctx: AppContext, client: TestClient) -> str:
     token = client.cookies.get(SESSION_COOKIE_NAME(ctx.settings))
     assert token is not None
     return LoginSessions(ctx.sessions, ledger=ctx.ledger).get(token, at=ctx.clock.now()).account_id
+
+
+ANDROID_CHROME = (
+    "Mozilla/5.0 (Linux; Android 14; SM-A155F) AppleWebKit/537.36 (KHTML, like Gecko) "
+    "Chrome/131.0.6778.104 Mobile Safari/537.36"
+)
+IPHONE_SAFARI = (
+    "Mozilla/5.0 (iPhone; CPU iPhone OS 18_1 like Mac OS X) AppleWebKit/605.1.15 "
+    "(KHTML, like Gecko) Version/18.1 Mobile/15E148 Safari/604.1"
+)
+
+
+def test_sessions_name_each_device_plainly_and_mark_this_one_once(
+    ctx: AppContext, client: TestClient, clock: FixedClock
+) -> None:
+    national_id, password, secret = make_person_with_login(ctx)
+    assert secret is not None
+    client.headers["User-Agent"] = ANDROID_CHROME
+    assert browser_login(client, national_id, password, code=totp_code(secret, ctx.clock.now()))
+    with browser(ctx) as phone:
+        phone.headers["User-Agent"] = IPHONE_SAFARI
+        clock.advance(dt.timedelta(seconds=30))
+        code = totp_code(secret, ctx.clock.now())
+        assert browser_login(phone, national_id, password, code=code).status_code == 303
+        with browser(ctx) as script:
+            script.headers["User-Agent"] = "curl/8.5.0"
+            clock.advance(dt.timedelta(seconds=30))
+            code = totp_code(secret, ctx.clock.now())
+            assert browser_login(script, national_id, password, code=code).status_code == 303
+    english = client.get("/account/sessions?lang=en").text
+    names = re.findall(r'<strong class="device"[^>]*>([^<]+)</strong>', english)
+    assert sorted(names) == ["Chrome on Android", "Safari on iPhone", "Unknown browser"]
+    # The full header is still there for whoever wants it, as the name's tooltip.
+    assert f'title="{ANDROID_CHROME}">Chrome on Android</strong>' in english
+    # This browser's session, once, in single brackets.
+    assert re.search(
+        r">Chrome on Android</strong> <span class=\"tag\" id=\"current-session\">"
+        r"\(this device\)</span>",
+        english,
+    )
+    assert "((" not in english and "))" not in english
+    khmer = client.get("/account/sessions?lang=km").text
+    names = re.findall(r'<strong class="device"[^>]*>([^<]+)</strong>', khmer)
+    assert sorted(names) == ["Chrome លើ Android", "Safari លើ iPhone", "កម្មវិធីរុករកមិនស្គាល់"]
+    assert 'id="current-session">(ឧបករណ៍នេះ)</span>' in khmer
+
+
+def test_session_and_login_times_are_cambodia_time(ctx: AppContext, client: TestClient) -> None:
+    # The test clock says 2026-11-01 09:00 UTC: 16:00 in Phnom Penh (UTC+7).
+    assert ctx.clock.now() == dt.datetime(2026, 11, 1, 9, 0, tzinfo=dt.UTC)
+    logged_in(ctx, client)
+    for path in ("/account/sessions", "/account/logins"):
+        english = client.get(f"{path}?lang=en").text
+        assert "2026-11-01 16:00 Cambodia time" in english, path
+        assert "UTC" not in english and "09:00" not in english, path
+        khmer = client.get(f"{path}?lang=km").text
+        assert "2026-11-01 16:00 ម៉ោងកម្ពុជា" in khmer, path
+        assert "UTC" not in khmer, path
+
+
+def test_totp_enrolment_accepts_a_code_typed_in_khmer_digits(
+    ctx: AppContext, client: TestClient
+) -> None:
+    logged_in(ctx, client, totp=False)
+    security = client.get("/account/security?lang=km")
+    started = client.post(
+        "/account/totp", data={"csrf_token": csrf_from(security.text), "lang": "km"}
+    )
+    secret = re.search(r'id="totp-secret">([A-Z2-7 ]+)<', started.text)
+    authenticator_id = re.search(r'name="authenticator_id" value="([^"]+)"', started.text)
+    assert secret is not None and authenticator_id is not None
+    right = totp_code(secret.group(1).replace(" ", ""), ctx.clock.now())
+    typed = "".join(chr(0x17E0 + int(d)) for d in right)
+    confirmed = client.post(
+        "/account/totp/confirm",
+        data={
+            "authenticator_id": authenticator_id.group(1),
+            "csrf_token": csrf_from(started.text),
+            "lang": "km",
+            "code": typed,
+        },
+    )
+    assert confirmed.status_code == 200, confirmed.text
+    assert len(re.findall(r"<li><code>([0-9a-z-]{19})</code></li>", confirmed.text)) == 10

@@ -143,6 +143,39 @@ def test_oidcc_claims_essential_is_carried_to_the_grant(
     assert grant.subject == person[0].id
 
 
+def test_claims_parameter_cannot_ask_beyond_the_clients_allowed_scopes(
+    ready: Browser, core: ProviderCore, app_ctx: AppContext, person: Who
+) -> None:
+    """A site the operator allowed only ``openid`` named e-mail, name, address and the
+    civil-servant claims in ``claims`` and got them: the allowed scopes bound the claims
+    parameter as they bound ``scope``. Claims that belong to no scope (``acr``) stay."""
+    registered = core.clients.add(
+        name="Parking permits", redirect_uris=[PORTAL_REDIRECT],
+        auth_method="client_secret_basic", scopes=["openid"],
+    )  # fmt: skip
+    assert registered.client_secret is not None
+    site = RegisteredRP(registered.client, secret=registered.client_secret)
+    asked = ("email", "name", "birthdate", "address", "natid:ministry", "roles")
+    grant_consent(app_ctx, person[1], site, ("openid",), (*asked, "acr"))
+    wanted = {
+        "userinfo": dict.fromkeys(asked),
+        "id_token": {"name": {"essential": True}, "email": None, "acr": {"essential": True}},
+    }
+    params = ready.params(site, scope="openid", prompt="none", claims=json.dumps(wanted))
+    code = _code(ready.http.get("/authorize", params=params), params, core)
+    grant = core.codes.redeem(
+        code, client_id=site.client_id, redirect_uri=PORTAL_REDIRECT,
+        code_verifier=ready.verifier, dpop_jkt=None, at=app_ctx.clock.now(),
+    )  # fmt: skip
+    assert grant.claims == {"userinfo": {}, "id_token": {"acr": {"essential": True}}}
+    tokens = core.tokens.exchange_code(grant, client=site.client, dpop_jkt=None,
+                                       at=app_ctx.clock.now())  # fmt: skip
+    id_token = unverified_claims(tokens.id_token)
+    assert not set(id_token) & {"name", "email"}
+    # UserInfo releases the granted scopes' claims (openid: none) and the grant's own (none).
+    assert tokens.scope == "openid"
+
+
 # --- errors the client gets back ------------------------------------------------------------
 
 
@@ -195,6 +228,17 @@ def test_oidcc_ensure_registered_redirect_uri_shows_a_page(
     assert response.status_code == 400
     assert "location" not in response.headers
     assert "text/html" in response.headers["content-type"]
+
+
+@pytest.mark.parametrize("lang", ["en", "km"])
+def test_the_error_page_follows_ui_locales(ready: Browser, portal: RegisteredRP, lang: str) -> None:
+    """The login pages honour ui_locales; the error page of a bad redirect URI or client did
+    not (it stayed in Khmer for an English-speaking visitor)."""
+    ready.http.headers["Accept-Language"] = "km" if lang == "en" else "en"
+    for bad in ({"redirect_uri": "https://evil.example/cb"}, {"client_id": "no-such-client"}):
+        response = ready.authorize(portal, ui_locales=f"xx {lang}", **bad)
+        assert response.status_code == 400
+        assert f'<html lang="{lang}"' in response.text
 
 
 def test_redirect_uri_is_compared_exactly(ready: Browser, portal: RegisteredRP) -> None:

@@ -96,6 +96,50 @@ def test_wrong_code_keeps_asking_and_never_starts_a_session(
     assert "natid_session" not in web.cookies
 
 
+def _khmer(digits: str) -> str:
+    """``digits`` as a Khmer keyboard types them (០..៩)."""
+    return "".join(chr(0x17E0 + int(d)) for d in digits)
+
+
+def test_id_number_and_totp_code_typed_in_khmer_digits_log_in(
+    ctx: AppContext, web: TestClient
+) -> None:
+    nid, password, secret = make_person_with_login(ctx)
+    assert secret is not None
+    code = totp_code(secret, ctx.clock.now())
+    answer = browser_login(web, _khmer(nid), password, code=_khmer(code), lang="km")
+    assert answer.status_code == 303, answer.text
+    assert answer.headers["location"] == "/account"
+    assert session_of(ctx, web).acr.value == "substantial"  # type: ignore[attr-defined]
+
+
+def test_recovery_code_typed_in_khmer_digits_logs_in(ctx: AppContext, web: TestClient) -> None:
+    nid, password, secret = make_person_with_login(ctx)
+    assert secret is not None
+    person = ctx.register.find_person_by_national_id(nid)
+    assert person is not None
+    accounts = ctx.idp_accounts()
+    account = accounts.find_by_person(person.id)
+    assert account is not None
+    codes = accounts.totp.regenerate_recovery_codes(account.id, at=ctx.clock.now(), actor="test")
+    # A code with digits in it (almost all of them: 16 characters of Crockford's base 32).
+    code = next(c for c in codes if any(ch.isdigit() for ch in c))
+    typed = "".join(_khmer(ch) if ch.isdigit() else ch for ch in code)
+    answer = browser_login(web, nid, password, code=typed, lang="km")
+    assert answer.status_code == 303, answer.text
+    assert answer.headers["location"] == "/account"
+
+
+def test_password_is_not_rewritten_when_it_has_khmer_digits(
+    ctx: AppContext, web: TestClient
+) -> None:
+    # Only the ID number and the codes are numbers: a password keeps every character typed.
+    nid, _, _ = make_person_with_login(ctx, password="river ១២៣ lantern", totp=False)
+    wrong = browser_login(web, nid, "river 123 lantern")
+    assert EN["login_failed"] in wrong.text
+    assert browser_login(web, nid, "river ១២៣ lantern").status_code == 303
+
+
 def test_second_factor_without_a_first_step_goes_back_to_login(web: TestClient) -> None:
     answer = web.get("/login/second-factor", params={"lang": "km"}, follow_redirects=False)
     assert answer.status_code == 303 and answer.headers["location"] == "/login?lang=km"

@@ -23,6 +23,7 @@ from tests.api.idp_pages.conftest import (
     RecordingSender,
     events,
 )
+from tests.idp._flow import redeemed_grant
 from tests.idp._web import browser_login, csrf_from, make_person_with_login
 
 EN = TEXT["en"]
@@ -163,3 +164,41 @@ def test_unreachable_client_does_not_stop_the_logout(
     assert not is_live(ctx, session, web)
     failed = events(ctx, "idp.logout.backchannel_failed")
     assert failed[0].subject == rp.client_id and failed[0].data["status"] == 500
+
+
+def test_logout_ends_the_sessions_tokens_but_not_an_offline_access_grant(
+    ctx: AppContext, web: TestClient, rp: Client
+) -> None:
+    """After "Log out" (or "End this session" in the account area) the session's access
+    tokens stopped working only when they expired, ~10 minutes later. A grant with
+    ``offline_access`` is meant to outlive the session (OIDC Core §11) and is kept."""
+    session, person_id = login_to(ctx, web, rp)
+    core, now = ctx.idp_core(), ctx.clock.now()
+    online = redeemed_grant(core, rp, now, subject=person_id, sid=session.id)
+    online_tokens = core.tokens.exchange_code(online, client=rp, dpop_jkt=None, at=now)
+    offline = redeemed_grant(core, rp, now, subject=person_id, sid=session.id,
+                             scopes=("openid", "profile", "offline_access"))  # fmt: skip
+    offline_tokens = core.tokens.exchange_code(offline, client=rp, dpop_jkt=None, at=now)
+    assert web.get("/userinfo", headers=_bearer(online_tokens.access_token)).status_code == 200
+
+    page = web.get("/logout", params={"client_id": rp.client_id, "ui_locales": "en"})
+    form = {"client_id": rp.client_id, "decision": "logout", "csrf_token": csrf_from(page.text)}
+    assert web.post("/logout", data=form, follow_redirects=False).status_code in (200, 303)
+    assert not is_live(ctx, session, web)
+
+    answer = web.get("/userinfo", headers=_bearer(online_tokens.access_token))
+    assert answer.status_code == 401
+    assert core.tokens.introspect(online_tokens.access_token, client=rp, at=now) == {
+        "active": False
+    }
+    assert web.get("/userinfo", headers=_bearer(offline_tokens.access_token)).status_code == 200
+    assert offline_tokens.refresh_token is not None
+    core.tokens.refresh(offline_tokens.refresh_token, client=rp, dpop_jkt=None, at=now)
+    [revoked] = [
+        e for e in events(ctx, "idp.grant.revoked") if e.data["grant_id"] == online.grant_id
+    ]
+    assert revoked.data["reason"] == "session_ended"
+
+
+def _bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}

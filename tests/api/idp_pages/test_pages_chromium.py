@@ -85,11 +85,11 @@ def test_login_consent_logout_in_chromium(
         # The relying party's redirect URI is on this server (Chromium follows the 303 there;
         # Playwright cannot intercept a redirect's target), its back-channel URI is recorded.
         rp = ctx.idp_core().clients.add(
-            name="Ministry of Health portal", redirect_uris=[f"{served.url}/rp/cb"],
+            name="Ministry of Health clinic booking", redirect_uris=[f"{served.url}/rp/cb"],
             auth_method="client_secret_basic", backchannel_logout_uri=RP_BACKCHANNEL,
         ).client  # fmt: skip
         pending = pending_for(
-            client_id=rp.client_id, redirect_uri=f"{served.url}/rp/cb",
+            client_id=rp.client_id, client_name=rp.name, redirect_uri=f"{served.url}/rp/cb",
             scopes=("openid", "profile", "email"), ui_locales=(lang,),
         )  # fmt: skip
         # The pages forbid inline scripts (CSP); axe-core is injected, so the test bypasses it.
@@ -100,9 +100,9 @@ def test_login_consent_logout_in_chromium(
 
         page.goto(f"{served.url}/login?pending={pending}")
         _check_page(page, lang, ("identifier", "password", "login_submit"))
-        assert TEXT[lang]["login_to"].format(client="Ministry of Health portal") in page.inner_text(
-            "h1"
-        )
+        assert TEXT[lang]["login_to"].format(
+            client="Ministry of Health clinic booking"
+        ) in page.inner_text("h1")
         page.get_by_label(TEXT[lang]["identifier"]).fill(nid)
         page.get_by_label(TEXT[lang]["password"]).fill(password)
         with page.expect_navigation(url="**/login/second-factor**"):
@@ -139,4 +139,54 @@ def test_login_consent_logout_in_chromium(
         assert not any(c["name"] == "natid_session" for c in context.cookies())
         # The site the session logged into was told, server to server.
         assert [p.url for p in sender.posts] == [RP_BACKCHANNEL]
+        context.close()
+
+
+def test_a_site_on_another_origin_gets_the_code_and_the_logout_redirect_under_the_pages_csp(
+    ctx: AppContext, pending_for: PendingFactory
+) -> None:
+    """Chromium applies the pages' ``form-action`` to every redirect after a form's POST
+    (CSP Level 3): with ``form-action 'self'`` alone, Allow and Log out stayed on NatID's page
+    for every site not on NatID's own origin. The CSP is enforced here (no ``bypass_csp``)."""
+    nid, password, secret = make_person_with_login(ctx)
+    assert secret is not None
+    app = create_app(ctx)
+    app.state.logout_sender = RecordingSender()
+    with _chromium() as browser, serve_app(app) as served:
+        # Another origin than the pages' (http://127.0.0.1:PORT): the same server by another
+        # name, so the browser's navigation there can be seen.
+        site = served.url.replace("127.0.0.1", "localhost")
+        rp = ctx.idp_core().clients.add(
+            name="Provincial land office", redirect_uris=[f"{site}/rp/cb"],
+            post_logout_redirect_uris=[f"{site}/rp/bye"], auth_method="client_secret_basic",
+        ).client  # fmt: skip
+        pending = pending_for(
+            client_id=rp.client_id, client_name=rp.name, redirect_uri=f"{site}/rp/cb",
+            scopes=("openid", "profile"),
+            ui_locales=("en",),
+        )  # fmt: skip
+        context = browser.new_context(locale="en")
+        page = context.new_page()
+        blocked: list[str] = []
+        page.on("console", lambda m: blocked.append(m.text) if "form-action" in m.text else None)
+        page.goto(f"{served.url}/login?pending={pending}")
+        page.get_by_label(TEXT["en"]["identifier"]).fill(nid)
+        page.get_by_label(TEXT["en"]["password"]).fill(password)
+        with page.expect_navigation(url="**/login/second-factor**"):
+            page.get_by_role("button", name=TEXT["en"]["login_submit"], exact=True).click()
+        page.get_by_label(TEXT["en"]["code"]).fill(totp_code(secret, ctx.clock.now()))
+        with page.expect_navigation(url=f"**/consent?pending={pending}"):
+            page.get_by_role("button", name=TEXT["en"]["second_submit"], exact=True).click()
+        with page.expect_navigation(url=lambda url: url.startswith(f"{site}/rp/cb?")):
+            page.get_by_role("button", name=TEXT["en"]["allow"], exact=True).click()
+        assert "code=" in page.url and "state=st-123" in page.url
+
+        page.goto(
+            f"{served.url}/logout?client_id={rp.client_id}"
+            f"&post_logout_redirect_uri={site}/rp/bye&state=bye-1"
+        )
+        with page.expect_navigation(url=lambda url: url.startswith(f"{site}/rp/bye?")):
+            page.get_by_role("button", name=TEXT["en"]["logout_submit"], exact=True).click()
+        assert page.url.endswith("state=bye-1")
+        assert blocked == []
         context.close()

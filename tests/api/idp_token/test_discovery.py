@@ -57,7 +57,7 @@ def test_discovery_advertises_only_what_is_implemented(http: TestClient) -> None
     assert meta["backchannel_logout_supported"] is True
     assert meta["backchannel_logout_session_supported"] is True
     assert set(meta["scopes_supported"]) == {
-        "openid", "profile", "email", "phone", "address", "offline_access"
+        "openid", "profile", "email", "phone", "address", "civil_servant", "offline_access"
     }  # fmt: skip
     assert {"sub", "name", "email", "phone_number", "address", "acr"} <= set(
         meta["claims_supported"]

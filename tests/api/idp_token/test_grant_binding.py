@@ -198,8 +198,6 @@ def test_cli_client_add_userinfo_signed(
     base = [
         "client",
         "add",
-        "--name",
-        "Pension fund",
         "--auth-method",
         "client_secret_basic",
         "--redirect-uri",
@@ -207,9 +205,9 @@ def test_cli_client_add_userinfo_signed(
         "--data-dir",
         str(data_dir),
     ]
-    result = CliRunner().invoke(idp_cli, [*base, "--userinfo-signed"])
+    result = CliRunner().invoke(idp_cli, [*base, "--name", "Pension fund", "--userinfo-signed"])
     assert result.exit_code == 0, result.stderr
     assert json.loads(result.stdout)["userinfo_signed_response_alg"] == "ES256"
-    result = CliRunner().invoke(idp_cli, base)
+    result = CliRunner().invoke(idp_cli, [*base, "--name", "Pension fund (plain)"])
     assert result.exit_code == 0, result.stderr
     assert json.loads(result.stdout)["userinfo_signed_response_alg"] is None

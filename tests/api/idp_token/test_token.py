@@ -160,6 +160,26 @@ def test_wrong_secret_is_invalid_client_with_basic_challenge(
     assert response.headers["cache-control"] == "no-store"
 
 
+def test_every_invalid_client_401_carries_a_challenge(
+    http: TestClient,
+    core: ProviderCore,
+    app_ctx: AppContext,
+    post_client: RegisteredRP,
+    person: Person,
+) -> None:
+    """RFC 9110 §15.5.2: a 401 without WWW-Authenticate is malformed; a wrong secret in the
+    body, or no credentials at all, got one (stock HTTP clients then retry or misreport)."""
+    code, verifier = mint_code(core, post_client, person.id, app_ctx.clock.now())
+    form = _code_form(post_client, code, verifier)
+    for data in ({**form, "client_secret": "not-the-secret"}, form):
+        for path in ("/token", "/introspect", "/revoke"):
+            sent = data if path == "/token" else {**data, "token": "x"}
+            response = http.post(path, data=sent)
+            assert response.status_code == 401, (path, response.text)
+            assert response.json()["error"] == "invalid_client"
+            assert response.headers["www-authenticate"] == 'Basic realm="natid"'
+
+
 def test_two_authentication_methods_in_one_request_refused(
     http: TestClient,
     core: ProviderCore,

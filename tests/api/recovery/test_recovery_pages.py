@@ -11,6 +11,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from api.context import AppContext
+from api.digits import KHMER_DIGITS
 from api.routers.activation import activation_service
 from api.routers.recovery import recovery_service
 from ca.profiles import ProfileName
@@ -19,7 +20,9 @@ from core.clock import FixedClock
 from core.notify import read_outbox
 from idp.account_models import AccountStatus
 from idp.errors import LoginFailed
+from idp.sessions import LoginSessions
 from tests.api.recovery.conftest import browser
+from tests.idp._flow import redeemed_grant, secret_client
 from tests.idp._web import (
     browser_login,
     csrf_from,
@@ -70,7 +73,21 @@ def test_recover_page_in_both_languages(client: TestClient, lang: str, words: st
 def test_sms_reset_through_the_pages_logs_in_at_low(
     ctx: AppContext, client: TestClient, clock: FixedClock
 ) -> None:
-    national_id, old_password, _ = make_person_with_login(ctx)
+    national_id, old_password, secret = make_person_with_login(ctx)
+    # Someone who knew the old password is logged in elsewhere, and a site holds tokens from
+    # that session: the reset ends the session and those tokens.
+    core = ctx.idp_core()
+    core.signing_keys.ensure_active(actor="test")
+    with browser(ctx) as elsewhere:
+        code_now = totp_code(secret, clock.now()) if secret else None
+        assert browser_login(elsewhere, national_id, old_password, code=code_now).status_code == 303
+        intruder = LoginSessions(ctx.sessions, ledger=ctx.ledger).get(
+            elsewhere.cookies["natid_session"], at=clock.now()
+        )
+    site = secret_client(core)
+    grant = redeemed_grant(core, site, clock.now(), subject=_person_id(ctx, national_id),
+                           sid=intruder.id)  # fmt: skip
+    tokens = core.tokens.exchange_code(grant, client=site, dpop_jkt=None, at=clock.now())
     sent = _ask_code(client, national_id)
     assert 'id="code-sent"' in sent
     assert national_id in sent  # prefilled for the next step, never in a URL
@@ -95,6 +112,34 @@ def test_sms_reset_through_the_pages_logs_in_at_low(
         )
     kinds = [m["kind"] for m in read_outbox(_outbox(ctx))]
     assert "password_changed" in kinds
+    seen = core.tokens.introspect(tokens.access_token, client=site, at=clock.now())
+    assert seen == {"active": False}
+
+
+def _person_id(ctx: AppContext, national_id: str) -> str:
+    person = ctx.register.find_person_by_national_id(national_id)
+    assert person is not None
+    return person.id
+
+
+def test_number_and_code_typed_in_khmer_digits_reset_the_password(
+    ctx: AppContext, client: TestClient
+) -> None:
+    """A Khmer keyboard types ០..៩; the Khmer page writes numbers that way too."""
+    national_id, _, _ = make_person_with_login(ctx)
+    khmer = national_id.translate(str.maketrans("0123456789", KHMER_DIGITS))
+    sent = _ask_code(client, khmer, lang="km")
+    assert 'id="code-sent"' in sent
+    code = _reset_code(ctx).translate(str.maketrans("0123456789", KHMER_DIGITS))
+    done = client.post(
+        "/recover/code",
+        data={
+            "identifier": khmer, "code": code, "password": NEW_PASSWORD,
+            "csrf_token": csrf_from(sent), "lang": "km",
+        },
+        follow_redirects=False,
+    )  # fmt: skip
+    assert done.status_code == 303, done.text
 
 
 def test_unknown_number_gets_the_same_page_and_no_sms(ctx: AppContext, client: TestClient) -> None:
@@ -168,6 +213,15 @@ def test_lost_phone_button_removes_the_app_and_ends_other_sessions(
             second.account_id, at=clock.now(), actor="test"
         )
         assert browser_login(other, national_id, password, code=codes[0]).status_code == 303
+        # A site the other (stolen) browser logged into holds tokens from that session.
+        core = ctx.idp_core()
+        core.signing_keys.ensure_active(actor="test")
+        stolen = LoginSessions(ctx.sessions, ledger=ctx.ledger).get(
+            other.cookies["natid_session"], at=clock.now()
+        )
+        site = secret_client(core)
+        grant = redeemed_grant(core, site, clock.now(), subject=second.person_id, sid=stolen.id)
+        tokens = core.tokens.exchange_code(grant, client=site, dpop_jkt=None, at=clock.now())
         security = client.get("/account/security?lang=en")
         assert 'id="lost-device"' in security.text
         answer = client.post(
@@ -181,6 +235,9 @@ def test_lost_phone_button_removes_the_app_and_ends_other_sessions(
         assert answer.status_code == 303
         assert "authenticator app was removed" in client.get(answer.headers["location"]).text
         assert other.get("/account", follow_redirects=False).status_code == 303
+        # ... and they end with it, as at a logout.
+        seen = core.tokens.introspect(tokens.access_token, client=site, at=clock.now())
+        assert seen == {"active": False}
     assert client.get("/account", follow_redirects=False).status_code == 200
     assert not ctx.idp_accounts().totp.status(account_id).enrolled
     assert "lost_device_reported" in [m["kind"] for m in read_outbox(_outbox(ctx))]

@@ -4,6 +4,7 @@ RFC 9457 problem details (api/routers/signing_workflows.py)."""
 
 from __future__ import annotations
 
+import itertools
 import json
 from pathlib import Path
 from typing import Any
@@ -19,12 +20,15 @@ from tests.api.signing_workflows.conftest import Browser, Office, Official
 from tests.api.signing_workflows.test_workflow_pages import approve_on_page
 from tests.signing._pdf import make_pdf
 
+_SYSTEMS = itertools.count(1)
+
 
 def ministry_system(ctx: AppContext, scopes: tuple[str, ...] = ("openid", "signing")) -> Any:
     return (
         ctx.idp_core()
         .clients.add(
-            name="Ministry document system",
+            # A name of its own each time: no two clients may share one.
+            name=f"Ministry document system {next(_SYSTEMS)}",
             redirect_uris=["https://docs.mef.gov.kh/cb"],
             auth_method="client_secret_basic",
             scopes=scopes,

@@ -104,14 +104,8 @@ def _read(path: Path) -> Any:
 
 def load_demo_client(ctx: AppContext) -> DemoClientConfig | None:
     """The demo site's client configuration, if ``natid init`` made one for this base URL."""
-    data = _read(_demo_dir(ctx) / "client.json")
-    if not isinstance(data, dict):
-        return None
-    try:
-        config = DemoClientConfig.from_json(data)
-    except ValueError:
-        return None
-    return config if config.issuer == ctx.settings.base_url else None
+    config = _stored_client(ctx)
+    return config if config is not None and config.issuer == ctx.settings.base_url else None
 
 
 def _stored_client(ctx: AppContext) -> DemoClientConfig | None:

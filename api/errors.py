@@ -12,12 +12,19 @@ person's language instead (:func:`api.idp_web.error_page`): what happened in pla
 request id to quote. A citizen at ``/authorize`` while the cache is down sees that page, not a
 JSON document. Clients of the APIs send ``application/json`` or ``*/*`` and get the problem
 document as before.
+
+A 404 under the pages' paths (:data:`PAGE_AREAS`: ``/account``, ``/login``, ``/sign``, ...) is
+a "this page does not exist" page in the person's language - a mistyped or stale link, or an
+account page for a record that is gone - for any client except one that asks for JSON
+(``Accept`` names JSON and not ``text/html``, as a page's own ``fetch`` does): page paths are
+for people, as their :class:`api.idp_web.PageRoute` errors already are. Everywhere else (the
+JSON APIs, ``/admin/``, ``/kyc/v1/``, the OpenID endpoints) a 404 stays problem+json.
 """
 
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import Any, Final
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -26,12 +33,31 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from core.errors import NatIDError
 
-__all__ = ["PROBLEM_JSON", "ProblemHTTPException", "install_error_handlers", "problem"]
+__all__ = [
+    "PAGE_AREAS",
+    "PROBLEM_JSON",
+    "ProblemHTTPException",
+    "install_error_handlers",
+    "problem",
+]
 
 log = logging.getLogger(__name__)
 
 PROBLEM_JSON = "application/problem+json"
 _TYPE_BASE = "https://natid.example/problems/"
+#: The paths of the pages people open in a browser (each with everything under it): the
+#: account area with its KYC and recovery pages, login, consent, logout, activation, account
+#: recovery, document signing and validation, and the border officers' verifier page.
+PAGE_AREAS: Final = (
+    "/account",
+    "/login",
+    "/consent",
+    "/logout",
+    "/activate",
+    "/recover",
+    "/sign",
+    "/health/verify",
+)
 
 
 def problem(
@@ -85,8 +111,22 @@ def _wants_page(request: Request) -> bool:
     return "text/html" in request.headers.get("accept", "")
 
 
-def _server_error_page(request: Request, status: int, message_key: str) -> Response | None:
-    """The HTML page for a browser that met a 5xx, or None when one cannot be drawn."""
+def _in_page_area(path: str) -> bool:
+    return any(path == area or path.startswith(area + "/") for area in PAGE_AREAS)
+
+
+def _asks_for_json(request: Request) -> bool:
+    """A script's request (a page's ``fetch``, an API client): ``Accept`` names JSON (or
+    problem+json) and not ``text/html``."""
+    accept = request.headers.get("accept", "")
+    return "json" in accept and "text/html" not in accept
+
+
+def _error_page(
+    request: Request, status: int, message_key: str, *, reference: bool = True
+) -> Response | None:
+    """The HTML page for ``status`` in the person's language, or None when one cannot be
+    drawn; with ``reference``, the request id to quote to the help desk."""
     from api.idp_web import choose_language, error_page
 
     try:
@@ -95,7 +135,7 @@ def _server_error_page(request: Request, status: int, message_key: str) -> Respo
             lang=choose_language(request),
             message_key=message_key,
             status=status,
-            reference=getattr(request.state, "request_id", None),
+            reference=getattr(request.state, "request_id", None) if reference else None,
         )
     except Exception:  # the page needs the application's context; the JSON answer does not
         log.warning("error page could not be drawn; answering JSON", exc_info=True)
@@ -109,7 +149,7 @@ def install_error_handlers(app: FastAPI) -> None:
         if status >= 500:
             log.warning("request failed: %s", exc.code, extra={"error_code": exc.code})
             if _wants_page(request):
-                page = _server_error_page(request, status, "service_unavailable")
+                page = _error_page(request, status, "service_unavailable")
                 if page is not None:
                     return page
         return problem(status, _title(status), code=exc.code, detail=exc.message, request=request)
@@ -131,14 +171,23 @@ def install_error_handlers(app: FastAPI) -> None:
         )
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        code = getattr(exc, "code", None) or {404: "not_found", 405: "method_not_allowed"}.get(
-            exc.status_code, "http_error"
-        )
-        detail = exc.detail if isinstance(exc.detail, str) else None
-        response = problem(
-            exc.status_code, _title(exc.status_code), code=code, detail=detail, request=request
-        )
+    async def _http(request: Request, exc: StarletteHTTPException) -> Response:
+        response: Response | None = None
+        if (
+            exc.status_code == 404
+            and _in_page_area(request.url.path)
+            and not _asks_for_json(request)
+        ):
+            # Nothing went wrong on our side: no request id for the help desk.
+            response = _error_page(request, 404, "not_found", reference=False)
+        if response is None:
+            code = getattr(exc, "code", None) or {404: "not_found", 405: "method_not_allowed"}.get(
+                exc.status_code, "http_error"
+            )
+            detail = exc.detail if isinstance(exc.detail, str) else None
+            response = problem(
+                exc.status_code, _title(exc.status_code), code=code, detail=detail, request=request
+            )
         if exc.headers:
             response.headers.update(exc.headers)
         return response
@@ -148,7 +197,7 @@ def install_error_handlers(app: FastAPI) -> None:
         log.error("unhandled error", exc_info=exc, extra={"path": request.url.path})
         response: Response | None = None
         if _wants_page(request):
-            response = _server_error_page(request, 500, "server_error")
+            response = _error_page(request, 500, "server_error")
         if response is None:
             response = problem(
                 500,

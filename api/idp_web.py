@@ -10,7 +10,8 @@ What every page of the OpenID provider needs, in one place so the pages agree:
 * The page language (``km`` or ``en``): an explicit ``lang`` query or form value, then the
   request's ``ui_locales`` (OIDC Core §3.1.2.1), then ``Accept-Language`` (RFC 9110 §12.5.4),
   then Khmer, the national language.
-* Rendering: Jinja2 with autoescaping over ``api/templates/idp/``, one small stylesheet served
+* Rendering: Jinja2 with autoescaping over ``api/templates/idp/``, times in Cambodia time and
+  numbers in Khmer digits on Khmer pages (:mod:`api.page_format`), one small stylesheet served
   by :mod:`api.routers.idp_login` at ``/static/idp/site.css?v=<hash>``, and the security
   headers of every page (CSP ``default-src 'self'``, no framing, no referrer, ``no-store``).
 * CSRF: a signed double-submit token (OWASP CSRF cheat sheet, "Signed Double-Submit Cookie").
@@ -43,6 +44,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.routing import APIRoute
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from api import page_format
 from api.context import AppContext
 from api.routers.idp_text import LANGUAGES, texts
 from core.settings import Settings
@@ -349,13 +351,7 @@ def static_url(name: str) -> str:
 
 @functools.cache
 def _environment() -> jinja2.Environment:
-    return jinja2.Environment(
-        loader=jinja2.FileSystemLoader(TEMPLATE_DIR),
-        autoescape=True,
-        undefined=jinja2.StrictUndefined,
-        trim_blocks=True,
-        lstrip_blocks=True,
-    )
+    return page_format.environment([TEMPLATE_DIR])
 
 
 #: Pages whose query is the request itself, kept by the language links of a page answered to a
@@ -605,14 +601,9 @@ def form_language(request: Request, form_lang: str | None = None) -> str:
 @functools.cache
 def page_environment(folder: str) -> jinja2.Environment:
     """The Jinja environment of one family of pages: ``templates/<folder>`` first, then the
-    IdP's templates (``base.html`` and its parts), with the IdP pages' options."""
-    return jinja2.Environment(
-        loader=jinja2.FileSystemLoader([TEMPLATE_DIR.parent / folder, TEMPLATE_DIR]),
-        autoescape=True,
-        undefined=jinja2.StrictUndefined,
-        trim_blocks=True,
-        lstrip_blocks=True,
-    )
+    IdP's templates (``base.html`` and its parts), with the IdP pages' options and their way
+    of writing times and numbers (:mod:`api.page_format`)."""
+    return page_format.environment([TEMPLATE_DIR.parent / folder, TEMPLATE_DIR])
 
 
 def page_language(

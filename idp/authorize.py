@@ -5,16 +5,17 @@ RFC 9207): pending requests, login / step-up / consent, issuing the code, error 
   request while the user logs in and consents, with a marker of the browser's login session
   when the request arrived, so a login made after the request is recognised.
 * :meth:`AuthorizationService.decide` is the decision of OIDC Core §3.1.2.3-§3.1.2.4, in order:
-  (1) a login is needed when there is no session, when ``prompt=login`` or ``max_age`` ask for
-  one that has not happened since the request, when the session's ``acr`` is below the lowest
-  known ``acr_values`` (step-up; only before a login for this request, since ``acr_values`` are
-  voluntary and the ID token tells the client what was achieved; an essential ``acr`` claim
-  request is a requirement: unmet after a login it is ``unmet_authentication_requirements``),
-  or when an
-  ``id_token_hint`` names another user; (2) consent is needed when ``prompt=consent`` was not
-  answered for this request or the stored consent does not cover the scopes and claims; with
-  ``prompt=none`` each of these is an error redirect (``login_required``,
-  ``consent_required``); (3) otherwise the code is issued for the consented subset.
+  (1) a login is needed when there is no session, when ``prompt=login``,
+  ``prompt=select_account`` (the login page is where another account is chosen) or ``max_age``
+  ask for one that has not happened since the request, when the session's ``acr`` is below the
+  lowest known ``acr_values`` (step-up; only before a login for this request, since
+  ``acr_values`` are voluntary and the ID token tells the client what was achieved; an
+  essential ``acr`` claim request is a requirement: unmet after a login it is
+  ``unmet_authentication_requirements``), or when an ``id_token_hint`` names another user;
+  (2) consent is needed when ``prompt=consent`` was not answered for this request or the
+  stored consent does not cover the scopes and claims; with ``prompt=none`` each of these is
+  an error redirect (``login_required``, ``consent_required``); (3) otherwise the code is
+  issued for the consented subset.
 * :meth:`AuthorizationService.issue_code` issues the code (:mod:`idp.codes`) for the PERSON id
   (the token service derives the pairwise ``sub``), with the session's id as ``sid``, its
   ``acr``, ``amr`` and ``auth_time``, the request's ``nonce``, ``claims`` (narrowed to the
@@ -76,6 +77,9 @@ __all__ = [
     "resolve_client",
     "session_marker",
 ]
+
+#: ``prompt`` values that send the user to the login page even with a session.
+_NEW_LOGIN_PROMPTS = frozenset({"login", "select_account"})
 
 
 # --- the error response -----------------------------------------------------------------------
@@ -229,8 +233,13 @@ class AuthorizationService:
         """Why a (new) login is needed, or None."""
         if fresh:
             return None
-        if "login" in request.prompt:
-            return "the client asks for a new login (prompt=login)"
+        # OIDC Core §3.1.2.1: prompt=select_account SHOULD let the user select an account. A
+        # browser holds one person's session here, so the choice is the login page, as for
+        # prompt=login: whoever signs in there is the account used (/login ends the session
+        # of another account first).
+        asked = request.prompt & _NEW_LOGIN_PROMPTS
+        if asked:
+            return f"the client asks for a new login (prompt={' '.join(sorted(asked))})"
         if request.max_age is not None and not satisfies(
             session, acr_values=None, max_age=request.max_age, at=at
         ):

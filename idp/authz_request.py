@@ -15,7 +15,9 @@ the client and its redirect URI are known to be genuine (RFC 6749 §4.1.2.1):
 What is accepted: ``response_type=code`` only (``response_mode`` ``query`` only); ``scope``
 with ``openid``; PKCE S256 only, required (``plain`` and a missing method are refused);
 ``state`` up to 2,048 characters and ``nonce`` up to 512, both optional (the code flow does
-not need a nonce, OIDC Core §3.1.2.1); ``prompt`` (``none`` alone); ``max_age``; ``acr_values``;
+not need a nonce, OIDC Core §3.1.2.1); ``prompt`` (:data:`PROMPT_VALUES`, ``none`` alone; any
+other value, such as ``create`` of OpenID Connect Prompt Create 1.0, is ``invalid_request``);
+``max_age``; ``acr_values``;
 ``login_hint``; ``id_token_hint`` (an ID token this provider signed, checked against its
 published keys even when expired; only its ``sub`` is kept); ``ui_locales``;
 ``claims_locales``; ``claims`` (§5.5); ``display`` (accepted, ignored: pages are responsive);
@@ -69,6 +71,9 @@ MAX_LOCALES = 10
 MAX_ACR_VALUES = 10
 #: ``max_age`` above ten years is certainly a mistake; refused rather than overflowing.
 MAX_MAX_AGE = 10 * 365 * 24 * 3600
+#: The ``prompt`` values this provider acts on, as discovery lists them
+#: (``prompt_values_supported``). ``create`` is not one: accounts come from the national register
+#: through in-person enrolment, never from self-registration.
 PROMPT_VALUES = frozenset({"none", "login", "consent", "select_account"})
 DISPLAY_VALUES = frozenset({"page", "popup", "touch", "wap"})
 _LOCALE = re.compile(r"[A-Za-z]{2,8}(?:-[A-Za-z0-9]{1,8}){0,4}")
@@ -276,11 +281,20 @@ def _scopes(params: Mapping[str, str], client: Client) -> tuple[str, ...]:
 def _prompt(value: str | None) -> frozenset[str]:
     if value is None:
         return frozenset()
-    # Values we do not understand are ignored (OIDC Core §3.1.2.1 lets the OP ignore them).
-    given = set(value.split())
-    if "none" in given and len(given & PROMPT_VALUES) > 1:
+    given = frozenset(value.split())
+    unsupported = sorted(given - PROMPT_VALUES)
+    if unsupported:
+        # OpenID Connect Prompt Create 1.0 §4.1: a value not in prompt_values_supported is
+        # invalid_request, naming the value. Ignoring it would let a client believe that, say,
+        # prompt=create was honoured when nothing of the kind happened.
+        shown = " ".join(unsupported)[:100]
+        raise InvalidRequest(
+            f"prompt value not supported: {shown}; expected none, login, consent or select_account"
+        )
+    if "none" in given and len(given) > 1:
+        # OIDC Core §3.1.2.1: none with any other value is an error.
         raise InvalidRequest("prompt=none must not be combined with other values")
-    return frozenset(given & PROMPT_VALUES)
+    return given
 
 
 def _max_age(value: str | None) -> int | None:

@@ -21,8 +21,10 @@ A disabled client fails :meth:`~ClientRegistry.authenticate` (token, PAR, intros
 revocation: ``invalid_client``) and is not found by :meth:`~ClientRegistry.get` (the
 authorization endpoint then shows its error page instead of redirecting); disabling it revokes
 its live grants in the same transaction (``revoke_reason`` ``client_disabled``), which stops
-its access and refresh tokens (:mod:`idp.tokens` checks the grant of each). Enabling it again
-lets it authenticate; the revoked grants stay revoked.
+its access and refresh tokens (:mod:`idp.tokens` checks the grant of each). A code exchange
+that authenticated the client before the disable reads its row again in the transaction that
+writes the grant, and gets nothing (:meth:`idp.tokens.TokenService.exchange_code`). Enabling it
+again lets it authenticate; the revoked grants stay revoked.
 
 :meth:`ClientRegistry.authenticate` (RFC 6749 §2.3, OIDC Core §9) answers every failure with
 the same :class:`~idp.errors.InvalidClient` error, whether the client is unknown, uses another

@@ -23,6 +23,7 @@ __all__ = [
     "AccountStoreUnavailable",
     "AuthenticatorError",
     "ClientNotFound",
+    "DPoPBoundTokenAsBearer",
     "IdPError",
     "IdPStoreUnavailable",
     "InsufficientScope",
@@ -223,6 +224,12 @@ class InvalidToken(OAuthError, InvalidInput):
     oauth_error = OAuthErrorCode.INVALID_TOKEN
     code = "invalid_token"
     http_status = 401
+
+
+class DPoPBoundTokenAsBearer(InvalidToken):
+    """A DPoP-bound access token presented as a bearer token, without a proof: refused (RFC
+    9449 §7.2), and the answer says which scheme to use, since the client holds the right key
+    and only sent the token the wrong way (unlike a proof by another key)."""
 
 
 class InsufficientScope(OAuthError, PermissionDenied):

@@ -62,7 +62,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Engine, insert, select, update
+from sqlalchemy import Engine, bindparam, insert, select, update
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -74,7 +74,9 @@ from core.write_tx import CursorTx, compiled, write_transaction
 from idp.clients import Client
 from idp.codes import REUSE_WINDOW, AuthorizationGrant
 from idp.errors import (
+    DPoPBoundTokenAsBearer,
     IdPStoreUnavailable,
+    InvalidClient,
     InvalidDPoPProof,
     InvalidGrant,
     InvalidJWS,
@@ -83,7 +85,7 @@ from idp.errors import (
 )
 from idp.jose import JWSUse, b64url_decode, hash_half, numeric_date, sign_jws, verify_jws
 from idp.keys import SigningKeys
-from idp.models import GrantRow, RefreshTokenRow, RevokedAccessTokenRow
+from idp.models import ClientRow, GrantRow, RefreshTokenRow, RevokedAccessTokenRow
 from idp.subjects import SubjectIdentifiers, SubjectType
 from idp.token_reads import GrantState, token_reads_for
 
@@ -102,6 +104,16 @@ _GRANT_KEYS = (
     "created_at", "expires_at", "revoked_at", "revoke_reason", "dpop_jkt",
 )  # fmt: skip
 _REFRESH_KEYS = ("token_sha256", "grant_id", "created_at", "expires_at", "used_at")
+#: The client's ``disabled_at`` by primary key, read in the grant's write transaction. On
+#: PostgreSQL ``FOR SHARE`` orders it with ``ClientRegistry.disable`` (which locks and updates
+#: the row, then revokes the live grants): a disable that came first is waited for and seen
+#: here, one that comes after waits for this commit and then revokes the new grant too.
+#: SQLite's write lock, taken at BEGIN, orders the two transactions anyway.
+_CLIENT_DISABLED_AT = (
+    select(ClientRow.disabled_at)
+    .where(ClientRow.client_id == bindparam("client_id"))
+    .with_for_update(read=True)
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -187,6 +199,15 @@ def _refresh_hash(token: str) -> str:
 
 def _ts(moment: dt.datetime) -> int:
     return int(moment.timestamp())
+
+
+def _check_still_enabled(found: Sequence[Any] | None) -> None:
+    """The client authenticated before its code was redeemed; an operator may have disabled it
+    since (``natid idp client disable``). ``found`` is its row's ``(disabled_at,)`` as read in
+    the transaction that would write the grant: a disabled (or missing) client gets nothing,
+    with the message every failed client authentication gets."""
+    if found is None or found[0] is not None:
+        raise InvalidClient("client authentication failed")
 
 
 def _check_refresh_binding(grant: GrantRow, dpop_jkt: str | None) -> None:
@@ -275,7 +296,10 @@ class TokenService:
         issue_refresh_token: bool = True,
         id_token_claims: Mapping[str, Any] | None = None,
     ) -> TokenResponse:
-        """Tokens for a redeemed code (``AuthorizationCodes.redeem`` checked its bindings)."""
+        """Tokens for a redeemed code (``AuthorizationCodes.redeem`` checked its bindings).
+
+        ``InvalidClient`` if ``client`` was disabled after it authenticated: checked in the
+        transaction that writes the grant, so nothing is written (the code stays spent)."""
         at = require_aware(at)
         if grant.client_id != client.client_id:
             raise InvalidGrant("the authorization code was issued to another client")
@@ -306,6 +330,10 @@ class TokenService:
         }
         if self._engine is not None:
             with self._write(self._engine) as tx:
+                client_key = {"client_id": client.client_id}
+                _check_still_enabled(
+                    tx.run(compiled(_CLIENT_DISABLED_AT, tx.dialect), client_key).fetchone()
+                )
                 tx.run(compiled(_INSERT_GRANT, tx.dialect, _GRANT_KEYS), grant_row)
                 if refresh is not None:
                     tx.run(
@@ -321,6 +349,9 @@ class TokenService:
                 )
         else:
             with self._db() as session:
+                _check_still_enabled(
+                    session.execute(_CLIENT_DISABLED_AT, {"client_id": client.client_id}).first()
+                )
                 # A Core insert: the ORM's unit of work cost more than the rest of this
                 # transaction.
                 session.execute(_INSERT_GRANT, grant_row)
@@ -606,6 +637,11 @@ class TokenService:
         cnf = claims.get("cnf")
         jkt = cnf.get("jkt") if isinstance(cnf, dict) else None
         if check_binding and jkt is not None and jkt != dpop_jkt:
+            if dpop_jkt is None:
+                raise DPoPBoundTokenAsBearer(
+                    "the access token is DPoP-bound: send it with the DPoP authorization scheme "
+                    "and a DPoP proof, not as a bearer token"
+                )
             raise InvalidToken("the access token is bound to another DPoP key")
         grant_id, jti = claims.get(_GRANT_CLAIM), claims.get("jti")
         if not isinstance(grant_id, str) or not isinstance(jti, str):

@@ -14,7 +14,7 @@ from typing import Final
 __all__ = ["ACTIVATION_TEXT", "activation_texts", "password_reason_keys"]
 
 _PAIRS: dict[str, tuple[str, str]] = {
-    "steps": ("ជំហាន {n} នៃ 3", "Step {n} of 3"),
+    "steps": ("ជំហាន {n} នៃ ៣", "Step {n} of 3"),
     # /activate
     "activate_title": ("ធ្វើឱ្យគណនី NatID របស់អ្នកសកម្ម", "Activate your NatID account"),
     "activate_intro": (

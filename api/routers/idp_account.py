@@ -27,9 +27,10 @@ Logins (each ends like ``/login``: the session is started or stepped up, then 30
   ``::1/128``); anywhere else the header is ignored (a browser could send one itself).
 
 Every POST checks the CSRF token first. No page or log line shows an ID card number. Times
-are shown in Cambodia time (Asia/Phnom_Penh, UTC+7) and say so; a session's device is named
-by its browser and platform (:mod:`api.user_agents`); codes typed with Khmer digits are read
-as ASCII digits (:mod:`api.digits`).
+are shown in Cambodia time (Asia/Phnom_Penh, UTC+7) and say so, and a Khmer page writes its
+numbers with Khmer digits (:mod:`api.page_format`); a session's device is named by its browser
+and platform (:mod:`api.user_agents`); codes typed with Khmer digits are read as ASCII digits
+(:mod:`api.digits`).
 """
 
 from __future__ import annotations
@@ -39,8 +40,7 @@ import datetime as dt
 import functools
 import hashlib
 import ipaddress
-import zoneinfo
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Annotated, Any, Final
 from urllib.parse import quote
@@ -74,7 +74,7 @@ from ca.store import IssuedCertificate
 from idp.account_models import AuthenticatorKind
 from idp.account_records import LoginResult
 from idp.certlogin import CertificateLogin, CertificateRefused, parse_forwarded_certificate
-from idp.claims import CLAIMS_BY_SCOPE, ZONEINFO
+from idp.claims import CLAIMS_BY_SCOPE
 from idp.errors import (
     AccountNotActive,
     AuthenticatorError,
@@ -113,37 +113,6 @@ NextForm = Annotated[str, Form(max_length=512)]
 # --- helpers ------------------------------------------------------------------------------------
 
 
-def _zone() -> dt.tzinfo:
-    """Cambodia's time zone (the ``zoneinfo`` claim's, Asia/Phnom_Penh), from the system's
-    time-zone database or the ``tzdata`` package; UTC+7 itself if neither has it (Cambodia
-    has kept UTC+7 without daylight saving since 1979)."""
-    try:
-        return zoneinfo.ZoneInfo(ZONEINFO)
-    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
-        return dt.timezone(dt.timedelta(hours=7), "ICT")
-
-
-_LOCAL_ZONE: Final = _zone()
-
-
-def _local(at: dt.datetime) -> dt.datetime:
-    # A naive ``at`` is UTC (how SQLite hands some of them back).
-    return (at if at.tzinfo is not None else at.replace(tzinfo=dt.UTC)).astimezone(_LOCAL_ZONE)
-
-
-def local_date(at: dt.datetime) -> str:
-    """The day ``at`` falls on in Cambodia ("2026-11-24")."""
-    return _local(at).strftime("%Y-%m-%d")
-
-
-def local_time(at: dt.datetime, lang: str) -> str:
-    """``at`` as a citizen reads it: Cambodia time, to the minute, labelled in ``lang``
-    ("2026-11-24 11:55 Cambodia time"). A naive ``at`` is taken as UTC (how the database
-    hands some of them back)."""
-    shown = _local(at).strftime("%Y-%m-%d %H:%M")
-    return account_texts(lang)["local_time"].format(time=shown)
-
-
 def device_name(user_agent: str | None, lang: str) -> str:
     """A session's device as people recognise it ("Chrome on Android"), from its
     ``User-Agent`` (:mod:`api.user_agents`)."""
@@ -176,13 +145,7 @@ def _page(
 ) -> HTMLResponse:
     values.setdefault("notice", None)
     values.setdefault("error", None)
-    shown: Callable[[dt.datetime], str] = functools.partial(local_time, lang=lang)
-    context: Mapping[str, Any] = {
-        "w": account_texts(lang),
-        "local_time": shown,
-        "local_date": local_date,
-        **values,
-    }
+    context: Mapping[str, Any] = {"w": account_texts(lang), **values}
     return render(request, template, context, lang=lang, status=status)
 
 

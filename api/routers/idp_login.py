@@ -60,6 +60,7 @@ from api.idp_web import (
     see_other,
     static_files,
 )
+from api.page_format import numerals
 from api.routers import idp_consent, idp_logout
 from api.routers.idp_text import texts
 from idp.account_records import LoginResult
@@ -267,7 +268,7 @@ def login_submit(
     except LoginFailed:
         return page(words["login_failed"])
     except LoginThrottled as exc:
-        message = words["login_throttled"].format(seconds=exc.retry_after)
+        message = words["login_throttled"].format(seconds=numerals(exc.retry_after, chosen))
         return page(message, 429, {"Retry-After": str(exc.retry_after)})
     except AccountNotActive:
         return page(words["account_not_active"], 403)
@@ -355,7 +356,7 @@ def second_factor_submit(
             result, ascii_digits(code), source=client_ip(request), at=ctx.clock.now()
         )
     except LoginThrottled as exc:
-        message = words["login_throttled"].format(seconds=exc.retry_after)
+        message = words["login_throttled"].format(seconds=numerals(exc.retry_after, chosen))
         return page(message, 429, {"Retry-After": str(exc.retry_after)})
     except LoginFailed as exc:
         if exc.code == "login_expired":

@@ -18,6 +18,8 @@ from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 
 from api.deps import Ctx
+from api.routers.oidc_token import GRANT_TYPES
+from idp.authz_request import PROMPT_VALUES
 from idp.claims import CLAIMS_BY_SCOPE, SCOPE_CIVIL_SERVANT
 from idp.clients import ClientAuthMethod
 from idp.jose import ALLOWED_ALGORITHMS, JWSUse
@@ -49,6 +51,11 @@ def _algs(use: JWSUse) -> list[str]:
 
 def provider_metadata(issuer: str) -> dict[str, Any]:
     """The discovery document for ``issuer`` (no trailing slash)."""
+    # Client assertions and request objects: the FAPI 2.0 algorithms (FAPI 2.0 Security
+    # Profile §5.4.1), which every client may use. A client that is not FAPI 2.0 may also sign
+    # with RS256 (idp/jose.py), left out here on purpose: one document serves every client, and
+    # the FAPI 2.0 plan's discovery check refuses any other algorithm in these lists.
+    assertion_algs = _algs(JWSUse.CLIENT_ASSERTION_FAPI)
     return {
         "issuer": issuer,
         "authorization_endpoint": f"{issuer}/authorize",
@@ -65,7 +72,7 @@ def provider_metadata(issuer: str) -> dict[str, Any]:
         "scopes_supported": list(_SCOPES),
         "response_types_supported": ["code"],
         "response_modes_supported": ["query"],
-        "grant_types_supported": ["authorization_code", "refresh_token"],
+        "grant_types_supported": list(GRANT_TYPES),
         "subject_types_supported": ["pairwise", "public"],
         "acr_values_supported": ["low", "substantial", "high"],
         "ui_locales_supported": ["km", "en"],
@@ -74,22 +81,24 @@ def provider_metadata(issuer: str) -> dict[str, Any]:
         "claims_supported": _claims_supported(),
         "claim_types_supported": ["normal"],
         "code_challenge_methods_supported": ["S256"],
+        # OpenID Connect Prompt Create 1.0 §4.2; any other value is refused (idp/authz_request).
+        "prompt_values_supported": sorted(PROMPT_VALUES),
         "id_token_signing_alg_values_supported": _algs(JWSUse.ID_TOKEN),
         # OIDC Core §5.3.2: signed UserInfo for clients registered with
         # userinfo_signed_response_alg (idp/userinfo.py); the others get JSON.
         "userinfo_signing_alg_values_supported": _algs(JWSUse.ID_TOKEN),
         "token_endpoint_auth_methods_supported": [m.value for m in ClientAuthMethod],
-        "token_endpoint_auth_signing_alg_values_supported": _algs(JWSUse.CLIENT_ASSERTION_FAPI),
+        "token_endpoint_auth_signing_alg_values_supported": assertion_algs,
         "introspection_endpoint_auth_methods_supported": [m.value for m in ClientAuthMethod],
-        "introspection_endpoint_auth_signing_alg_values_supported": _algs(
-            JWSUse.CLIENT_ASSERTION_FAPI
-        ),
+        "introspection_endpoint_auth_signing_alg_values_supported": assertion_algs,
         "revocation_endpoint_auth_methods_supported": [m.value for m in ClientAuthMethod],
-        "revocation_endpoint_auth_signing_alg_values_supported": _algs(
-            JWSUse.CLIENT_ASSERTION_FAPI
-        ),
+        "revocation_endpoint_auth_signing_alg_values_supported": assertion_algs,
         "dpop_signing_alg_values_supported": _algs(JWSUse.DPOP_PROOF),
         "authorization_response_iss_parameter_supported": True,
+        # Signed request objects are accepted by value at the PAR endpoint only (RFC 9126 §3,
+        # idp/request_object.py); /authorize answers a ``request`` parameter with
+        # request_not_supported, hence request_parameter_supported false.
+        "request_object_signing_alg_values_supported": _algs(JWSUse.REQUEST_OBJECT_FAPI),
         "request_parameter_supported": False,
         "request_uri_parameter_supported": True,
         "require_request_uri_registration": True,

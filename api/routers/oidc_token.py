@@ -59,6 +59,7 @@ from idp.errors import (
 from kyc.requests import PollRefused
 
 __all__ = [
+    "GRANT_TYPES",
     "claims_locales_of",
     "released_claims",
     "remember_userinfo_claims",
@@ -79,6 +80,11 @@ REVOKE_PATH = "/revoke"
 CLAIMS_LOCALES_KEY = "claims_locales"
 #: The scope that asks for a refresh token (OIDC Core §11).
 OFFLINE_ACCESS = "offline_access"
+#: The grant types /token accepts, as discovery lists them (``grant_types_supported``): one
+#: list, so the two cannot drift apart. The CIBA grant is KYC's decoupled consent
+#: (api/routers/kyc_requests.py); a client that is not a KYC relying party gets
+#: unauthorized_client for it (RFC 6749 §5.2), any other grant type unsupported_grant_type.
+GRANT_TYPES = ("authorization_code", "refresh_token", CIBA_GRANT_TYPE)
 
 
 def claims_locales_of(claims_request: Mapping[str, Any] | None) -> tuple[str, ...] | None:
@@ -234,7 +240,10 @@ def _scope_param(form_scope: str | None) -> tuple[str, ...] | None:
 async def _token(request: Request, ctx: Ctx) -> tuple[dict[str, Any], DPoPProof | None]:
     form = await read_form(request)
     grant_type = form_value(form, "grant_type", required=True)
-    if grant_type not in {"authorization_code", "refresh_token", CIBA_GRANT_TYPE}:
+    if grant_type not in GRANT_TYPES:
+        # RFC 6749 §5.2: checked before the client is authenticated, so an unknown grant type
+        # is unsupported_grant_type for every client (unauthorized_client is for a supported
+        # grant type this client may not use).
         raise UnsupportedGrantType(f"grant_type {str(grant_type)[:40]!r} is not supported")
     proof = verify_dpop(request, ctx, TOKEN_PATH)
     client = await authenticate_client(request, ctx, TOKEN_PATH)

@@ -54,6 +54,7 @@ from api.idp_web import (
     static_url,
 )
 from api.idp_web import form_language as _lang
+from api.page_format import numerals
 from api.routers.signing_batch_text import texts
 from api.security import require_operator
 from core.errors import NatIDError
@@ -352,13 +353,17 @@ def batch_page(batch_id: str, request: Request, ctx: Ctx) -> Response:
 
 @_pages.get("/sign/seal-batch/{batch_id}/status.json")
 def batch_page_status(batch_id: str, request: Request, ctx: Ctx) -> Response:
-    found = _owned(request, ctx, batch_id, _lang(request))
+    lang = _lang(request)
+    found = _owned(request, ctx, batch_id, lang)
     if isinstance(found, Response):
         return JSONResponse({"error": "not_found"}, status_code=404)
-    t = texts(_lang(request))
+    t = texts(lang)
     body = _batch_json(found, "/sign/seal-batch")
     body["files"] = [{**f, "label": t[f"file_{f['state']}"]} for f in body["files"]]
-    body["count_text"] = t["progress_count"].format(done=found.done, total=found.total)
+    # The page's own words, written as the page writes them (Khmer digits on a Khmer page).
+    body["count_text"] = t["progress_count"].format(
+        done=numerals(found.done, lang), total=numerals(found.total, lang)
+    )
     return JSONResponse(body, headers={"Cache-Control": "no-store"})
 
 

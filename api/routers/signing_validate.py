@@ -21,7 +21,9 @@ RFC 9457 problem details (422, ``invalid_pdf`` / ``encrypted_pdf``) for the API;
 413. Decisions: validation stores nothing and has no side effect, so the form carries no CSRF
 token and sets no cookie; validation uses NatID's own OCSP and CRLs in process for the status
 now (``SigningService.validate``). Pages carry the IdP pages' security headers
-(``default-src 'self'``, no framing, no referrer, ``no-store``).
+(``default-src 'self'``, no framing, no referrer, ``no-store``), and show times and numbers
+the way every citizen page does (:mod:`api.page_format`: Cambodia time, Khmer digits on a
+Khmer page); the JSON API keeps ISO 8601 UTC.
 """
 
 from __future__ import annotations
@@ -41,6 +43,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 from starlette.formparsers import MultiPartException, MultiPartParser
 
+from api import page_format
 from api.context import AppContext
 from api.errors import problem
 from api.idp_web import PAGE_HEADERS, choose_language, static_url
@@ -68,13 +71,7 @@ class _TooLarge(Exception):
 
 @functools.cache
 def _environment() -> jinja2.Environment:
-    return jinja2.Environment(
-        loader=jinja2.FileSystemLoader(_TEMPLATES),
-        autoescape=True,
-        undefined=jinja2.StrictUndefined,
-        trim_blocks=True,
-        lstrip_blocks=True,
-    )
+    return page_format.environment([_TEMPLATES])
 
 
 def _render(
@@ -99,7 +96,9 @@ def _render(
 
 
 def _error_page(request: Request, key: str, *, lang: str, status: int) -> HTMLResponse:
-    message = texts(lang)[key].format(mb=MAX_UPLOAD_BYTES // (1024 * 1024))
+    message = texts(lang)[key].format(
+        mb=page_format.numerals(MAX_UPLOAD_BYTES // (1024 * 1024), lang)
+    )
     return _render(request, "error.html", {"code": key, "message": message}, lang=lang,
                    status=status)  # fmt: skip
 
@@ -148,11 +147,11 @@ def _certificate_view(ctx: AppContext, serial: str, stamp: str | None) -> dict[s
         "holder": _names(cert.certificate.subject),
         "issuer": _names(cert.certificate.issuer),
         "serial": cert.serial_hex,
-        "not_before": cert.not_before.isoformat(),
-        "not_after": cert.not_after.isoformat(),
+        "not_before": cert.not_before,
+        "not_after": cert.not_after,
         "status": _status(cert, now),
-        "revoked_at": cert.revoked_at.isoformat() if cert.revoked_at else None,
-        "stamp_time": when.isoformat() if when else None,
+        "revoked_at": cert.revoked_at,
+        "stamp_time": when,
         "status_then": _status(cert, when) if when else None,
     }
 
@@ -267,8 +266,20 @@ async def validate_upload(request: Request) -> HTMLResponse:  # noqa: PLR0911 - 
         return _error_page(request, "invalid_pdf", lang=lang, status=422)
     except InfrastructureError:
         return _error_page(request, "unavailable", lang=lang, status=503)
-    data = _with_revocation(report)
-    return _render(request, "report.html", {"signatures": data["signatures"], "ok": report.ok},
+    # The page shows each moment in Cambodia time (the template's ``local_time``), so it gets
+    # the moments themselves rather than the JSON's ISO strings.
+    signatures = [
+        {
+            **entry,
+            "claimed_signing_time": sig.claimed_signing_time,
+            "timestamp_time": sig.timestamp_time,
+            "revoked_at": sig.revoked_at,
+        }
+        for entry, sig in zip(
+            _with_revocation(report)["signatures"], report.signatures, strict=True
+        )
+    ]
+    return _render(request, "report.html", {"signatures": signatures, "ok": report.ok},
                    lang=lang)  # fmt: skip
 
 

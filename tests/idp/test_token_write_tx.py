@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +19,7 @@ from core.clock import FixedClock
 from core.db import make_engine, make_session_factory
 from idp.clients import Client
 from idp.codes import AuthorizationGrant
-from idp.errors import IdPStoreUnavailable
+from idp.errors import IdPStoreUnavailable, InvalidClient
 from idp.service import ProviderCore
 from idp.tokens import TokenService
 from tests.idp._flow import secret_client
@@ -139,6 +141,111 @@ def test_a_failing_ledger_stores_nothing(
     tokens.exchange_code(grant, client=client, dpop_jkt=None, at=clock.now())
     assert told == [seq]
     assert ledger.verify().ok
+
+
+@pytest.mark.parametrize("path", ["write_tx", "session"])
+def test_a_client_disabled_after_it_authenticated_gets_no_tokens(
+    core: ProviderCore,
+    engine: Engine,
+    clock: FixedClock,
+    monkeypatch: pytest.MonkeyPatch,
+    path: str,
+) -> None:
+    """The race of a code exchange with ``natid idp client disable``: the client authenticated
+    and its code was redeemed, then the operator disabled it. The disable revoked the grants
+    that existed; the one this exchange would write must not appear afterwards, live."""
+    client = secret_client(core)  # as authenticate() returned it, before the disable
+    tokens = _on(core, path, monkeypatch)
+    ledger: AuditLedger = core.tokens._ledger
+    head = ledger.head().seq
+    core.clients.disable(client.client_id, actor="op-1", reason="assertion key leaked")
+    grant = _grant(client, 1, clock.now())
+    with pytest.raises(InvalidClient) as refused:
+        tokens.exchange_code(grant, client=client, dpop_jkt=None, at=clock.now())
+    assert refused.value.http_status == 401
+    assert _raw(engine, "idp_grants", _GRANT_COLUMNS, "id", grant.grant_id) == []
+    assert _raw(engine, "idp_refresh_tokens", _REFRESH_COLUMNS, "grant_id", grant.grant_id) == []
+    assert [e.event for e in ledger.tail(ledger.head().seq - head)] == ["idp.client.disabled"]
+    # Enabled again, the same client gets its tokens (the check is of the row, not a cache).
+    core.clients.enable(client.client_id, actor="op-1")
+    tokens.exchange_code(grant, client=client, dpop_jkt=None, at=clock.now())
+
+
+@pytest.mark.parametrize("first", ["idp.token.issued", "idp.client.disabled"])
+def test_a_disable_racing_the_exchange_leaves_no_live_grant(
+    core: ProviderCore,
+    engine: Engine,
+    clock: FixedClock,
+    monkeypatch: pytest.MonkeyPatch,
+    first: str,
+) -> None:
+    """The race with both transactions open at once, on PostgreSQL (SQLite's write lock taken
+    at BEGIN orders them by itself). ``first`` is the transaction held open just before its
+    audit entry while the other one runs: the exchange with its grant written (the disable must
+    wait and then revoke that grant too), or the disable with the client row updated (the
+    exchange must wait for it, then see the client disabled and write nothing)."""
+    if engine.dialect.name != "postgresql":
+        pytest.skip("SQLite takes its write lock at BEGIN: the transactions cannot overlap")
+    client = secret_client(core)  # as authenticate() returned it, before the disable
+    ledger: AuditLedger = core.tokens._ledger
+    real_append = ledger.append
+    in_tx, go_on = threading.Event(), threading.Event()
+
+    def paused_append(event: str, **kw: Any) -> Any:
+        if event == first:
+            in_tx.set()
+            assert go_on.wait(30)
+        return real_append(event, **kw)
+
+    monkeypatch.setattr(ledger, "append", paused_append)
+    grant = _grant(client, 1, clock.now())
+    exchange = _Thread(
+        lambda: core.tokens.exchange_code(grant, client=client, dpop_jkt=None, at=clock.now())
+    )
+    disable = _Thread(lambda: core.clients.disable(client.client_id, actor="op-1", reason="leak"))
+    held, other = (exchange, disable) if first == "idp.token.issued" else (disable, exchange)
+    held.start()
+    assert in_tx.wait(30)
+    other.start()
+    # Until the other transaction waits for a lock, or (if nothing made it wait) has ended.
+    waiting = text(
+        "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
+        " AND wait_event_type = 'Lock'"
+    )
+    for _ in range(600):
+        with engine.connect() as conn:
+            if conn.execute(waiting).scalar() or not other.running(0.05):
+                break
+    go_on.set()
+    exchange.join(60)
+    disable.join(60)
+    assert disable.error is None
+    if first == "idp.client.disabled":
+        assert isinstance(exchange.error, InvalidClient)
+    with engine.connect() as conn:
+        stored = conn.execute(
+            text("SELECT revoke_reason FROM idp_grants WHERE id = :id"), {"id": grant.grant_id}
+        ).all()
+    assert stored in ([], [("client_disabled",)])
+
+
+class _Thread(threading.Thread):
+    """A thread that keeps the exception its work raised, for the test to look at."""
+
+    def __init__(self, work: Callable[[], object]) -> None:
+        super().__init__(daemon=True)
+        self._work = work
+        self.error: BaseException | None = None
+
+    def run(self) -> None:
+        try:
+            self._work()
+        except BaseException as exc:  # looked at by the test thread
+            self.error = exc
+
+    def running(self, wait: float) -> bool:
+        self.join(wait)
+        return self.is_alive()
 
 
 @pytest.mark.parametrize("path", ["write_tx", "session"])

@@ -174,6 +174,7 @@ def test_discovery_end_point_verification(suite: Suite) -> None:
     # FAPI 2.0 §5.4: PS256, ES256 or EdDSA only.
     assert set(meta["token_endpoint_auth_signing_alg_values_supported"]) <= {"PS256", "ES256"}
     assert set(meta["dpop_signing_alg_values_supported"]) <= {"PS256", "ES256"}
+    assert set(meta["request_object_signing_alg_values_supported"]) <= {"PS256", "ES256"}
     assert meta["code_challenge_methods_supported"] == ["S256"]
     assert meta["authorization_response_iss_parameter_supported"] is True
     assert meta["response_types_supported"] == ["code"]

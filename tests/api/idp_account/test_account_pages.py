@@ -327,8 +327,8 @@ def test_session_and_login_times_are_cambodia_time(ctx: AppContext, client: Test
         assert "2026-11-01 16:00 Cambodia time" in english, path
         assert "UTC" not in english and "09:00" not in english, path
         khmer = client.get(f"{path}?lang=km").text
-        assert "2026-11-01 16:00 ម៉ោងកម្ពុជា" in khmer, path
-        assert "UTC" not in khmer, path
+        assert "២០២៦-១១-០១ ១៦:០០ ម៉ោងកម្ពុជា" in khmer, path
+        assert "UTC" not in khmer and "2026-11-01" not in khmer, path
 
 
 def test_totp_enrolment_accepts_a_code_typed_in_khmer_digits(
@@ -355,3 +355,22 @@ def test_totp_enrolment_accepts_a_code_typed_in_khmer_digits(
     )
     assert confirmed.status_code == 200, confirmed.text
     assert len(re.findall(r"<li><code>([0-9a-z-]{19})</code></li>", confirmed.text)) == 10
+
+
+def test_khmer_pages_write_counts_and_dates_in_khmer_digits_but_not_serials(
+    ctx: AppContext, client: TestClient
+) -> None:
+    person_id = logged_in(ctx, client)
+    issued = ctx.ca().issue_from_csr("citizen-auth", person_id, make_csr(ec_key()), actor="officer")
+    overview = client.get("/account?lang=km").text
+    assert "វគ្គសកម្ម៖ ១<" in overview and "វិញ្ញាបនបត្រ៖ ១<" in overview
+    security = client.get("/account/security?lang=km").text
+    # The clock's day, 2026-11-01, as the TOTP's enrolment date; ten recovery codes left.
+    assert "បានចុះឈ្មោះនៅ ២០២៦-១១-០១។ លេខកូដសង្គ្រោះនៅសល់៖ ១០" in security
+    certificates = client.get("/account/certificates?lang=km").text
+    assert "ពី ២០២៦-១១-០១ ដល់ " in certificates
+    # A serial number is copied or read out to the help desk exactly: never rewritten.
+    assert f'data-serial="{issued.serial_hex}"' in certificates
+    assert issued.serial_hex in certificates.replace(f'data-serial="{issued.serial_hex}"', "")
+    english = client.get("/account/security?lang=en").text
+    assert "Enrolled on 2026-11-01. Recovery codes left: 10" in english

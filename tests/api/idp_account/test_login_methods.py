@@ -8,6 +8,7 @@ from the trusted proxy address and from elsewhere.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from urllib.parse import quote
 
@@ -21,6 +22,7 @@ from fastapi.testclient import TestClient
 from api.context import AppContext
 from api.idp_web import SESSION_COOKIE_NAME
 from ca.revocation import RevocationReason
+from core.clock import FixedClock
 from idp.sessions import LoginSession, LoginSessions
 from registry.records import AssuranceLevel
 from tests.api.idp_account._authenticator import SoftAuthenticator
@@ -295,3 +297,17 @@ def test_certificate_login_page_in_both_languages(
     page = client.get(f"/login/certificate?lang={lang}")
     assert words in page.text
     assert f'lang="{lang}"' in page.text
+
+
+def test_passkey_dates_are_the_cambodian_day_in_the_pages_digits(
+    ctx: AppContext, client: TestClient, clock: FixedClock
+) -> None:
+    # Registered at 2026-11-01 20:00 UTC: already 2026-11-02 (03:00) in Phnom Penh.
+    clock.advance(dt.timedelta(hours=11))
+    register_passkey(ctx, client, SoftAuthenticator(origin=BASE_URL))
+    security = client.get("/account/security?lang=en").text
+    assert "2026-11-02" in security and "2026-11-01" not in security
+    lost_device = client.get("/account/security/lost-device?lang=en").text
+    assert "My phone (2026-11-02)" in lost_device
+    khmer = client.get("/account/security/lost-device?lang=km").text
+    assert "My phone (២០២៦-១១-០២)" in khmer

@@ -247,3 +247,31 @@ def test_fapi_par_with_plain_parameters_then_authorize(
     )
     assert query["state"] == params["state"]
     assert "code" in query
+
+
+def test_every_advertised_request_object_alg_is_accepted_at_par(
+    browser: Browser, core: ProviderCore
+) -> None:
+    """request_object_signing_alg_values_supported: each listed algorithm works for a client
+    that is not FAPI 2.0 as for a FAPI 2.0 one (test_fapi_par_with_dpop_and_signed_request_object
+    signs with PS256)."""
+    meta = browser.http.get("/.well-known/openid-configuration").json()
+    algs = meta["request_object_signing_alg_values_supported"]
+    assert algs
+    for alg in algs:
+        key = make_rp_key(alg)  # an RSA key for PS256
+        client = core.clients.add(
+            name=f"Cadastre {alg}",
+            redirect_uris=["https://cadastre.gov.kh/cb"],
+            auth_method="private_key_jwt",
+            jwks=key.jwks,
+        ).client
+        rp = RegisteredRP(client, key=key)
+        assertion = client_assertion(rp, aud=core.issuer, at=browser.ctx.clock.now())
+        form = {
+            "client_assertion_type": CLIENT_ASSERTION_TYPE,
+            "client_assertion": assertion,
+            "request": _request_object(rp, browser, core),
+        }
+        response = browser.http.post("/par", data=form)
+        assert response.status_code == 201, (alg, response.text)

@@ -158,6 +158,18 @@ def test_repeated_failures_show_the_wait(ctx: AppContext, web: TestClient) -> No
     assert "natid_session" not in web.cookies
 
 
+def test_khmer_page_writes_the_wait_in_khmer_digits(ctx: AppContext, web: TestClient) -> None:
+    nid, password, _ = make_person_with_login(ctx, totp=False)
+    for _ in range(4):
+        browser_login(web, nid, "wrong wrong wrong", lang="km")
+    throttled = browser_login(web, nid, password, lang="km")
+    assert throttled.status_code == 429
+    seconds = throttled.headers["retry-after"]  # the header stays ASCII (RFC 9110 §10.2.3)
+    khmer_seconds = "".join(chr(0x17E0 + int(d)) for d in seconds)
+    assert KM["login_throttled"].format(seconds=khmer_seconds) in throttled.text
+    assert KM["login_throttled"].format(seconds=seconds) not in throttled.text
+
+
 def test_inactive_account_has_its_own_message(ctx: AppContext, web: TestClient) -> None:
     nid, password, _ = make_person_with_login(ctx, totp=False)
     accounts = ctx.idp_accounts()

@@ -5,7 +5,10 @@ from __future__ import annotations
 from fastapi.testclient import TestClient
 
 from api.context import AppContext
+from idp.clients import CLIENT_ASSERTION_TYPE
 from idp.service import ProviderCore
+from registry.records import Person
+from tests.api.idp_token._rp import RegisteredRP, client_assertion, make_rp_key, mint_code
 
 
 def test_discovery_names_every_endpoint_under_the_issuer(
@@ -36,10 +39,18 @@ def test_discovery_advertises_only_what_is_implemented(http: TestClient) -> None
     assert meta["code_challenge_methods_supported"] == ["S256"]
     assert meta["response_types_supported"] == ["code"]
     assert meta["response_modes_supported"] == ["query"]
-    assert meta["grant_types_supported"] == ["authorization_code", "refresh_token"]
+    assert meta["grant_types_supported"] == [
+        "authorization_code", "refresh_token", "urn:openid:params:grant-type:ciba"
+    ]  # fmt: skip
     assert meta["dpop_signing_alg_values_supported"] == ["ES256", "PS256"]
     assert meta["id_token_signing_alg_values_supported"] == ["ES256", "PS256"]
-    assert meta["token_endpoint_auth_signing_alg_values_supported"] == ["ES256", "PS256"]
+    # The FAPI 2.0 algorithms, which every client may use (RS256, accepted from clients that
+    # are not FAPI 2.0, stays out: see test_fapi2_security_profile_plan's discovery check).
+    for endpoint in ("token", "introspection", "revocation"):
+        algs = meta[f"{endpoint}_endpoint_auth_signing_alg_values_supported"]
+        assert algs == ["ES256", "PS256"]
+    assert meta["request_object_signing_alg_values_supported"] == ["ES256", "PS256"]
+    assert meta["prompt_values_supported"] == ["consent", "login", "none", "select_account"]
     assert set(meta["token_endpoint_auth_methods_supported"]) == {
         "private_key_jwt",
         "client_secret_basic",
@@ -87,3 +98,34 @@ def test_jwks_publishes_the_next_key_before_it_signs(
     assert len(kids) == 2
     assert before in kids
     assert core.signing_keys.active_info().kid == before
+
+
+def test_every_advertised_client_assertion_alg_works_at_the_token_endpoint(
+    http: TestClient, core: ProviderCore, app_ctx: AppContext, person: Person
+) -> None:
+    """A relying-party library picks its assertion algorithm from
+    token_endpoint_auth_signing_alg_values_supported: each one listed must be accepted."""
+    meta = http.get("/.well-known/openid-configuration").json()
+    for alg in meta["token_endpoint_auth_signing_alg_values_supported"]:
+        key = make_rp_key(alg)  # an RSA key for PS256
+        client = core.clients.add(
+            name=f"Cadastre {alg}",
+            redirect_uris=["https://cadastre.gov.kh/cb"],
+            auth_method="private_key_jwt",
+            jwks=key.jwks,
+        ).client
+        rp = RegisteredRP(client, key=key)
+        code, verifier = mint_code(core, rp, person.id, app_ctx.clock.now())
+        assertion = client_assertion(rp, aud=meta["token_endpoint"], at=app_ctx.clock.now())
+        response = http.post(
+            "/token",
+            data={
+                "grant_type": "authorization_code",
+                "code": code,
+                "redirect_uri": "https://cadastre.gov.kh/cb",
+                "code_verifier": verifier,
+                "client_assertion_type": CLIENT_ASSERTION_TYPE,
+                "client_assertion": assertion,
+            },
+        )
+        assert response.status_code == 200, (alg, response.text)

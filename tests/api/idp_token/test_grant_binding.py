@@ -89,11 +89,14 @@ def test_refresh_token_of_dpop_exchange_needs_proof_even_for_ordinary_client(
     assert first["token_type"] == "DPoP"
     bare = refresh(http, core, app_ctx, basic_client, first["refresh_token"], expect=400)
     assert bare["error"] == "invalid_grant"
+    # Each refusal says what is wrong: no proof at all, or a proof by another key.
+    assert "send a DPoP proof" in bare["error_description"]
     other = DPoPSession(http, make_rp_key("ES256", kid="x"), core.issuer, app_ctx.clock.now())
     wrong = refresh(
         http, core, app_ctx, basic_client, first["refresh_token"], dpop=other, expect=400
     )
     assert wrong["error"] == "invalid_grant"
+    assert "another DPoP key" in wrong["error_description"]
     good = refresh(http, core, app_ctx, basic_client, first["refresh_token"], dpop=session)
     assert good["token_type"] == "DPoP"
     # The binding carries over to the rotated token.

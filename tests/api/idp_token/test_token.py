@@ -226,6 +226,51 @@ def test_unsupported_grant_type(
     assert response.json()["error"] == "unsupported_grant_type"
 
 
+@pytest.mark.parametrize(
+    "grant_type",
+    [
+        "authorization_code",
+        "refresh_token",
+        "urn:openid:params:grant-type:ciba",
+        "password",
+        "client_credentials",
+        "implicit",
+        "urn:ietf:params:oauth:grant-type:device_code",
+        "urn:ietf:params:oauth:grant-type:jwt-bearer",
+        "urn:ietf:params:oauth:grant-type:token-exchange",
+    ],
+)
+def test_unsupported_grant_type_exactly_for_what_discovery_does_not_list(
+    http: TestClient,
+    core: ProviderCore,
+    app_ctx: AppContext,
+    basic_client: RegisteredRP,
+    grant_type: str,
+) -> None:
+    """RFC 6749 §5.2: unsupported_grant_type for a grant type the server does not support;
+    a client reading grant_types_supported must be able to trust that list both ways."""
+    listed = http.get("/.well-known/openid-configuration").json()["grant_types_supported"]
+    headers, _ = auth_for(basic_client, core.issuer, app_ctx.clock.now())
+    response = http.post("/token", data={"grant_type": grant_type}, headers=headers)
+    assert response.status_code == 400
+    unsupported = response.json()["error"] == "unsupported_grant_type"
+    assert unsupported == (grant_type not in listed)
+
+
+def test_ciba_grant_by_a_client_that_is_not_a_kyc_relying_party_is_unauthorized_client(
+    http: TestClient, core: ProviderCore, app_ctx: AppContext, basic_client: RegisteredRP
+) -> None:
+    """The grant type is supported (KYC's decoupled consent), just not for this client."""
+    headers, _ = auth_for(basic_client, core.issuer, app_ctx.clock.now())
+    response = http.post(
+        "/token",
+        data={"grant_type": "urn:openid:params:grant-type:ciba", "auth_req_id": "x" * 43},
+        headers=headers,
+    )
+    assert response.status_code == 400
+    assert response.json()["error"] == "unauthorized_client"
+
+
 def test_json_body_refused(http: TestClient, basic_client: RegisteredRP) -> None:
     response = http.post("/token", json={"grant_type": "authorization_code"})
     assert response.status_code == 400

@@ -191,17 +191,28 @@ def test_token_bound_to_key_a_used_with_key_b_refused(
     assert challenge.startswith("DPoP ") and 'error="invalid_token"' in challenge
 
 
-def test_dpop_bound_token_used_as_bearer_refused(
+def test_dpop_bound_token_used_as_bearer_refused_and_told_to_use_the_dpop_scheme(
     http: TestClient,
     core: ProviderCore,
     app_ctx: AppContext,
     fapi_client: RegisteredRP,
     person: Person,
 ) -> None:
+    """RFC 9449 §7.2: refused as a bearer token. The client holds the right key and only sent
+    the token the wrong way, so it is told so (not "bound to another DPoP key", which sent
+    developers hunting for a key mix-up) and gets the DPoP challenge with its algorithms."""
     _, token = _dpop_tokens(http, core, app_ctx, fapi_client, person)
     response = http.get("/userinfo", headers=_bearer(token))
     assert response.status_code == 401
-    assert 'error="invalid_token"' in response.headers["www-authenticate"]
+    body = response.json()
+    assert body["error"] == "invalid_token"
+    assert "DPoP authorization scheme" in body["error_description"]
+    assert "another" not in body["error_description"]
+    challenges = response.headers.get_list("www-authenticate")
+    dpop = [c for c in challenges if c.startswith("DPoP ")]
+    assert len(dpop) == 1
+    assert 'error="invalid_token"' in dpop[0]
+    assert 'algs="ES256 PS256"' in dpop[0]
 
 
 def test_bearer_token_under_dpop_scheme_refused(

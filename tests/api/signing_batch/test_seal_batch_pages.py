@@ -60,6 +60,8 @@ def test_operator_uploads_sees_progress_and_downloads(
     ctx: AppContext, browser: Browser, sealers: Sealers, lang: str
 ) -> None:
     t = texts(lang)
+    # Counts in the running text are written in the page's digits (Khmer ones on a Khmer page).
+    one, two = ("១", "២") if lang == "km" else ("1", "2")
     client = browser(account_for(ctx, sealers.operator_id))
     form = client.get(f"/sign/seal-batch?lang={lang}")
     assert f'<html lang="{lang}">' in form.text
@@ -70,7 +72,8 @@ def test_operator_uploads_sees_progress_and_downloads(
     page = client.get(page_url)
     assert page.status_code == 200
     assert t["state_finished"] in page.text
-    assert t["counts"].format(sealed=1, failed=1) in page.text
+    assert t["counts"].format(sealed=one, failed=one) in page.text
+    assert t["progress_count"].format(done=two, total=two) in page.text
     assert "permit.pdf" in page.text and "torn.pdf" in page.text
     assert t["file_failed"] in page.text
     assert t["download"] in page.text and "<script" not in page.text  # nothing left to poll
@@ -78,6 +81,7 @@ def test_operator_uploads_sees_progress_and_downloads(
     batch_id = page_url.split("/")[-1].split("?")[0]
     status = client.get(f"/sign/seal-batch/{batch_id}/status.json?lang={lang}").json()
     assert (status["done"], status["total"], status["state"]) == (2, 2, "finished")
+    assert status["count_text"] == t["progress_count"].format(done=two, total=two)
     assert [f["label"] for f in status["files"]] == [t["file_sealed"], t["file_failed"]]
     result = client.get(f"/sign/seal-batch/{batch_id}/result.zip")
     assert result.status_code == 200

@@ -242,3 +242,23 @@ def test_unknown_serial_on_a_stamp_may_be_forged(validate_http: TestClient) -> N
     bad = validate_http.get("/sign/validate?cert=not-hex<script>&lang=en")
     assert bad.status_code == 404
     assert "<script>" not in bad.text
+
+
+def test_stamp_page_and_report_show_cambodia_time_and_khmer_digits(
+    validate_ctx: AppContext, validate_http: TestClient, servant_cert: IssuedCertificate
+) -> None:
+    serial = servant_cert.serial_hex
+    # A stamp made at 22:00 UTC was made on the next day in Phnom Penh (UTC+7).
+    stamp = validate_http.get(f"/sign/validate?cert={serial}&t=20261101T220000Z&lang=en")
+    assert stamp.status_code == 200
+    assert "2026-11-02 05:00 Cambodia time" in stamp.text
+    assert "+00:00" not in stamp.text and "22:00" not in stamp.text
+    khmer = validate_http.get(f"/sign/validate?cert={serial}&t=20261101T220000Z&lang=km")
+    assert "២០២៦-១១-០២ ០៥:០០ ម៉ោងកម្ពុជា" in khmer.text
+    assert f"<code>{serial}</code>" in khmer.text  # the serial is copied exactly: ASCII
+    # The signature's time-stamp comes from the test clock, 2026-11-01 09:00 UTC.
+    report = _upload(validate_http, _signed(validate_ctx, servant_cert))
+    assert "2026-11-01 16:00 Cambodia time" in report.text and "+00:00" not in report.text
+    khmer_report = _upload(validate_http, _signed(validate_ctx, servant_cert), lang="km")
+    assert "២០២៦-១១-០១ ១៦:០០ ម៉ោងកម្ពុជា" in khmer_report.text
+    assert "ហត្ថលេខាទី ១" in khmer_report.text

@@ -160,3 +160,25 @@ def test_pages_need_a_login_and_csrf(
         f"/sign/documents/{wid}/approve", data={"csrf_token": "forged"}
     )
     assert forged.status_code == 403
+
+
+def test_document_and_inbox_show_cambodia_time_and_khmer_digits(
+    browser: Browser, office: Office, ctx: AppContext
+) -> None:
+    # The clock says 2026-11-01 09:00 UTC: 16:00 in Phnom Penh (UTC+7).
+    assert ctx.clock.now() == dt.datetime(2026, 11, 1, 9, 0, tzinfo=dt.UTC)
+    wid = start_on_page(browser, office, seal=False)
+    author = browser(office.author)
+    english = author.get(f"/sign/documents/{wid}?lang=en").text
+    assert "Sent on: 2026-11-01 16:00 Cambodia time" in english
+    assert "UTC" not in english and "09:00" not in english
+    assert "Step 1 of 3" in english
+    khmer = author.get(f"/sign/documents/{wid}?lang=km").text
+    assert "២០២៦-១១-០១ ១៦:០០ ម៉ោងកម្ពុជា" in khmer  # created, and the history's first event
+    assert "ជំហាន ១ នៃ ៣" in khmer and "ជំហាន 1 នៃ 3" not in khmer
+    assert "UTC" not in khmer and "2026-11-01" not in khmer
+    # The fingerprint is compared character by character: it keeps its ASCII digits.
+    sha256 = re.search(r"SHA-256 <code>([0-9a-f]{16})…</code>", khmer)
+    assert sha256 is not None
+    inbox = browser(office.approvers[0]).get("/sign/inbox?lang=km").text
+    assert "ជំហាន ១ នៃ ៣" in inbox

@@ -1,0 +1,77 @@
+"""A page that does not exist, met by a citizen (api/errors.py, ``_http``): under the pages'
+paths a "this page does not exist" page in their language, never a JSON document; the APIs
+and the OpenID endpoints keep RFC 9457 problem+json."""
+
+from __future__ import annotations
+
+import pytest
+from fastapi.testclient import TestClient
+
+from api.routers.idp_text import TEXT
+
+EN = TEXT["en"]
+KM = TEXT["km"]
+BROWSER = "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/account/no-such-page",
+        "/account/kyc-requests/no-such-page",
+        "/login/no-such-page",
+        "/consent/no-such-page",
+        "/logout/no-such-page",
+        "/recover/no-such-page",
+        "/activate/no-such-page",
+        "/sign/no-such-page",
+        "/health/verify/no-such-page",
+    ],
+)
+def test_missing_page_is_a_page_in_the_citizens_language(web: TestClient, path: str) -> None:
+    khmer = web.get(path, headers={"Accept": BROWSER, "Accept-Language": "km,en;q=0.5"})
+    assert khmer.status_code == 404
+    assert khmer.headers["content-type"].startswith("text/html")
+    assert khmer.headers["content-language"] == "km"
+    assert KM["not_found"] in khmer.text
+    assert "default-src 'self'" in khmer.headers["content-security-policy"]
+    english = web.get(f"{path}?lang=en", headers={"Accept": BROWSER})
+    assert english.status_code == 404
+    assert english.headers["content-language"] == "en"
+    assert EN["not_found"] in english.text
+    assert '"type"' not in english.text and "problem" not in english.headers["content-type"]
+
+
+def test_missing_page_follows_accept_language_then_khmer(web: TestClient) -> None:
+    english = web.get("/account/no-such-page", headers={"Accept-Language": "en-GB,en;q=0.8"})
+    assert english.status_code == 404 and EN["not_found"] in english.text
+    unnamed = web.get("/account/no-such-page")  # no language named: Khmer, the national one
+    assert unnamed.status_code == 404 and KM["not_found"] in unnamed.text
+
+
+def test_a_script_asking_for_json_under_a_page_path_keeps_problem_json(web: TestClient) -> None:
+    answer = web.get("/account/no-such-page", headers={"Accept": "application/json"})
+    assert answer.status_code == 404
+    assert answer.headers["content-type"] == "application/problem+json"
+    assert answer.json()["code"] == "not_found"
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/admin/v1/no-such-thing",
+        "/kyc/v1/no-such-thing",
+        "/token/no-such-thing",
+        "/userinfo/no-such-thing",
+        "/signing/v1/no-such-thing",
+        "/health/v1/no-such-thing",
+        "/accounts",  # not under /account: a different path, not a page
+        "/no-such-thing",
+    ],
+)
+def test_api_paths_keep_problem_json_even_for_a_browser(web: TestClient, path: str) -> None:
+    answer = web.get(path, headers={"Accept": BROWSER})
+    assert answer.status_code == 404
+    assert answer.headers["content-type"] == "application/problem+json"
+    body = answer.json()
+    assert body["code"] == "not_found" and body["instance"] == path

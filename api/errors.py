@@ -19,6 +19,11 @@ account page for a record that is gone - for any client except one that asks for
 (``Accept`` names JSON and not ``text/html``, as a page's own ``fetch`` does): page paths are
 for people, as their :class:`api.idp_web.PageRoute` errors already are. Everywhere else (the
 JSON APIs, ``/admin/``, ``/kyc/v1/``, the OpenID endpoints) a 404 stays problem+json.
+
+A 405 under the same paths, by the same rule, is a "this page cannot be opened directly" page
+(status 405, with its ``Allow`` header): the address of a form's POST that a person reloaded,
+bookmarked or followed from their history (``GET /account/sessions/end``). An API path's 405
+stays problem+json.
 """
 
 from __future__ import annotations
@@ -47,7 +52,8 @@ PROBLEM_JSON = "application/problem+json"
 _TYPE_BASE = "https://natid.example/problems/"
 #: The paths of the pages people open in a browser (each with everything under it): the
 #: account area with its KYC and recovery pages, login, consent, logout, activation, account
-#: recovery, document signing and validation, and the border officers' verifier page.
+#: recovery, document signing and validation, the border officers' verifier page, and the
+#: registration officers' pages (HTML and the PDFs they link to; no JSON under ``/officer``).
 PAGE_AREAS: Final = (
     "/account",
     "/login",
@@ -57,6 +63,7 @@ PAGE_AREAS: Final = (
     "/recover",
     "/sign",
     "/health/verify",
+    "/officer",
 )
 
 
@@ -95,6 +102,11 @@ class ProblemHTTPException(StarletteHTTPException):
     ) -> None:
         super().__init__(status_code, detail=detail, headers=headers)
         self.code = code
+
+
+#: The statuses a page path answers with a page instead of problem+json, and what it says: a
+#: mistyped or stale link (404), a form's address opened as a page (405).
+_PAGE_MESSAGES: Final = {404: "not_found", 405: "method_not_allowed"}
 
 
 def _title(status: int) -> str:
@@ -173,13 +185,14 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> Response:
         response: Response | None = None
+        message_key = _PAGE_MESSAGES.get(exc.status_code)
         if (
-            exc.status_code == 404
+            message_key is not None
             and _in_page_area(request.url.path)
             and not _asks_for_json(request)
         ):
             # Nothing went wrong on our side: no request id for the help desk.
-            response = _error_page(request, 404, "not_found", reference=False)
+            response = _error_page(request, exc.status_code, message_key, reference=False)
         if response is None:
             code = getattr(exc, "code", None) or {404: "not_found", 405: "method_not_allowed"}.get(
                 exc.status_code, "http_error"

@@ -9,6 +9,8 @@ introspection, revocation, UserInfo).
 * :func:`resource_error_response` - the error of a protected resource (RFC 6750 §3,
   RFC 9449 §7.1): status 401 (400 for a malformed request, 403 for too little scope) with one
   ``WWW-Authenticate`` challenge per accepted scheme (``Bearer`` and ``DPoP``).
+* :func:`refusal_challenge` - which of those challenges a refusal carries, one rule for every
+  resource server that takes NatID access tokens (UserInfo, KYC, CSC, signing workflows).
 * :func:`authenticate_client` - client authentication (RFC 6749 §2.3, OIDC Core §9): exactly
   one of ``client_secret_basic`` (the ``Authorization: Basic`` header, whose id and secret are
   form-urlencoded before base64, RFC 6749 §2.3.1), ``client_secret_post`` and
@@ -37,6 +39,7 @@ from api.context import AppContext
 from idp.clients import Client, ClientAuthMethod
 from idp.dpop import DPoPProof, DPoPVerifier
 from idp.errors import (
+    DPoPBoundTokenAsBearer,
     InvalidClient,
     InvalidDPoPProof,
     InvalidRequest,
@@ -55,6 +58,7 @@ __all__ = [
     "oauth_error_response",
     "parse_client_credentials",
     "read_form",
+    "refusal_challenge",
     "resource_error_response",
     "used_basic_auth",
     "verify_dpop",
@@ -155,6 +159,25 @@ def resource_error_response(
     if isinstance(error, UseDPoPNonce):
         response.headers["DPoP-Nonce"] = error.nonce
     return response
+
+
+def refusal_challenge(error: OAuthError | None, presented: str | None) -> str | None:
+    """The ``scheme`` argument of :func:`resource_error_response` for a resource that takes
+    both ``Bearer`` and ``DPoP``, given the scheme the token was ``presented`` with (the
+    ``Authorization`` header's first word, any case; None when there was none).
+
+    The error goes into the challenge of the scheme the client used (RFC 6750 §3, RFC 9449
+    §7.1), so it knows which attempt failed. Both challenges when there was no token (RFC 6750
+    §3.1: bare challenges, ``error`` None) or an unknown scheme (the client must learn what is
+    accepted), and for a DPoP-bound token sent as a bearer token
+    (:class:`~idp.errors.DPoPBoundTokenAsBearer`): the ``DPoP`` challenge, with its ``algs``,
+    tells the client how to send that token (RFC 9449 §7.1, §12.2), while the ``Bearer`` one
+    still says why this request failed. Every resource server decides through this function,
+    so a client sees the same answer from UserInfo, KYC, CSC and the signing API.
+    """
+    if error is None or isinstance(error, DPoPBoundTokenAsBearer):
+        return None
+    return {"bearer": "Bearer", "dpop": "DPoP"}.get((presented or "").lower())
 
 
 # --- forms --------------------------------------------------------------------------------------

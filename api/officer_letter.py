@@ -20,8 +20,12 @@ a missing font is the same clear error there and here.
   from the register, the audit ledger (``officer.activation.issued``,
   ``officer.account.reset``) and the CA's records.
 
-Times are printed in Cambodia time (ICT, UTC+7, no daylight saving), which is what the citizen
-reads on their phone. Nothing here reads a clock: the caller passes every time.
+Times are printed in Cambodia time (UTC+7, no daylight saving), which is what the citizen reads
+on their phone, as :func:`api.page_format.printed_time` writes them: "2026-11-15 17:00
+(UTC+7)". Not the pages' "Cambodia time" label with Khmer digits on Khmer pages: each of these
+documents is Khmer and English at once, and its times stand on the Latin-script lines beside
+the English words, where a label in one language would leave out the other reader. Nothing
+here reads a clock: the caller passes every time.
 """
 
 from __future__ import annotations
@@ -37,6 +41,7 @@ import segno
 from fpdf import FPDF
 from sqlalchemy import select
 
+from api.page_format import LOCAL_ZONE, printed_time
 from api.routers.officer_text import pair
 from core.models import AuditEntryRow
 from vaccine_cert.pdf import CertificateFonts
@@ -47,7 +52,6 @@ if TYPE_CHECKING:
     from registry.records import Person
 
 __all__ = [
-    "CAMBODIA",
     "LETTER_TTL",
     "QR_WIDTH_MM",
     "LetterFacts",
@@ -55,14 +59,11 @@ __all__ = [
     "ReceiptLine",
     "keep_letter",
     "kept_letter",
-    "local_time",
     "receipt_lines",
     "render_letter_pdf",
     "render_receipt_pdf",
 ]
 
-#: Indochina Time, the only time zone of Cambodia.
-CAMBODIA = dt.timezone(dt.timedelta(hours=7), "ICT")
 #: How long a letter's PDF stays downloadable for the officer who made it.
 LETTER_TTL = dt.timedelta(minutes=30)
 #: Printed width of the QR code, quiet zone included.
@@ -72,11 +73,6 @@ _MARGIN = 18.0
 _INK = (20, 20, 20)
 _MUTED = (85, 85, 85)
 _BAND = (0, 84, 147)
-
-
-def local_time(moment: dt.datetime) -> str:
-    """``moment`` as Cambodia time, ``2026-11-15 17:00 (UTC+7)``."""
-    return moment.astimezone(CAMBODIA).strftime("%Y-%m-%d %H:%M (UTC+7)")
 
 
 @dataclass(frozen=True, slots=True)
@@ -213,7 +209,9 @@ def render_letter_pdf(facts: LetterFacts, *, fonts: CertificateFonts | None = No
     pdf.set_font("khmer", size=10)
     pdf.cell(pdf.get_string_width(expires_km) + 2, 7, expires_km)
     pdf.set_font("latin", "", 10)
-    pdf.cell(0, 7, f"/ {expires_en}: {local_time(facts.expires_at)}", new_x="LMARGIN", new_y="NEXT")
+    pdf.cell(
+        0, 7, f"/ {expires_en}: {printed_time(facts.expires_at)}", new_x="LMARGIN", new_y="NEXT"
+    )
     pdf.ln(3)
     qr_top = pdf.get_y()
     _draw_qr(pdf, facts.activate_url, x=_MARGIN, y=qr_top)
@@ -237,7 +235,7 @@ def render_letter_pdf(facts: LetterFacts, *, fonts: CertificateFonts | None = No
     _label(pdf, "doc_issued")
     pdf.set_font("latin", "", 10)
     pdf.multi_cell(
-        width, 6, f"{facts.office} · {local_time(facts.issued_at)}", new_x="LMARGIN", new_y="NEXT"
+        width, 6, f"{facts.office} · {printed_time(facts.issued_at)}", new_x="LMARGIN", new_y="NEXT"
     )
     return bytes(pdf.output())
 
@@ -248,7 +246,7 @@ def render_receipt_pdf(facts: ReceiptFacts, *, fonts: CertificateFonts | None = 
     width = _header(pdf, "doc_receipt_title")
     _names(pdf, facts.name_km, facts.name_latin, width)
     for key, value in (
-        ("doc_date", local_time(facts.printed_at)),
+        ("doc_date", printed_time(facts.printed_at)),
         ("office", facts.office),
         ("signed_in_as", facts.officer),
     ):
@@ -305,14 +303,14 @@ def _line(key: str, detail: str, **values: str) -> ReceiptLine:
 
 def receipt_lines(ctx: AppContext, person: Person, now: dt.datetime) -> list[ReceiptLine]:
     """What was done for ``person`` since midnight, Cambodia time, up to ``now``."""
-    start = now.astimezone(CAMBODIA).replace(hour=0, minute=0, second=0, microsecond=0)
+    start = now.astimezone(LOCAL_ZONE).replace(hour=0, minute=0, second=0, microsecond=0)
     lines: list[ReceiptLine] = []
     for record in ctx.register.proofing_records(person.id):
         if record.method.value == "in_person" and start <= record.at <= now:
             level_km, level_en = pair(f"level_{record.level.value}")
             evidence = pair(f"doc_{record.evidence.value}")[1]
             km, en = pair("doc_proofing")
-            detail = f"{evidence} · {local_time(record.at)}"
+            detail = f"{evidence} · {printed_time(record.at)}"
             lines.append(ReceiptLine(km.format(level=level_km), en.format(level=level_en), detail))
     events = ("officer.activation.issued", "officer.account.reset")
     query = (
@@ -326,9 +324,9 @@ def receipt_lines(ctx: AppContext, person: Person, now: dt.datetime) -> list[Rec
     for entry in entries:
         expires = dt.datetime.fromisoformat(str(json.loads(entry.data).get("expires_at")))
         key = "doc_letter" if entry.event == events[0] else "doc_reset"
-        lines.append(_line(key, local_time(entry.at), date=local_time(expires)))
+        lines.append(_line(key, printed_time(entry.at), date=printed_time(expires)))
     for cert in ctx.ca().list(subject_id=person.id, limit=50):
         if start <= cert.issued_at <= now:
-            detail = f"serial {cert.serial_hex} · {local_time(cert.issued_at)}"
+            detail = f"serial {cert.serial_hex} · {printed_time(cert.issued_at)}"
             lines.append(_line("doc_certificate", detail, profile=cert.profile.value))
     return lines

@@ -13,6 +13,11 @@ a Khmer keyboard, is :func:`api.digits.ascii_digits`).
 
 :func:`install` gives a Jinja environment ``local_time(at)``, ``local_date(at)`` and the
 ``|numerals`` filter, each in the language of the page being rendered (its ``lang``).
+
+A printed document in both languages at once (the registration office's activation letter and
+receipt, :mod:`api.officer_letter`) has no one language to label a time in: it uses
+:func:`printed_time`, the same Cambodia time labelled "(UTC+7)", in ASCII digits, which the
+Khmer and the English reader share on one line.
 """
 
 from __future__ import annotations
@@ -29,7 +34,15 @@ from api.digits import KHMER_DIGITS
 from api.routers.idp_account_text import account_texts
 from idp.claims import ZONEINFO
 
-__all__ = ["LOCAL_ZONE", "environment", "install", "local_date", "local_time", "numerals"]
+__all__ = [
+    "LOCAL_ZONE",
+    "environment",
+    "install",
+    "local_date",
+    "local_time",
+    "numerals",
+    "printed_time",
+]
 
 _TO_KHMER: Final = str.maketrans("0123456789", KHMER_DIGITS)
 
@@ -70,6 +83,13 @@ def local_time(at: dt.datetime, lang: str) -> str:
     ("2026-11-24 11:55 Cambodia time"). A naive ``at`` is taken as UTC."""
     shown = numerals(_local(at).strftime("%Y-%m-%d %H:%M"), lang)
     return account_texts(lang)["local_time"].format(time=shown)
+
+
+def printed_time(at: dt.datetime) -> str:
+    """``at`` on a printed document in both languages: Cambodia time, to the minute, with a
+    label the Khmer and the English reader both know ("2026-11-24 11:55 (UTC+7)"). A naive
+    ``at`` is taken as UTC."""
+    return _local(at).strftime("%Y-%m-%d %H:%M (UTC+7)")
 
 
 @jinja2.pass_context

@@ -21,9 +21,11 @@
   its refresh tokens are bound to it (RFC 9449 §5): a refresh needs a proof by that key.
 * **Introspection** (RFC 7662 §2.2) answers ``{"active": false}`` for anything unknown,
   expired, revoked, malformed or issued to another client - never an error. **Revocation**
-  (RFC 7009 §2.1): a refresh token revokes its grant; an access token is revoked alone; a
-  token that is unknown or not the caller's is ignored, as an invalid token is (§2.2), so the
-  endpoint tells no client anything about another client's tokens.
+  (RFC 7009 §2.1): a refresh token revokes its grant; an access token is revoked alone; an
+  unknown, invalid, expired or already revoked token is ignored (§2.2: 200). A live token
+  issued to another client is refused with ``invalid_request`` and nothing is revoked (§2.1:
+  the server verifies that the token was issued to the requesting client, and if not "the
+  request is refused and the client is informed of the error"); the message names no client.
 
 Every issue, refresh and revocation is an audit entry (ids only). Signing happens after the
 database transaction commits, so the ledger lock is never held across a (possibly HSM) signature.
@@ -80,6 +82,7 @@ from idp.errors import (
     InvalidDPoPProof,
     InvalidGrant,
     InvalidJWS,
+    InvalidRequest,
     InvalidScope,
     InvalidToken,
 )
@@ -208,6 +211,15 @@ def _check_still_enabled(found: Sequence[Any] | None) -> None:
     with the message every failed client authentication gets."""
     if found is None or found[0] is not None:
         raise InvalidClient("client authentication failed")
+
+
+def _not_yours() -> InvalidRequest:
+    """RFC 7009 §2.1: the server "verifies whether the token was issued to the client making
+    the revocation request. If this validation fails, the request is refused and the client is
+    informed of the error". ``invalid_request`` (RFC 6749 §5.2, which §2.2.1 refers to), as
+    Keycloak and node-oidc-provider answer; Authlib says ``invalid_grant``. The message names
+    no client: the caller learns only that the token is not its own."""
+    return InvalidRequest("the token was not issued to this client")
 
 
 def _check_refresh_binding(grant: GrantRow, dpop_jkt: str | None) -> None:
@@ -725,7 +737,9 @@ class TokenService:
         }
 
     def revoke(self, token: str, *, client: Client, at: dt.datetime) -> None:
-        """RFC 7009 revocation by ``client``; silent for unknown tokens and others' tokens."""
+        """RFC 7009 revocation by ``client``: silent for unknown, invalid and expired tokens
+        (§2.2); ``invalid_request`` for a live token issued to another client (§2.1), with
+        nothing revoked."""
         at = require_aware(at)
         if not isinstance(token, str) or not token or len(token) > 16 * 1024:
             return
@@ -735,7 +749,7 @@ class TokenService:
             except InvalidToken:
                 return
             if info.client_id != client.client_id:
-                return
+                raise _not_yours()
             jti = str(info.claims["jti"])
             with self._db() as session:
                 if session.get(RevokedAccessTokenRow, jti) is None:
@@ -752,17 +766,29 @@ class TokenService:
                     )
             return
         with self._db(read=True) as session:
-            grant_id = session.scalar(
-                select(GrantRow.id)
-                .join(RefreshTokenRow, RefreshTokenRow.grant_id == GrantRow.id)
-                .where(
-                    RefreshTokenRow.token_sha256 == _refresh_hash(token),
-                    GrantRow.client_id == client.client_id,
+            found = session.execute(
+                select(
+                    GrantRow.id,
+                    GrantRow.client_id,
+                    GrantRow.revoked_at,
+                    RefreshTokenRow.used_at,
+                    RefreshTokenRow.expires_at,
                 )
-            )
-        if grant_id is not None:
-            # RFC 7009 §2.1: revoking a refresh token SHOULD revoke the grant's access tokens.
-            self.revoke_grant(grant_id, reason="revoked_by_client", at=at, actor=client.client_id)
+                .join(RefreshTokenRow, RefreshTokenRow.grant_id == GrantRow.id)
+                .where(RefreshTokenRow.token_sha256 == _refresh_hash(token))
+            ).first()
+        if found is None:
+            return
+        grant_id, owner, revoked_at, used_at, expires_at = found
+        if owner != client.client_id:
+            # Another client's used, expired or revoked token is an invalid token, answered
+            # 200 like an unknown one (§2.2), as for access tokens above; a live one is
+            # refused. The caller's own used token still ends its grant, as it always did.
+            if revoked_at is None and used_at is None and expires_at > at:
+                raise _not_yours()
+            return
+        # RFC 7009 §2.1: revoking a refresh token SHOULD revoke the grant's access tokens.
+        self.revoke_grant(grant_id, reason="revoked_by_client", at=at, actor=client.client_id)
 
     def revoke_grants_where(
         self,

@@ -41,6 +41,7 @@ import jinja2
 from fastapi import APIRouter, Header, Query, Response
 from fastapi.responses import HTMLResponse
 
+from api import page_format
 from api.routers.border_text import LANGUAGES, texts
 from core.errors import InfrastructureError, NotFound
 
@@ -111,11 +112,10 @@ def _assets() -> tuple[dict[str, bytes], str]:
 
 @functools.cache
 def _templates() -> jinja2.Environment:
-    return jinja2.Environment(
-        loader=jinja2.FileSystemLoader(_TEMPLATE_DIR),
-        autoescape=jinja2.select_autoescape(["html"]),
-        undefined=jinja2.StrictUndefined,
-    )
+    """The pages' shared environment (:mod:`api.page_format`): the same options as every other
+    page, and ``local_time``/``|numerals`` should the page ever write a number itself (today
+    its script fills them in)."""
+    return page_format.environment([_TEMPLATE_DIR])
 
 
 def _static_url(name: str) -> str:

@@ -16,7 +16,9 @@ RFC 9449), with the scope ``service``. What the domain checks (fresh login, OTP,
 bindings) is :mod:`signing.csc` and :mod:`signing.sad`.
 
 Errors are CSC's JSON ``{"error", "error_description"}`` (CSC API §10.1): token problems are
-RFC 6750 ``invalid_token`` (401) / ``insufficient_scope`` (403) with ``WWW-Authenticate``; a
+RFC 6750 ``invalid_token`` (401) / ``insufficient_scope`` (403) with ``WWW-Authenticate``
+challenges chosen as at UserInfo (:func:`api.oauth_wire.refusal_challenge`; a request without
+any token gets the bare ``Bearer`` and ``DPoP`` challenges and an empty body, RFC 6750 §3.1); a
 login too weak or too old to authorise is RFC 9470's ``insufficient_user_authentication``
 (401, with ``acr_values`` and ``max_age`` in the challenge); a wrong OTP is ``invalid_otp``;
 everything else about the request (unknown or foreign credential, bad or spent SAD, a hash
@@ -37,7 +39,13 @@ from pydantic import BaseModel, ValidationError
 from starlette.concurrency import run_in_threadpool
 
 from api.context import AppContext
-from api.oauth_wire import NO_STORE, dpop_verifier, resource_error_response, verify_dpop
+from api.oauth_wire import (
+    NO_STORE,
+    dpop_verifier,
+    refusal_challenge,
+    resource_error_response,
+    verify_dpop,
+)
 from api.routers import csc_schemas as wire
 from core.errors import InfrastructureError, InvalidInput, NatIDError
 from idp.errors import AuthenticatorError, InsufficientScope, InvalidToken, OAuthError
@@ -137,9 +145,9 @@ def _domain_error(exc: NatIDError, scheme: str) -> JSONResponse:  # noqa: PLR091
     if isinstance(exc, InsufficientUserAuthentication):
         return _step_up(exc, scheme)
     if isinstance(exc, MissingScope):
-        challenge = "DPoP" if scheme == "dpop" else "Bearer"
+        refused = InsufficientScope(exc.message)
         return resource_error_response(
-            InsufficientScope(exc.message), scheme=challenge, scope=SERVICE_SCOPE
+            refused, scheme=refusal_challenge(refused, scheme), scope=SERVICE_SCOPE
         )
     if isinstance(exc, WrongOtp):
         return _csc_error("invalid_otp", exc.message, 400)
@@ -212,13 +220,16 @@ async def _protected(
     ctx: AppContext = request.app.state.ctx
     path = f"/csc/v{version}/{method}"
     scheme = ""
+    authorization = request.headers.get("authorization")
+    if not authorization:
+        # RFC 6750 §3.1: no credentials at all get the bare challenges, without an error code,
+        # as at UserInfo, KYC and the signing API.
+        return resource_error_response(None)
     try:
         caller, scheme = await run_in_threadpool(_caller, request, ctx, path)
     except OAuthError as exc:
-        challenge = {"dpop": "DPoP", "bearer": "Bearer"}.get(
-            request.headers.get("authorization", "").split(" ")[0].lower()
-        )
-        return resource_error_response(exc, scheme=challenge)
+        presented = authorization.split(" ")[0]
+        return resource_error_response(exc, scheme=refusal_challenge(exc, presented))
     try:
         body = await _json_body(request, model)
         result = await run_in_threadpool(handler, remote_signing(request), caller, body)

@@ -151,6 +151,10 @@ _PAIRS: dict[str, tuple[str, str]] = {
         "The return address this site gave is not registered, so NatID will not send you there.",
     ),
     "not_found": ("រកមិនឃើញទំព័រនេះទេ។", "This page does not exist."),
+    "method_not_allowed": (
+        "ទំព័រនេះមិនអាចបើកដោយផ្ទាល់បានទេ។ សូមត្រឡប់ទៅទំព័រមុន ហើយប្រើប៊ូតុងនៅលើទំព័រនោះ។",
+        "This page cannot be opened directly. Go back to the previous page and use its button.",
+    ),
     "server_error": (
         "មានបញ្ហានៅលើម៉ាស៊ីនមេ។ សូមព្យាយាមម្តងទៀតនៅពេលក្រោយ។",
         "The server had a problem. Please try again later.",

@@ -37,7 +37,13 @@ from pydantic import BaseModel, ConfigDict, Field
 from api.context import AppContext
 from api.deps import Ctx
 from api.errors import problem
-from api.oauth_wire import NO_STORE, dpop_verifier, resource_error_response, verify_dpop
+from api.oauth_wire import (
+    NO_STORE,
+    dpop_verifier,
+    refusal_challenge,
+    resource_error_response,
+    verify_dpop,
+)
 from idp.clients import ClientAuthMethod
 from idp.consents import Consents
 from idp.errors import InsufficientScope, InvalidRequest, InvalidToken, OAuthError
@@ -270,8 +276,7 @@ def kyc_access_log(
         return resource_error_response(None)
     except OAuthError as exc:
         scope = "openid" if isinstance(exc, InsufficientScope) else None
-        challenge = {"dpop": "DPoP", "bearer": "Bearer"}.get(scheme or "")
-        return resource_error_response(exc, scheme=challenge, scope=scope)
+        return resource_error_response(exc, scheme=refusal_challenge(exc, scheme), scope=scope)
     names: dict[str, dict[str, str]] = {}
     for entry in entries:
         if entry.entity_id not in names:

@@ -55,7 +55,6 @@ from api.officer_letter import (
     ReceiptFacts,
     keep_letter,
     kept_letter,
-    local_time,
     receipt_lines,
     render_letter_pdf,
     render_receipt_pdf,
@@ -257,7 +256,7 @@ def _letter_page(
     keep_letter(ctx.cache, issued.activation_id, owner=officer.account_id, pdf=pdf)
     return render(
         request, "letter.html", lang, officer=officer, person=person,
-        activation_id=issued.activation_id, expires=local_time(issued.expires_at),
+        activation_id=issued.activation_id, expires_at=issued.expires_at,
         sms_sent=issued.sms_sent,
     )  # fmt: skip
 

@@ -20,6 +20,7 @@ not be kept by any cache, and a POSTed request must become a GET at the client.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import Any
 from urllib.parse import parse_qsl, quote
 
@@ -394,8 +395,6 @@ def _push(
         # RFC 9449 §10.1: a proof at PAR binds the code; dpop_jkt, if also sent, must agree.
         if authz.dpop_jkt is not None and authz.dpop_jkt != proof.jkt:
             raise InvalidRequest("dpop_jkt does not match the key of the DPoP proof")
-        from dataclasses import replace
-
         authz = replace(authz, dpop_jkt=proof.jkt)
     pushed = pushed_requests(request).push(authz, at=at)
     return {"request_uri": pushed.request_uri, "expires_in": pushed.expires_in}

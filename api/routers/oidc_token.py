@@ -344,12 +344,14 @@ async def introspect(request: Request, ctx: Ctx) -> JSONResponse:
 
 @router.post(REVOKE_PATH)
 async def revoke(request: Request, ctx: Ctx) -> Response:
-    """RFC 7009 §2: revoke a token; 200 whether or not it was known (§2.2)."""
+    """RFC 7009 §2: revoke a token; 200 whether or not it was known (§2.2), but
+    ``invalid_request`` (400) for a live token issued to another client, which stays valid
+    (§2.1; :meth:`idp.tokens.TokenService.revoke`)."""
     try:
         form = await read_form(request)
         client = await authenticate_client(request, ctx, REVOKE_PATH)
         token_value = form_value(form, "token", required=True) or ""
+        ctx.idp_core().tokens.revoke(token_value, client=client, at=ctx.clock.now())
     except OAuthError as exc:
         return _error(request, ctx, exc)
-    ctx.idp_core().tokens.revoke(token_value, client=client, at=ctx.clock.now())
     return Response(status_code=200, headers=dict(NO_STORE))

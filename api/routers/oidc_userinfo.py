@@ -32,6 +32,7 @@ from api.oauth_wire import (
     dpop_verifier,
     form_value,
     no_store_json,
+    refusal_challenge,
     resource_error_response,
     verify_dpop,
 )
@@ -40,13 +41,7 @@ from api.routers.oidc_token import (
     remembered_userinfo_body,
     remembered_userinfo_claims,
 )
-from idp.errors import (
-    DPoPBoundTokenAsBearer,
-    InsufficientScope,
-    InvalidRequest,
-    InvalidToken,
-    OAuthError,
-)
+from idp.errors import InsufficientScope, InvalidRequest, InvalidToken, OAuthError
 from idp.userinfo import USERINFO_JWT_MEDIA_TYPE, sign_userinfo
 
 __all__ = ["router"]
@@ -139,13 +134,8 @@ async def _handle(request: Request, ctx: AppContext) -> Response:
     except _NoToken:
         return resource_error_response(None)
     except OAuthError as exc:
-        challenge = "DPoP" if scheme == "dpop" else ("Bearer" if scheme == "bearer" else None)
-        if isinstance(exc, DPoPBoundTokenAsBearer):
-            # RFC 9449 §7.1: the DPoP challenge (with its algs) tells the client how to send
-            # this token; the Bearer one stays, as for any request to a resource taking both.
-            challenge = None
         scope = "openid" if isinstance(exc, InsufficientScope) else None
-        return resource_error_response(exc, scheme=challenge, scope=scope)
+        return resource_error_response(exc, scheme=refusal_challenge(exc, scheme), scope=scope)
     headers = {}
     if scheme == "dpop":
         headers["DPoP-Nonce"] = dpop_verifier(request).new_nonce(at=ctx.clock.now())

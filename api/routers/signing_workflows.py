@@ -34,7 +34,12 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from api.context import AppContext
 from api.deps import Ctx
 from api.errors import ProblemHTTPException
-from api.oauth_wire import dpop_verifier, resource_error_response, verify_dpop
+from api.oauth_wire import (
+    dpop_verifier,
+    refusal_challenge,
+    resource_error_response,
+    verify_dpop,
+)
 from idp.errors import InsufficientScope, InvalidRequest, InvalidToken, OAuthError
 from signing.workflow import ApprovalWorkflows
 from signing.workflow_errors import InvalidWorkflow
@@ -186,7 +191,7 @@ def _challenge_error(exc: OAuthError | None, scheme: str | None) -> ProblemHTTPE
     """The OAuth resource error as problem+json, keeping its challenges and DPoP nonce."""
     wire = resource_error_response(
         exc,
-        scheme={"bearer": "Bearer", "dpop": "DPoP"}.get(scheme or ""),
+        scheme=refusal_challenge(exc, scheme),
         scope=SCOPE if isinstance(exc, InsufficientScope) else None,
     )
     headers = {"WWW-Authenticate": ", ".join(wire.headers.getlist("www-authenticate"))}

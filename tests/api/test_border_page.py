@@ -43,6 +43,7 @@ from fastapi.testclient import TestClient
 
 from api.app import create_app
 from api.context import AppContext, build_context
+from api.page_format import numerals
 from api.routers import border, health_certs
 from api.routers.border_text import TEXT
 from ca.hierarchy import Hierarchy, create_hierarchy
@@ -89,6 +90,10 @@ def ctx(tmp_path: Path, db_url: str, key_dir: tuple[Path, Hierarchy]) -> Iterato
         {"register_no": "DEMO-MIN-MOH", "name_km": "ក្រសួងសុខាភិបាល",
          "name_en": "Ministry of Health", "kind": "ministry"}
     )  # fmt: skip
+    # What `natid health signer ensure` does on a real installation. The key store lives for
+    # the module, so without it the page's trust list existed only once an earlier test had
+    # issued a credential, and a test run alone met 503 health_signer_unavailable.
+    context.health().ensure_anchor(actor="test")
     try:
         yield context
     finally:
@@ -251,9 +256,21 @@ def test_officer_scans_verifies_sees_revocation_and_works_offline(ctx: AppContex
         assert page.get_attribute("html", "lang") == "km"
         assert page.text_content("h1") == TEXT["title"]["km"]
         assert page.text_content("#scan") == TEXT["scan"]["km"]
+        # The numbers a person reads in Khmer digits: the list's signer count, its time and
+        # age, the date of birth, the dose and the date; the identifiers as the credential has
+        # them (the UVCI, the vaccine product code).
+        lists = (page.text_content("#trust-age") or "") + (
+            page.text_content("#revocation-age") or ""
+        )
+        assert "(១)" in lists
+        assert not re.search(r"[0-9]", lists.replace("UTC", "")), lists
         shown = _upload(page, kept.payload)
         assert shown["valid"]
         assert TEXT["valid"]["km"] in shown["verdict"]
+        assert shown["dob"] == numerals("1985-02-03", "km")
+        assert f"{TEXT['dose']['km']}{numerals('2 / 2', 'km')}" in shown["details"]
+        assert f"{TEXT['date']['km']}{numerals(VACCINATION['dt'], 'km')}" in shown["details"]
+        assert kept.uvci in shown["details"] and str(VACCINATION["mp"]) in shown["details"]
         # A test result in Khmer words, not the English of the value set.
         shown = _upload(page, revoked.payload)
         assert f"{TEXT['test_result']['km']}{TEXT['test_not_detected']['km']}" in shown["details"]
@@ -435,8 +452,9 @@ def test_credential_of_a_revoked_signer_says_so_in_both_languages(ctx: AppContex
             assert not shown["valid"]
             signature = shown["checks"]["signature"]
             assert (signature["outcome"], signature["codes"]) == ("fail", ["signer_revoked"])
+            # The time in the page's digits; the key id exactly as published.
             expected = TEXT["r_signer_revoked"][lang].format(
-                at=when, reason="keyCompromise", kid=issued.kid
+                at=numerals(when, lang), reason="keyCompromise", kid=issued.kid
             )
             assert expected in signature["text"], signature["text"]
             assert not shown["holderShown"]

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from api import page_format
 from api.digits import ascii_digits
-from api.page_format import local_date, local_time, numerals
+from api.page_format import local_date, local_time, numerals, printed_time
 
 
 def test_numbers_are_khmer_on_a_khmer_page_only() -> None:
@@ -27,6 +27,12 @@ def test_a_moment_is_cambodia_time_also_across_midnight() -> None:
     assert local_date(late, "en") == "2026-11-24"
     # A naive moment (as SQLite hands some back) is UTC.
     assert local_time(late.replace(tzinfo=None), "en") == "2026-11-24 05:30 Cambodia time"
+
+
+def test_a_printed_bilingual_document_labels_cambodia_time_for_both_readers() -> None:
+    late = dt.datetime(2026, 11, 23, 22, 30, tzinfo=dt.UTC)
+    assert printed_time(late) == "2026-11-24 05:30 (UTC+7)"
+    assert printed_time(late.replace(tzinfo=None)) == "2026-11-24 05:30 (UTC+7)"
 
 
 def test_templates_write_in_the_language_of_the_page() -> None:

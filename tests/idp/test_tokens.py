@@ -16,7 +16,13 @@ from joserfc.jwk import KeySet
 from core.audit import AuditLedger
 from core.cache import CacheError, InMemoryCache
 from core.clock import FixedClock
-from idp.errors import InvalidDPoPProof, InvalidGrant, InvalidScope, InvalidToken
+from idp.errors import (
+    InvalidDPoPProof,
+    InvalidGrant,
+    InvalidRequest,
+    InvalidScope,
+    InvalidToken,
+)
 from idp.jose import b64url_decode, b64url_encode
 from idp.models import GrantRow
 from idp.service import ProviderCore
@@ -196,8 +202,9 @@ def test_introspection(core: ProviderCore, clock: FixedClock) -> None:
 def test_revocation(core: ProviderCore, clock: FixedClock) -> None:
     client, tokens = _tokens(core, clock)
     other = secret_client(core)
-    # Another client cannot revoke it (silently ignored, RFC 7009 §2.2), nor can garbage.
-    core.tokens.revoke(tokens.access_token, client=other, at=clock.now())
+    # Another client cannot revoke it (refused, RFC 7009 §2.1); garbage is ignored (§2.2).
+    with pytest.raises(InvalidRequest):
+        core.tokens.revoke(tokens.access_token, client=other, at=clock.now())
     core.tokens.revoke("garbage", client=client, at=clock.now())
     assert core.tokens.verify_access_token(tokens.access_token, at=clock.now())
     # Revoking the access token revokes only that one.
@@ -217,6 +224,43 @@ def test_revocation(core: ProviderCore, clock: FixedClock) -> None:
     with pytest.raises(InvalidGrant):
         core.tokens.refresh(second.refresh_token or "", client=client, dpop_jkt=None,
                             at=clock.now())  # fmt: skip
+
+
+def test_revoking_another_clients_live_tokens_is_refused_and_revokes_nothing(
+    core: ProviderCore, clock: FixedClock, ledger: AuditLedger
+) -> None:
+    """RFC 7009 §2.1: a client holding another client's token (a leak, or a confused client)
+    cannot end that client's grant; it is told so, without learning whose token it is."""
+    client, tokens = _tokens(core, clock, issue_refresh_token=True)
+    other = secret_client(core)
+    before = len(ledger.tail(100))
+    for token in (tokens.access_token, tokens.refresh_token or ""):
+        with pytest.raises(InvalidRequest) as refused:
+            core.tokens.revoke(token, client=other, at=clock.now())
+        assert client.client_id not in refused.value.description
+    assert core.tokens.verify_access_token(tokens.access_token, at=clock.now())
+    assert core.tokens.introspect(tokens.refresh_token or "", client=client, at=clock.now())[
+        "active"
+    ]
+    assert len(ledger.tail(100)) == before  # nothing revoked, so nothing audited
+
+
+def test_revoking_another_clients_dead_tokens_is_ignored(
+    core: ProviderCore, clock: FixedClock
+) -> None:
+    """RFC 7009 §2.2: an invalid token - here used or expired - is answered as if revoked,
+    whoever it was issued to; only live tokens are refused to other clients."""
+    client, tokens = _tokens(core, clock, issue_refresh_token=True)
+    other = secret_client(core)
+    rotated = core.tokens.refresh(tokens.refresh_token or "", client=client, dpop_jkt=None,
+                                  at=clock.now())  # fmt: skip
+    core.tokens.revoke(tokens.refresh_token or "", client=other, at=clock.now())  # used
+    clock.advance(dt.timedelta(minutes=11))
+    core.tokens.revoke(rotated.access_token, client=other, at=clock.now())  # expired
+    # The legitimate client's grant lives on.
+    assert core.tokens.introspect(rotated.refresh_token or "", client=client, at=clock.now())[
+        "active"
+    ]
 
 
 def test_token_signed_by_rotated_out_key_still_verifies(

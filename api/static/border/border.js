@@ -6,7 +6,10 @@
  * and - for a signer the cached trust list does not know - whether the signer's certificate was
  * revoked (the published list leaves revoked signers out; only the server knows them).
  * The holder's name and date of birth are shown only when the signature verified. Every word
- * shown comes from the page's catalogue (api/routers/border_text.py), in the page's language.
+ * shown comes from the page's catalogue (api/routers/border_text.py), in the page's language,
+ * and the numbers a person reads - dates, times, counts, doses - are in the page's digits
+ * (Khmer digits on the Khmer page, as api/page_format.py writes the server-drawn pages);
+ * identifiers (UVCI, kid, product and value-set codes) stay as the credential has them.
  */
 (function () {
   "use strict";
@@ -16,18 +19,24 @@
   const V = window.NatIDVerifier;
   const state = { trust: { byKid: new Map(), count: 0 }, trustTime: null, revocations: null, revocationTime: null };
 
+  // The page's language is the one the server drew it in (its config, like its words).
+  const KHMER_ZERO = 0x17e0;
+  function digits(value) {
+    const text = String(value);
+    return cfg.lang === "km" ? text.replace(/[0-9]/g, (d) => String.fromCharCode(KHMER_ZERO + Number(d))) : text;
+  }
   function fill(template, values) {
     return template.replace(/\{(\w+)\}/g, (m, k) => (values && values[k] !== undefined && values[k] !== null ? String(values[k]) : ""));
   }
   function when(seconds) {
     if (seconds === null || seconds === undefined || !isFinite(seconds)) return "-";
-    return new Date(seconds * 1000).toISOString().slice(0, 16).replace("T", " ") + " UTC";
+    return digits(new Date(seconds * 1000).toISOString().slice(0, 16).replace("T", " ")) + " UTC";
   }
   function age(seconds) {
     const minutes = Math.max(0, Math.floor((Date.now() / 1000 - seconds) / 60));
-    if (minutes < 60) return fill(T.age_minutes, { n: minutes });
-    if (minutes < 48 * 60) return fill(T.age_hours, { n: Math.floor(minutes / 60) });
-    return fill(T.age_days, { n: Math.floor(minutes / 1440) });
+    if (minutes < 60) return fill(T.age_minutes, { n: digits(minutes) });
+    if (minutes < 48 * 60) return fill(T.age_hours, { n: digits(Math.floor(minutes / 60)) });
+    return fill(T.age_days, { n: digits(Math.floor(minutes / 1440)) });
   }
   // Older lists are marked old; `natid health verify` warns after the same time
   // (vaccine_cert/revocation.py STALE_AFTER).
@@ -67,7 +76,7 @@
       el.classList.toggle("stale", time === null || Date.now() / 1000 - time > STALE);
     };
     line($("trust-age"), state.trustTime,
-      fill(T.trust_age, { count: state.trust.count, when: when(state.trustTime), age: state.trustTime === null ? "" : age(state.trustTime) }));
+      fill(T.trust_age, { count: digits(state.trust.count), when: when(state.trustTime), age: state.trustTime === null ? "" : age(state.trustTime) }));
     line($("revocation-age"), state.revocationTime,
       fill(T.revocation_age, { when: when(state.revocationTime), age: state.revocationTime === null ? "" : age(state.revocationTime) }));
   }
@@ -154,7 +163,7 @@
     name.textContent = h ? [h.fn, h.gn].filter(Boolean).join(" ") || "-" : "";
     const icao = h ? [h.fnt, h.gnt].filter(Boolean).join("<<") : "";
     if (icao) { const small = document.createElement("small"); small.textContent = icao; name.appendChild(small); }
-    $("holder-dob").textContent = h ? h.dob || "-" : "";
+    $("holder-dob").textContent = h ? (h.dob ? digits(h.dob) : "-") : "";
 
     const details = $("details");
     details.replaceChildren();
@@ -167,9 +176,12 @@
     // The credential's contents, like its holder, only as signed.
     const e = (h && result.entry) || {};
     const kind = h ? result.kind : null;
-    if (kind === "v") { row(T["kind_v"], e.mp); row(T.dose, e.dn !== undefined ? e.dn + " / " + e.sd : ""); row(T.date, e.dt); }
-    if (kind === "t") { row(T["kind_t"], e.nm || e.tt); row(T.test_result, T[TEST_RESULTS[e.tr]] || e.tr); row(T.date, e.sc); }
-    if (kind === "r") { row(T["kind_r"], e.fr); row(T.valid_until, e.du); }
+    // Dates, the dose and the number of doses in the page's digits; the product (e.mp), test
+    // (e.tt) and result (e.tr) codes are identifiers and stay as written.
+    const read = (value) => (value === undefined || value === null || value === "" ? value : digits(value));
+    if (kind === "v") { row(T["kind_v"], e.mp); row(T.dose, e.dn !== undefined ? read(e.dn + " / " + e.sd) : ""); row(T.date, read(e.dt)); }
+    if (kind === "t") { row(T["kind_t"], e.nm || e.tt); row(T.test_result, T[TEST_RESULTS[e.tr]] || e.tr); row(T.date, read(e.sc)); }
+    if (kind === "r") { row(T["kind_r"], e.fr); row(T.valid_until, read(e.du)); }
     if (h) {
       row(T.issuer, [e.is, result.issuer].filter(Boolean).join(", "));
       row(T.valid_until, result.exp ? when(result.exp) : "");

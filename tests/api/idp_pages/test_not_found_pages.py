@@ -26,6 +26,7 @@ BROWSER = "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"
         "/activate/no-such-page",
         "/sign/no-such-page",
         "/health/verify/no-such-page",
+        "/officer/no-such-page",
     ],
 )
 def test_missing_page_is_a_page_in_the_citizens_language(web: TestClient, path: str) -> None:
@@ -75,3 +76,42 @@ def test_api_paths_keep_problem_json_even_for_a_browser(web: TestClient, path: s
     assert answer.headers["content-type"] == "application/problem+json"
     body = answer.json()
     assert body["code"] == "not_found" and body["instance"] == path
+
+
+# --- a form's address opened as a page (405) ----------------------------------------------------
+
+
+def test_a_form_address_opened_as_a_page_says_so_in_the_citizens_language(
+    web: TestClient,
+) -> None:
+    """``POST /account/sessions/end`` reloaded or bookmarked: a page, not a JSON document."""
+    khmer = web.get(
+        "/account/sessions/end", headers={"Accept": BROWSER, "Accept-Language": "km,en;q=0.5"}
+    )
+    assert khmer.status_code == 405
+    assert khmer.headers["allow"] == "POST"
+    assert khmer.headers["content-type"].startswith("text/html")
+    assert khmer.headers["content-language"] == "km"
+    assert KM["method_not_allowed"] in khmer.text
+    english = web.get("/account/sessions/end?lang=en", headers={"Accept": BROWSER})
+    assert english.status_code == 405
+    assert english.headers["allow"] == "POST"
+    assert english.headers["content-language"] == "en"
+    assert EN["method_not_allowed"] in english.text
+    assert '"type"' not in english.text and "problem" not in english.headers["content-type"]
+
+
+def test_a_script_meeting_a_405_under_a_page_path_keeps_problem_json(web: TestClient) -> None:
+    answer = web.get("/account/sessions/end", headers={"Accept": "application/json"})
+    assert answer.status_code == 405
+    assert answer.headers["allow"] == "POST"
+    assert answer.headers["content-type"] == "application/problem+json"
+    assert answer.json()["code"] == "method_not_allowed"
+
+
+def test_an_api_405_keeps_problem_json_even_for_a_browser(web: TestClient) -> None:
+    answer = web.get("/token", headers={"Accept": BROWSER})
+    assert answer.status_code == 405
+    assert "POST" in answer.headers["allow"]
+    assert answer.headers["content-type"] == "application/problem+json"
+    assert answer.json()["code"] == "method_not_allowed"

@@ -170,7 +170,18 @@ def test_revoking_the_refresh_token_ends_the_grant(
     )
 
 
-def test_revoking_unknown_or_foreign_token_is_200_and_changes_nothing(
+def test_revoking_an_unknown_token_is_200(
+    http: TestClient,
+    core: ProviderCore,
+    app_ctx: AppContext,
+    post_client: RegisteredRP,
+) -> None:
+    """RFC 7009 §2.2: an invalid token is answered 200, as if it had been revoked."""
+    assert revoke(http, core, app_ctx, post_client, "unknown-token") == 200
+    assert revoke(http, core, app_ctx, post_client, "a.b.c") == 200
+
+
+def test_revoking_another_clients_token_is_refused_and_revokes_nothing(
     http: TestClient,
     core: ProviderCore,
     app_ctx: AppContext,
@@ -178,10 +189,25 @@ def test_revoking_unknown_or_foreign_token_is_200_and_changes_nothing(
     post_client: RegisteredRP,
     person: Person,
 ) -> None:
+    """RFC 7009 §2.1: the server verifies the token was issued to the requesting client, and
+    if not the request is refused with an error: ``invalid_request``, as Keycloak and
+    node-oidc-provider answer. A client holding another's token cannot end that client's
+    grant, nor learn whose token it holds; the owner's tokens keep working."""
     tokens = get_tokens(http, core, app_ctx, basic_client, person.id)
-    assert revoke(http, core, app_ctx, post_client, "unknown-token") == 200
-    assert revoke(http, core, app_ctx, post_client, tokens["refresh_token"]) == 200
+    for token in (tokens["access_token"], tokens["refresh_token"]):
+        headers, auth = auth_for(post_client, core.issuer, app_ctx.clock.now())
+        refused = http.post("/revoke", data={"token": token, **auth}, headers=headers)
+        assert refused.status_code == 400
+        assert refused.headers["cache-control"] == "no-store"
+        body = refused.json()
+        assert body["error"] == "invalid_request"
+        assert basic_client.client.client_id not in refused.text
+        assert "this client" in body["error_description"]
     assert introspect(http, core, app_ctx, basic_client, tokens["refresh_token"])["active"] is True
+    assert introspect(http, core, app_ctx, basic_client, tokens["access_token"])["active"] is True
+    events = [e.event for e in app_ctx.ledger.tail(20)]
+    assert "idp.token.revoked" not in events
+    assert "idp.grant.revoked" not in events
 
 
 def test_revoke_without_token_parameter_is_invalid_request(

@@ -18,6 +18,7 @@ from fastapi.testclient import TestClient
 from PIL import Image
 
 from api.context import AppContext
+from api.page_format import local_date, local_time, numerals
 from core.clock import FixedClock
 from core.notify import read_outbox
 from core.operators import OperatorRole
@@ -402,6 +403,43 @@ def test_pages_work_in_khmer(browser: Browser, officer: User, citizen: Citizen) 
     assert answer.headers["content-language"] == "km"
     assert "ផ្ទៀងផ្ទាត់អត្តសញ្ញាណដោយផ្ទាល់" in answer.text
     assert '<label for="office-proofing">' in answer.text
+
+
+def test_khmer_person_page_writes_dates_in_khmer_digits_and_serials_as_issued(
+    ctx: AppContext, browser: Browser, officer: User, citizen: Citizen
+) -> None:
+    client = browser(officer)
+    _prove(client, citizen)
+    page = f"/officer/persons/{citizen.person_id}"
+    post_form(client, f"{page}/certificates", {"mode": "server"}, page=page)
+    khmer = client.get(f"{page}?lang=km").text
+    english = client.get(f"{page}?lang=en").text
+    birthdate = ctx.register.get_person(citizen.person_id).birthdate.isoformat()
+    assert f"<dd>{numerals(birthdate, 'km')}</dd>" in khmer
+    assert f"<dd>{birthdate}</dd>" in english
+    certificates = ctx.ca().list(subject_id=citizen.person_id, limit=10)
+    assert certificates
+    for cert in certificates:
+        # The date a person reads in the page's digits, on Cambodia's calendar; the serial an
+        # officer may read out or type elsewhere exactly as the CA wrote it.
+        assert f"<code>{cert.serial_hex}</code> · " in khmer
+        assert f"{local_date(cert.not_after, 'km')}</p>" in khmer
+        assert f"{local_date(cert.not_after, 'en')}</p>" in english
+
+
+def test_letter_page_says_when_the_code_expires_in_cambodia_time_in_khmer(
+    ctx: AppContext, browser: Browser, officer: User, citizen: Citizen
+) -> None:
+    client = browser(officer)
+    _prove(client, citizen)
+    page = f"/officer/persons/{citizen.person_id}"
+    answer = post_form(client, f"{page}/enrol", {"lang": "km"}, page=page)
+    assert answer.status_code == 200, answer.text
+    [entry] = [e for e in ctx.ledger.tail(200) if e.event == "officer.activation.issued"]
+    expires = dt.datetime.fromisoformat(str(entry.data["expires_at"]))
+    # The same clock and label as the citizen's own pages ("... ម៉ោងកម្ពុជា").
+    assert local_time(expires, "km") in answer.text
+    assert "UTC+7" not in answer.text
 
 
 def test_in_person_reset_removes_sign_in_methods_and_gives_a_new_letter(

@@ -150,3 +150,24 @@ def test_openapi_describes_the_api(app_client: TestClient) -> None:
     assert "/signing/v1/workflows/{workflow_id}" in paths
     assert "application/pdf" in str(paths["/signing/v1/workflows/{workflow_id}/document"])
     assert "/sign/inbox" not in paths
+
+
+def test_dpop_bound_token_sent_as_bearer_is_told_the_dpop_scheme(
+    app_client: TestClient, office: Office, ctx: AppContext
+) -> None:
+    """Refused (RFC 9449 §7.2) with a DPoP challenge naming the algorithms (RFC 9449 §7.1,
+    §12.2), as at UserInfo: the ministry's system holds the key and only sent the token the
+    wrong way. The problem+json carries the challenges in one header (RFC 9110 §11.6.1)."""
+    key = make_rp_key()
+    token = token_for(ctx, office.author, dpop_jkt=key.jkt)
+    refused = app_client.get(
+        "/signing/v1/workflows/00000000-0000-4000-8000-000000000000",
+        headers={"Authorization": f"Bearer {token}"},
+    )
+    assert refused.status_code == 401
+    assert refused.json()["code"] == "invalid_token"
+    challenge = refused.headers["www-authenticate"]
+    assert challenge.startswith('Bearer realm="natid", error="invalid_token"')
+    dpop = challenge[challenge.index(", DPoP ") + 2 :]
+    assert dpop.startswith('DPoP realm="natid", error="invalid_token"')
+    assert 'algs="ES256 PS256"' in dpop

@@ -171,6 +171,10 @@ def test_a_client_disabled_after_it_authenticated_gets_no_tokens(
     tokens.exchange_code(grant, client=client, dpop_jkt=None, at=clock.now())
 
 
+# PostgreSQL only: SQLite takes its write lock at BEGIN, so the two transactions cannot overlap.
+@pytest.mark.parametrize(
+    "db_url", [pytest.param("postgresql", marks=pytest.mark.postgres)], indirect=True
+)
 @pytest.mark.parametrize("first", ["idp.token.issued", "idp.client.disabled"])
 def test_a_disable_racing_the_exchange_leaves_no_live_grant(
     core: ProviderCore,
@@ -179,13 +183,11 @@ def test_a_disable_racing_the_exchange_leaves_no_live_grant(
     monkeypatch: pytest.MonkeyPatch,
     first: str,
 ) -> None:
-    """The race with both transactions open at once, on PostgreSQL (SQLite's write lock taken
+    """The race with both transactions open at once (on PostgreSQL; SQLite's write lock taken
     at BEGIN orders them by itself). ``first`` is the transaction held open just before its
     audit entry while the other one runs: the exchange with its grant written (the disable must
     wait and then revoke that grant too), or the disable with the client row updated (the
     exchange must wait for it, then see the client disabled and write nothing)."""
-    if engine.dialect.name != "postgresql":
-        pytest.skip("SQLite takes its write lock at BEGIN: the transactions cannot overlap")
     client = secret_client(core)  # as authenticate() returned it, before the disable
     ledger: AuditLedger = core.tokens._ledger
     real_append = ledger.append

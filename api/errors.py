@@ -105,7 +105,8 @@ class ProblemHTTPException(StarletteHTTPException):
 
 
 #: The statuses a page path answers with a page instead of problem+json, and what it says: a
-#: mistyped or stale link (404), a form's address opened as a page (405).
+#: mistyped or stale link (404), a form's address opened as a page (405). The same key is the
+#: problem's ``code`` where the answer is problem+json.
 _PAGE_MESSAGES: Final = {404: "not_found", 405: "method_not_allowed"}
 
 
@@ -194,9 +195,7 @@ def install_error_handlers(app: FastAPI) -> None:
             # Nothing went wrong on our side: no request id for the help desk.
             response = _error_page(request, exc.status_code, message_key, reference=False)
         if response is None:
-            code = getattr(exc, "code", None) or {404: "not_found", 405: "method_not_allowed"}.get(
-                exc.status_code, "http_error"
-            )
+            code = getattr(exc, "code", None) or _PAGE_MESSAGES.get(exc.status_code, "http_error")
             detail = exc.detail if isinstance(exc.detail, str) else None
             response = problem(
                 exc.status_code, _title(exc.status_code), code=code, detail=detail, request=request

@@ -436,11 +436,14 @@ def error_page(
     request: Request, *, lang: str, message_key: str, status: int, reference: str | None = None
 ) -> HTMLResponse:
     """A page that says what went wrong (``message_key`` from :mod:`api.routers.idp_text`);
-    ``reference``, if given, is the request id a person can quote to the help desk."""
+    ``reference``, if given, is the request id a person can quote to the help desk. Under
+    ``/officer`` the way back is the officers' search page, elsewhere the person's account."""
+    path = request.url.path
+    officer_area = path == "/officer" or path.startswith("/officer/")
     return render(
         request,
         "error.html",
-        {"message_key": message_key, "reference": reference},
+        {"message_key": message_key, "reference": reference, "officer_area": officer_area},
         lang=lang,
         status=status,
     )

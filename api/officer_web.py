@@ -194,5 +194,5 @@ def person_page_response(
         request, "person.html", lang, status, officer=officer, person=person,
         level=level.value if level else "none", account=account.status.value if account else None,
         certificates=certificates, office=saved_office(ctx, officer), documents=DOCUMENTS,
-        profiles=CSR_PROFILES, notice=notice, error=error,
+        profiles=CSR_PROFILES, notice=notice, error=error, now=ctx.clock.now(),
     )  # fmt: skip

@@ -168,6 +168,7 @@ _PAIRS: dict[str, tuple[str, str]] = {
         "If you contact the help desk, give them this reference:",
     ),
     "back_home": ("ទៅគណនីរបស់ខ្ញុំ", "Go to my account"),
+    "back_officer": ("ទៅស្វែងរកបុគ្គល", "Go to Find a person"),
 }
 
 #: What each scope lets a site see, in plain words.

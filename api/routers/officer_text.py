@@ -66,6 +66,11 @@ _PAIRS: dict[str, tuple[str, str]] = {
     "status": ("ស្ថានភាព", "Status"),
     "status_active": ("សកម្ម", "active"),
     "status_deceased": ("បានទទួលមរណភាព", "deceased"),
+    # A certificate's status as the CA records it (ca.models.CertificateStatus), in words.
+    "cert_status_good": ("មានសុពលភាព", "valid"),
+    "cert_status_revoked": ("ត្រូវបានដកហូត", "revoked"),
+    "cert_status_on_hold": ("ផ្អាកជាបណ្តោះអាសន្ន", "on hold"),
+    "cert_status_expired": ("ផុតកំណត់", "expired"),
     "proofing_level": ("កម្រិតផ្ទៀងផ្ទាត់អត្តសញ្ញាណ", "Identity proofing level"),
     "level_none": ("មិនទាន់ផ្ទៀងផ្ទាត់", "not proven"),
     "level_low": ("ទាប", "low"),

@@ -43,6 +43,25 @@ def test_missing_page_is_a_page_in_the_citizens_language(web: TestClient, path: 
     assert '"type"' not in english.text and "problem" not in english.headers["content-type"]
 
 
+@pytest.mark.parametrize(
+    ("path", "home", "words"),
+    [
+        ("/officer/no-such-page", "/officer", "back_officer"),
+        ("/account/no-such-page", "/account", "back_home"),
+    ],
+)
+def test_missing_page_leads_back_to_where_its_reader_works(
+    web: TestClient, path: str, home: str, words: str
+) -> None:
+    # An officer who mistypes a link is sent to the search page, not to a citizen's account.
+    for lang, text in (("km", KM), ("en", EN)):
+        answer = web.get(f"{path}?lang={lang}", headers={"Accept": BROWSER})
+        assert answer.status_code == 404
+        assert f'<a href="{home}">{text[words]}</a>' in answer.text
+        other = "/account" if home == "/officer" else "/officer"
+        assert f'href="{other}"' not in answer.text
+
+
 def test_missing_page_follows_accept_language_then_khmer(web: TestClient) -> None:
     english = web.get("/account/no-such-page", headers={"Accept-Language": "en-GB,en;q=0.8"})
     assert english.status_code == 404 and EN["not_found"] in english.text

@@ -19,6 +19,7 @@ from PIL import Image
 
 from api.context import AppContext
 from api.page_format import local_date, local_time, numerals
+from ca.revocation import RevocationReason
 from core.clock import FixedClock
 from core.notify import read_outbox
 from core.operators import OperatorRole
@@ -309,6 +310,28 @@ def test_server_side_certificates_are_issued_and_listed_by_the_ca(
     assert entry.data["office"] == OFFICE
 
 
+def test_person_page_says_which_certificates_are_valid_revoked_or_expired(
+    ctx: AppContext, browser: Browser, officer: User, citizen: Citizen, clock: FixedClock
+) -> None:
+    client = browser(officer)
+    _prove(client, citizen)
+    page = f"/officer/persons/{citizen.person_id}"
+    post_form(client, f"{page}/certificates", {"mode": "server"}, page=page)
+    first, second = ctx.ca().list(subject_id=citizen.person_id, limit=10)
+    ctx.ca().revoke(first.serial_hex, reason=RevocationReason.KEY_COMPROMISE, actor="test")
+
+    def tags(lang: str) -> list[str]:
+        text = browser(officer).get(f"{page}?lang={lang}").text
+        return sorted(re.findall(r'<span class="tag">([^<]*)</span>', text))
+
+    assert tags("en") == ["revoked", "valid"]
+    assert tags("km") == sorted(["ត្រូវបានដកហូត", "មានសុពលភាព"])
+    clock.advance(second.not_after - clock.now() + dt.timedelta(days=1))
+    # Past its end a certificate the CA still calls "good" is expired; a revoked one stays so.
+    assert tags("en") == ["expired", "revoked"]
+    assert tags("km") == sorted(["ផុតកំណត់", "ត្រូវបានដកហូត"])
+
+
 def test_certificate_from_an_uploaded_csr_certifies_that_key(
     ctx: AppContext, browser: Browser, officer: User, citizen: Citizen
 ) -> None:
@@ -425,6 +448,10 @@ def test_khmer_person_page_writes_dates_in_khmer_digits_and_serials_as_issued(
         assert f"<code>{cert.serial_hex}</code> · " in khmer
         assert f"{local_date(cert.not_after, 'km')}</p>" in khmer
         assert f"{local_date(cert.not_after, 'en')}</p>" in english
+    # The certificate's status in the page's words, never the CA's raw value.
+    assert khmer.count('<span class="tag">មានសុពលភាព</span>') == len(certificates)
+    assert english.count('<span class="tag">valid</span>') == len(certificates)
+    assert '<span class="tag">good</span>' not in khmer + english
 
 
 def test_letter_page_says_when_the_code_expires_in_cambodia_time_in_khmer(

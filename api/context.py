@@ -212,6 +212,7 @@ class AppContext:
             close = getattr(port, "close", None)
             if callable(close):
                 close()
+        self.ledger.flush_soon()
         self.keys.close()
         self.engine.dispose()
 

@@ -33,6 +33,21 @@ small JSON object (at most 16 KiB).
   If the backend fails, the entry is still recorded, a warning is logged and the next append
   tries again: the ledger keeps recording while the HSM is down, and the unsigned stretch is
   reported by ``natid audit verify`` until a checkpoint covers it.
+* Soon - :meth:`AuditLedger.append_soon` is for an event whose effect nobody can use without a
+  later audited write of the same process: the authorization code a browser carries to the
+  site, which the site must redeem at ``/token``, whose transaction records the token. The
+  event is checked at once (a refused one raises there, as ``append`` would) and kept in
+  memory; the next write transaction of this process that appends to the ledger with ``tx=``
+  or on its own takes it first, in the same commit, and a flusher thread writes whatever is
+  still waiting after :data:`SOON_SECONDS`. So the code's entry commits with, and before, the
+  token's, and a login costs one write transaction instead of two (docs/decisions.md,
+  "Storage"). What it gives up, and the bounds: the entry's ``at`` is when it
+  is written, at most :data:`SOON_SECONDS` after the event; an entry still waiting when the
+  process dies without closing (``kill -9``, power loss) is lost, as is the code itself when it
+  lives in the process's cache; with more than :data:`SOON_MAX_PENDING` waiting, or while the
+  flusher's last write failed, ``append_soon`` writes at once and raises what ``append`` would.
+  Reading the ledger (head, tail, checkpoints, verify, checkpoint) and closing the application
+  write what is waiting first; so does the process's exit.
 * Listeners - :meth:`AuditLedger.add_listener` registers a callable that sees each entry once
   its transaction has committed (never an entry that was rolled back), e.g. to send the
   person a security notification. A failing listener is logged and never fails the append.
@@ -40,7 +55,12 @@ small JSON object (at most 16 KiB).
 
 from __future__ import annotations
 
+import atexit
 import logging
+import threading
+import time
+import weakref
+from collections import deque
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -104,6 +124,14 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
+#: How long an event of :meth:`AuditLedger.append_soon` waits at most for a write to join.
+SOON_SECONDS = 0.05
+#: Events waiting beyond which :meth:`AuditLedger.append_soon` writes at once.
+SOON_MAX_PENDING = 1_000
+
+#: An event as :meth:`AuditLedger.append_many` stores it: event, actor, subject, data's JSON.
+_Checked = tuple[str, str | None, str | None, str]
+
 _MAX_TAIL = 10_000
 _ENTRY_COLUMNS = (
     AuditEntryRow.seq,
@@ -125,6 +153,15 @@ _CHECKPOINT_COLUMNS = (
     AuditCheckpointRow.public_key,
 )
 _HEAD = Base.metadata.tables[AuditHeadRow.__tablename__]
+
+
+def _checked(e: AuditEvent) -> _Checked:
+    return (
+        check_event(e.event),
+        check_identifier(e.actor, "actor"),
+        check_identifier(e.subject, "subject"),
+        canonical_data(e.data),
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -182,6 +219,9 @@ class AuditLedger:
         self._label = key_label
         self._interval = checkpoint_interval
         self._listeners: dict[str, Callable[[AuditEntry], None]] = {}
+        self._soon: deque[_Checked] = deque()
+        self._soon_watched = False
+        self._soon_failing = False
         self._algorithm: CheckpointAlgorithm | None = None
         self._spki = b""
         if signing_key is not None:
@@ -237,15 +277,7 @@ class AuditLedger:
         """
         if session is not None and tx is not None:
             raise TypeError("append in a session or in a write transaction, not both")
-        checked = [
-            (
-                check_event(e.event),
-                check_identifier(e.actor, "actor"),
-                check_identifier(e.subject, "subject"),
-                canonical_data(e.data),
-            )
-            for e in events
-        ]
+        checked = [_checked(e) for e in events]
         if not checked:
             return []
         with _storage_errors():
@@ -256,14 +288,85 @@ class AuditLedger:
                     tell_after_commit(session, entries, self._tell)
                 return entries
             if tx is not None:
-                entries = self._append_on(tx, checked)
+                # The events waiting (append_soon) go first, in this commit; back in the
+                # queue if it rolls back. Not into a joined transaction: no hook tells of its
+                # end.
+                soon = self._take_soon() if tx.owns_transaction else []
+                if soon:
+                    tx.after_rollback(lambda: self._requeue(soon))
+                entries = self._append_on(tx, [*soon, *checked])
                 if self._listeners:
                     tell_after_tx_commit(tx, entries, self._tell)
-                return entries
-            with self._own_transaction() as own:
-                entries = self._append_on(own, checked)
+                return entries[len(soon) :]
+            soon = self._take_soon()
+            try:
+                with self._own_transaction() as own:
+                    entries = self._append_on(own, [*soon, *checked])
+            except BaseException:
+                self._requeue(soon)
+                raise
         self._tell(entries)
-        return entries
+        return entries[len(soon) :]
+
+    def append_soon(
+        self,
+        event: str,
+        *,
+        actor: str | None = None,
+        subject: str | None = None,
+        data: Mapping[str, Any] | None = None,
+    ) -> None:
+        """Record ``event`` with this process's next audited write, or within
+        :data:`SOON_SECONDS` (module docstring, "Soon"); only for an event whose effect needs
+        such a write before anyone can use it. Refuses a bad event at once."""
+        checked = _checked(AuditEvent(event, actor, subject, data))
+        if self._soon_failing or len(self._soon) >= SOON_MAX_PENDING:
+            # Nothing may wait on a store that is failing: write now, raising what append does.
+            self.append_many([AuditEvent(event, actor, subject, data)])
+            self._soon_failing = False
+            return
+        self._soon.append(checked)
+        if not self._soon_watched:
+            self._soon_watched = True
+            _FLUSHER.watch(self)
+
+    def flush_soon(self) -> None:
+        """Write the events of :meth:`append_soon` still waiting, in a transaction of their own.
+
+        Never raises: a failure is logged (its kind only), the events go back to the front of
+        the queue for the next try, and until a write succeeds ``append_soon`` writes at once.
+        """
+        if not self._soon:
+            return
+        soon = self._take_soon()
+        if not soon:
+            return
+        try:
+            with _storage_errors(), self._own_transaction() as own:
+                entries = self._append_on(own, soon)
+        except Exception as exc:  # noqa: BLE001 - the flusher thread must go on
+            self._requeue(soon)
+            self._soon_failing = True
+            log.warning(
+                "audit entries not yet written (%d waiting): %s; retrying",
+                len(self._soon), _error_kind(exc),
+                extra={"waiting": len(self._soon), "error": _error_kind(exc)},
+            )  # fmt: skip
+            return
+        self._soon_failing = False
+        self._tell(entries)
+
+    def _take_soon(self) -> list[_Checked]:
+        queue, taken = self._soon, []
+        while queue:
+            try:
+                taken.append(queue.popleft())
+            except IndexError:  # another thread took the last one
+                break
+        return taken
+
+    def _requeue(self, soon: Sequence[_Checked]) -> None:
+        self._soon.extendleft(reversed(soon))
 
     @contextmanager
     def _own_transaction(self) -> Iterator[CursorTx]:
@@ -305,9 +408,7 @@ class AuditLedger:
                                "seq": entry.seq, "error": error},
                     )  # fmt: skip
 
-    def _append_on(
-        self, tx: CursorTx, checked: Sequence[tuple[str, str | None, str | None, str]]
-    ) -> list[AuditEntry]:
+    def _append_on(self, tx: CursorTx, checked: Sequence[_Checked]) -> list[AuditEntry]:
         sql = append_sql(tx.dialect)
         seq, entry_hash, checkpoint_seq = self._lock_head(tx, sql)
         entries: list[AuditEntry] = []
@@ -411,6 +512,7 @@ class AuditLedger:
         """
         if self._key is None:
             raise NoCheckpointPossible("the audit ledger has no signing key configured")
+        self.flush_soon()
         with _storage_errors(), transaction(self._sessions) as session:
             conn = session.connection()
             sql = append_sql(conn.dialect)
@@ -437,8 +539,10 @@ class AuditLedger:
 
         SQLite: a deferred ``BEGIN`` (no write lock; WAL gives a snapshot at the first read).
         PostgreSQL: ``REPEATABLE READ``, so the head, checkpoints and entries come from one
-        snapshot even while appends continue.
+        snapshot even while appends continue. The events of :meth:`append_soon` still waiting
+        are written first, so this process reads what it recorded.
         """
+        self.flush_soon()
         with _storage_errors(), self._sessions() as session:
             options: dict[str, Any] = {"sqlite_deferred": True}
             if session.get_bind().dialect.name == "postgresql":
@@ -530,3 +634,41 @@ class AuditLedger:
                 head_checkpoint=head_checkpoint,
                 expect_head=expect_head,
             )
+
+
+class _SoonFlusher:
+    """The process's one thread that writes what :meth:`AuditLedger.append_soon` left waiting.
+
+    Every :data:`SOON_SECONDS` it calls :meth:`AuditLedger.flush_soon` on each ledger that has
+    used ``append_soon``, held weakly (a ledger nobody uses any more is dropped); at the
+    process's exit it writes what is still waiting.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._ledgers: weakref.WeakSet[AuditLedger] = weakref.WeakSet()
+        self._thread: threading.Thread | None = None
+
+    def watch(self, ledger: AuditLedger) -> None:
+        with self._lock:
+            self._ledgers.add(ledger)
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(
+                    target=self._run, name="natid-audit-soon", daemon=True
+                )
+                self._thread.start()
+
+    def flush_all(self) -> None:
+        with self._lock:
+            ledgers = list(self._ledgers)
+        for ledger in ledgers:
+            ledger.flush_soon()
+
+    def _run(self) -> None:
+        while True:
+            time.sleep(SOON_SECONDS)
+            self.flush_all()
+
+
+_FLUSHER = _SoonFlusher()
+atexit.register(_FLUSHER.flush_all)

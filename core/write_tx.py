@@ -153,7 +153,7 @@ class _Borrowed:
 class CursorTx:
     """Statements on one DBAPI cursor inside one transaction, with SQLAlchemy's errors."""
 
-    __slots__ = ("_after", "_conn", "_fairy", "_hide", "cursor", "dialect", "info")
+    __slots__ = ("_after", "_conn", "_fairy", "_hide", "_undo", "cursor", "dialect", "info")
 
     def __init__(
         self,
@@ -170,6 +170,7 @@ class CursorTx:
         #: Free for the statements' owners (the audit ledger parks its entries here).
         self.info: dict[str, Any] = {}
         self._after: list[Callable[[], None]] = []
+        self._undo: list[Callable[[], None]] = []
         try:
             self.cursor: Any = self._dbapi_connection().cursor()
         except BaseException as exc:
@@ -218,6 +219,21 @@ class CursorTx:
             raise TypeError("after_commit is for a write_transaction; use the session's hooks")
         self._after.append(callback)
 
+    @property
+    def owns_transaction(self) -> bool:
+        """Whether this is a :func:`write_transaction` (whose end :meth:`after_commit` and
+        :meth:`after_rollback` hear), not a transaction joined from a ``Connection``."""
+        return self._fairy is not None
+
+    def after_rollback(self, callback: Callable[[], None]) -> None:
+        """Call ``callback`` once this transaction has rolled back (never after a commit).
+
+        Only for a transaction of :func:`write_transaction`, as :meth:`after_commit`.
+        """
+        if self._fairy is None:
+            raise TypeError("after_rollback is for a write_transaction")
+        self._undo.append(callback)
+
     # --- the transaction (write_transaction) -------------------------------------------------
 
     def _begin(self) -> None:
@@ -244,8 +260,13 @@ class CursorTx:
             fairy.invalidate(exc)
 
     def _committed(self) -> None:
-        after, self._after = self._after, []
+        after, self._after, self._undo = self._after, [], []
         for callback in after:
+            callback()
+
+    def _rolled_back(self) -> None:
+        undo, self._after, self._undo = self._undo, [], []
+        for callback in undo:
             callback()
 
     def close_cursor(self) -> None:
@@ -361,6 +382,7 @@ def write_transaction(engine: Engine) -> Iterator[CursorTx]:
             tx._commit()
         except BaseException:
             tx._rollback()
+            tx._rolled_back()
             raise
         finally:
             tx.close_cursor()

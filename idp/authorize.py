@@ -38,6 +38,7 @@ from functools import lru_cache
 from typing import Any, Protocol
 from urllib.parse import quote_plus, urlsplit, urlunsplit
 
+from core.audit import AuditLedger
 from core.clock import require_aware
 from core.errors import NotFound
 from idp.authz_pending import (
@@ -58,7 +59,6 @@ from idp.codes import AccountFacts
 from idp.par import InvalidRequestUri, PushedRequests
 from idp.service import ProviderCore
 from idp.sessions import LoginSession, LoginSessions, satisfies
-from registry.ports import AuditSink
 
 __all__ = [
     "PENDING_LIFETIME",
@@ -212,7 +212,7 @@ class AuthorizationService:
         login_sessions: LoginSessions,
         consents: ConsentStore,
         pushed: PushedRequests,
-        ledger: AuditSink,
+        ledger: AuditLedger,
     ) -> None:
         self.core = core
         self._accounts = accounts
@@ -390,7 +390,9 @@ class AuthorizationService:
             # The session was read (live) for this request; a client it already lists needs
             # no second read and write of it.
             self._login_sessions.add_client(session.id, request.client_id, at=at)
-        self._ledger.append(
+        # With the token's write (core/audit.py, "Soon"): the code is of no use before /token,
+        # whose transaction records this entry first.
+        self._ledger.append_soon(
             "idp.authorization.granted",
             actor=session.account_id,
             subject=request.client_id,

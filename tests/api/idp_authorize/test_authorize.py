@@ -89,6 +89,29 @@ def test_oidcc_server(
     assert tokens["scope"] == "openid profile email"
 
 
+def test_a_login_records_the_authorization_before_its_tokens_in_the_ledger(
+    ready: Browser, portal: RegisteredRP, core: ProviderCore, person: Who, app_ctx: AppContext
+) -> None:
+    """The code's entry is written with the token's commit at the latest (core/audit.py,
+    "Soon"): an auditor reading the ledger after the login finds both, in order."""
+    before = app_ctx.ledger.head().seq
+    params = ready.params(portal)
+    code = _code(ready.http.get("/authorize", params=params), params, core)
+    _tokens(ready.http, portal, code, ready.verifier)
+    entries = [e for e in app_ctx.ledger.tail(20) if e.seq > before]
+    assert [e.event for e in entries] == ["idp.authorization.granted", "idp.token.issued"]
+    granted = entries[0]
+    assert (granted.actor, granted.subject) == (person[1].id, portal.client_id)
+    assert granted.data == {
+        "sid": ready.session.id,  # type: ignore[union-attr]
+        "scope": "openid profile email",
+        "acr": "low",
+        "par": False,
+    }
+    assert person[0].national_id not in json.dumps(granted.data)
+    assert entries[1].prev_hash == granted.entry_hash
+
+
 def test_oidcc_ensure_post_request_succeeds(
     ready: Browser, portal: RegisteredRP, core: ProviderCore
 ) -> None:

@@ -53,11 +53,12 @@ def test_missing_page_is_a_page_in_the_citizens_language(web: TestClient, path: 
 def test_missing_page_leads_back_to_where_its_reader_works(
     web: TestClient, path: str, home: str, words: str
 ) -> None:
-    # An officer who mistypes a link is sent to the search page, not to a citizen's account.
+    # An officer who mistypes a link is sent to the search page, not to a citizen's account,
+    # and in the language the page was read in.
     for lang, text in (("km", KM), ("en", EN)):
         answer = web.get(f"{path}?lang={lang}", headers={"Accept": BROWSER})
         assert answer.status_code == 404
-        assert f'<a href="{home}">{text[words]}</a>' in answer.text
+        assert f'<a href="{home}?lang={lang}">{text[words]}</a>' in answer.text
         other = "/account" if home == "/officer" else "/officer"
         assert f'href="{other}"' not in answer.text
 

@@ -19,6 +19,8 @@ from PIL import Image
 
 from api.context import AppContext
 from api.page_format import local_date, local_time, numerals
+from api.routers.officer_text import OFFICER_TEXT
+from ca.models import CertificateStatus
 from ca.revocation import RevocationReason
 from core.clock import FixedClock
 from core.notify import read_outbox
@@ -494,3 +496,12 @@ def test_in_person_reset_removes_sign_in_methods_and_gives_a_new_letter(
         sessions.get(stolen.token, at=ctx.clock.now())
     [entry] = [e for e in ctx.ledger.tail(300) if e.event == "officer.account.reset"]
     assert entry.actor == officer.operator_id and entry.data["office"] == OFFICE
+
+
+@pytest.mark.parametrize("status", [*CertificateStatus, "expired"])
+def test_every_certificate_status_has_officer_words_in_both_languages(status: str) -> None:
+    # The person page names each certificate's status with these keys: a status the CA gains
+    # without words would stop the page with a KeyError in front of the citizen.
+    words = {lang: OFFICER_TEXT[lang][f"cert_status_{status}"] for lang in ("km", "en")}
+    assert all(words.values())
+    assert words["km"] != words["en"]

@@ -1,0 +1,172 @@
+"""Entries recorded soon (``AuditLedger.append_soon``): with the process's next audited write,
+in its commit and before its own entries, or by the flusher thread; never lost to a rollback,
+never left waiting on a failing store, and always there for whoever reads the ledger.
+
+Most tests stop the flusher thread from seeing their ledger, so only what the test does writes.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session, sessionmaker
+
+import core.audit
+from core.audit import AuditEvent, AuditLedger, AuditUnavailable, InvalidAuditEntry
+from core.clock import FixedClock
+from core.db import make_engine, make_session_factory
+from core.models import AuditEntryRow
+from core.write_tx import write_transaction
+
+
+@pytest.fixture
+def no_flusher(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(core.audit._FLUSHER, "watch", lambda ledger: None)
+
+
+@pytest.fixture
+def ledger(session_factory: sessionmaker[Session], clock: FixedClock) -> AuditLedger:
+    return AuditLedger(session_factory, clock=clock)
+
+
+def stored(session_factory: sessionmaker[Session]) -> list[tuple[int, str]]:
+    """The entries in the database, read past the ledger (whose reads write what waits)."""
+    with session_factory() as session:
+        rows = session.execute(
+            select(AuditEntryRow.seq, AuditEntryRow.event).order_by(AuditEntryRow.seq)
+        ).all()
+    return [(int(seq), str(event)) for seq, event in rows]
+
+
+@pytest.mark.usefixtures("no_flusher")
+def test_waiting_entry_commits_first_in_the_next_write_transaction(
+    ledger: AuditLedger, session_factory: sessionmaker[Session]
+) -> None:
+    ledger.append_soon("idp.authorization.granted", actor="acct-1", subject="client-1")
+    assert stored(session_factory) == []
+    engine = session_factory.kw["bind"]
+    with write_transaction(engine) as tx:
+        (token,) = ledger.append_many([AuditEvent("idp.token.issued", "client-1", "p-1")], tx=tx)
+    # One commit: the waiting entry just before the caller's, which gets its own entry back.
+    assert token.event == "idp.token.issued"
+    assert stored(session_factory) == [
+        (token.seq - 1, "idp.authorization.granted"),
+        (token.seq, "idp.token.issued"),
+    ]
+    assert ledger.verify().ok
+
+
+@pytest.mark.usefixtures("no_flusher")
+def test_an_append_of_its_own_takes_the_waiting_entries_too(
+    ledger: AuditLedger, session_factory: sessionmaker[Session]
+) -> None:
+    ledger.append_soon("idp.authorization.granted", actor="acct-1", subject="client-1")
+    ledger.append_soon("idp.authorization.granted", actor="acct-2", subject="client-1")
+    entry = ledger.append("idp.login.succeeded", actor="acct-3")
+    assert entry.event == "idp.login.succeeded"
+    assert [event for _seq, event in stored(session_factory)] == [
+        "idp.authorization.granted",
+        "idp.authorization.granted",
+        "idp.login.succeeded",
+    ]
+
+
+@pytest.mark.usefixtures("no_flusher")
+def test_a_rolled_back_transaction_puts_the_waiting_entries_back(
+    ledger: AuditLedger, session_factory: sessionmaker[Session]
+) -> None:
+    ledger.append_soon("idp.authorization.granted", actor="acct-1", subject="client-1")
+    engine = session_factory.kw["bind"]
+    with pytest.raises(RuntimeError), write_transaction(engine) as tx:
+        ledger.append("idp.token.issued", actor="client-1", tx=tx)
+        raise RuntimeError("the token's write failed")
+    assert stored(session_factory) == []
+    ledger.flush_soon()
+    # Written once, by the next write, not lost with the rollback and not doubled.
+    assert [event for _seq, event in stored(session_factory)] == ["idp.authorization.granted"]
+    ledger.flush_soon()
+    assert len(stored(session_factory)) == 1
+
+
+@pytest.mark.usefixtures("no_flusher")
+def test_reading_the_ledger_writes_what_waits_first(
+    ledger: AuditLedger, session_factory: sessionmaker[Session]
+) -> None:
+    ledger.append_soon("idp.authorization.granted", actor="acct-1", subject="client-1")
+    assert [e.event for e in ledger.tail(5)] == ["idp.authorization.granted"]
+    assert ledger.head().seq == 1
+    assert ledger.verify().entries_checked == 1
+
+
+@pytest.mark.usefixtures("no_flusher")
+def test_a_refused_event_raises_at_once_and_waits_nowhere(
+    ledger: AuditLedger, session_factory: sessionmaker[Session]
+) -> None:
+    with pytest.raises(InvalidAuditEntry):
+        ledger.append_soon("Not An Event", actor="acct-1")
+    with pytest.raises(InvalidAuditEntry):
+        ledger.append_soon("idp.authorization.granted", actor="name with spaces")
+    ledger.flush_soon()
+    assert stored(session_factory) == []
+
+
+def test_the_flusher_writes_a_waiting_entry_without_any_other_write(
+    ledger: AuditLedger, session_factory: sessionmaker[Session]
+) -> None:
+    ledger.append_soon("idp.authorization.granted", actor="acct-1", subject="client-1")
+    deadline = time.monotonic() + 5
+    while not stored(session_factory) and time.monotonic() < deadline:
+        time.sleep(core.audit.SOON_SECONDS / 5)
+    assert [event for _seq, event in stored(session_factory)] == ["idp.authorization.granted"]
+
+
+@pytest.mark.usefixtures("no_flusher")
+def test_a_failing_store_makes_append_soon_fail_at_once_and_keeps_what_waits(
+    tmp_path: Path, clock: FixedClock, caplog: pytest.LogCaptureFixture
+) -> None:
+    engine = make_engine(f"sqlite:///{tmp_path / 'not-migrated.db'}")
+    try:
+        ledger = AuditLedger(make_session_factory(engine), clock=clock)
+        ledger.append_soon("idp.authorization.granted", actor="acct-1", subject="client-1")
+        with caplog.at_level(logging.WARNING, logger="core.audit"):
+            ledger.flush_soon()
+        (record,) = [r for r in caplog.records if r.name == "core.audit"]
+        assert "1 waiting" in record.getMessage()
+        assert "acct-1" not in record.getMessage()
+        # Nothing more is promised for later while the store fails: the caller hears of it.
+        with pytest.raises(AuditUnavailable):
+            ledger.append_soon("idp.authorization.granted", actor="acct-2", subject="client-1")
+        with engine.begin() as conn:
+            conn.exec_driver_sql(
+                "CREATE TABLE audit_head (id INTEGER PRIMARY KEY, last_seq INTEGER NOT NULL,"
+                " last_hash VARCHAR(64) NOT NULL, checkpoint_seq INTEGER NOT NULL)"
+            )
+            conn.exec_driver_sql(
+                "CREATE TABLE audit_entries (seq INTEGER PRIMARY KEY, at DATETIME NOT NULL,"
+                " event VARCHAR(200) NOT NULL, actor VARCHAR(200), subject VARCHAR(200),"
+                " data TEXT NOT NULL, prev_hash VARCHAR(64) NOT NULL,"
+                " entry_hash VARCHAR(64) NOT NULL)"
+            )
+        # The store is back: the first entry, kept while it failed, is written before the next.
+        ledger.append_soon("idp.authorization.granted", actor="acct-3", subject="client-1")
+        with engine.connect() as conn:
+            actors = [row[0] for row in conn.exec_driver_sql("SELECT actor FROM audit_entries")]
+        assert actors == ["acct-1", "acct-3"]
+    finally:
+        engine.dispose()
+
+
+@pytest.mark.usefixtures("no_flusher")
+def test_too_many_waiting_entries_are_written_at_once(
+    ledger: AuditLedger, session_factory: sessionmaker[Session], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(core.audit, "SOON_MAX_PENDING", 3)
+    for n in range(4):
+        ledger.append_soon("idp.authorization.granted", actor=f"acct-{n}", subject="client-1")
+    with session_factory() as session:
+        count = session.execute(select(func.count()).select_from(AuditEntryRow)).scalar_one()
+    assert count == 4

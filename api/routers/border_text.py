@@ -13,6 +13,8 @@ from __future__ import annotations
 from types import MappingProxyType
 from typing import Final
 
+from api.routers.idp_account_text import ACCOUNT_TEXT
+
 __all__ = ["LANGUAGES", "TEXT", "texts"]
 
 LANGUAGES: Final = ("km", "en")
@@ -46,6 +48,9 @@ _PAIRS: dict[str, tuple[str, str]] = {
         "Trust list: {count} signer(s), from {when} ({age})",
     ),
     "revocation_age": ("បញ្ជីដកហូតពី {when} ({age})", "Revocation list from {when} ({age})"),
+    # Times in Cambodia time, labelled with the citizen and officer pages' words
+    # (api/page_format.py).
+    "local_time": (ACCOUNT_TEXT["km"]["local_time"], ACCOUNT_TEXT["en"]["local_time"]),
     "list_missing": ("មិនទាន់មានបញ្ជី", "not loaded yet"),
     "age_minutes": ("{n} នាទីមុន", "{n} min old"),
     "age_hours": ("{n} ម៉ោងមុន", "{n} h old"),

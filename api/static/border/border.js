@@ -28,9 +28,14 @@
   function fill(template, values) {
     return template.replace(/\{(\w+)\}/g, (m, k) => (values && values[k] !== undefined && values[k] !== null ? String(values[k]) : ""));
   }
+  // Cambodia time, to the minute, labelled as the server-drawn pages label it
+  // (api/page_format.py): UTC+7, kept without daylight saving, so no time-zone database is
+  // needed offline, and the officer reads the same clock as the traveller's documents.
+  const CAMBODIA_OFFSET = 7 * 3600;
   function when(seconds) {
     if (seconds === null || seconds === undefined || !isFinite(seconds)) return "-";
-    return digits(new Date(seconds * 1000).toISOString().slice(0, 16).replace("T", " ")) + " UTC";
+    const local = new Date((seconds + CAMBODIA_OFFSET) * 1000).toISOString().slice(0, 16).replace("T", " ");
+    return fill(T.local_time, { time: digits(local) });
   }
   function age(seconds) {
     const minutes = Math.max(0, Math.floor((Date.now() / 1000 - seconds) / 60));

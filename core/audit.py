@@ -34,20 +34,21 @@ small JSON object (at most 16 KiB).
   tries again: the ledger keeps recording while the HSM is down, and the unsigned stretch is
   reported by ``natid audit verify`` until a checkpoint covers it.
 * Soon - :meth:`AuditLedger.append_soon` is for an event whose effect nobody can use without a
-  later audited write of the same process: the authorization code a browser carries to the
-  site, which the site must redeem at ``/token``, whose transaction records the token. The
-  event is checked at once (a refused one raises there, as ``append`` would) and kept in
-  memory; the next write transaction of this process that appends to the ledger with ``tx=``
-  or on its own takes it first, in the same commit, and a flusher thread writes whatever is
-  still waiting after :data:`SOON_SECONDS`. So the code's entry commits with, and before, the
-  token's, and a login costs one write transaction instead of two (docs/decisions.md,
-  "Storage"). What it gives up, and the bounds: the entry's ``at`` is when it
-  is written, at most :data:`SOON_SECONDS` after the event; an entry still waiting when the
-  process dies without closing (``kill -9``, power loss) is lost, as is the code itself when it
-  lives in the process's cache; with more than :data:`SOON_MAX_PENDING` waiting, or while the
-  flusher's last write failed, ``append_soon`` writes at once and raises what ``append`` would.
-  Reading the ledger (head, tail, checkpoints, verify, checkpoint) and closing the application
-  write what is waiting first; so does the process's exit.
+  later audited write of the same process: the authorization code a browser carries to the site,
+  which the site must redeem at ``/token``, whose transaction records the token. The event is
+  checked at once (a refused one raises there, as ``append`` would) and kept in memory; the next
+  write transaction of this process that appends to the ledger with ``tx=`` or on its own takes it
+  first, in the same commit, and a flusher thread writes whatever is still waiting after
+  :data:`SOON_SECONDS`. Waiting events are taken only under the ledger's lock, so within a process
+  they precede every entry committed after them. So the code's entry commits with, and before, the
+  token's, and a login costs one write transaction instead of two (docs/decisions.md, "Storage").
+  What it gives up, and the bounds: the entry's ``at`` is when it is written, at most
+  :data:`SOON_SECONDS` after the event; an entry still waiting when the process dies without
+  closing (``kill -9``, power loss) is lost, as is the code itself when it lives in the process's
+  cache; with more than :data:`SOON_MAX_PENDING` waiting, or while the flusher's last write
+  failed, ``append_soon`` writes at once and raises what ``append`` would. Reading the ledger
+  (head, tail, checkpoints, verify, checkpoint) and closing the application write what is waiting
+  first; so does the process's exit.
 * Listeners - :meth:`AuditLedger.add_listener` registers a callable that sees each entry once
   its transaction has committed (never an entry that was rolled back), e.g. to send the
   person a security notification. A failing listener is logged and never fails the append.
@@ -291,17 +292,19 @@ class AuditLedger:
                 # The events waiting (append_soon) go first, in this commit; back in the
                 # queue if it rolls back. Not into a joined transaction: no hook tells of its
                 # end.
-                soon = self._take_soon() if tx.owns_transaction else []
-                if soon:
-                    tx.after_rollback(lambda: self._requeue(soon))
-                entries = self._append_on(tx, [*soon, *checked])
+                soon: list[_Checked] | None = None
+                if tx.owns_transaction:
+                    taken: list[_Checked] = []
+                    tx.after_rollback(lambda: self._requeue(taken))
+                    soon = taken
+                entries = self._append_on(tx, checked, soon=soon)
                 if self._listeners:
                     tell_after_tx_commit(tx, entries, self._tell)
-                return entries[len(soon) :]
-            soon = self._take_soon()
+                return entries[len(soon or ()) :]
+            soon = []
             try:
                 with self._own_transaction() as own:
-                    entries = self._append_on(own, [*soon, *checked])
+                    entries = self._append_on(own, checked, soon=soon)
             except BaseException:
                 self._requeue(soon)
                 raise
@@ -338,12 +341,10 @@ class AuditLedger:
         """
         if not self._soon:
             return
-        soon = self._take_soon()
-        if not soon:
-            return
+        soon: list[_Checked] = []
         try:
             with _storage_errors(), self._own_transaction() as own:
-                entries = self._append_on(own, soon)
+                entries = self._append_on(own, (), soon=soon)
         except Exception as exc:  # noqa: BLE001 - the flusher thread must go on
             self._requeue(soon)
             self._soon_failing = True
@@ -408,9 +409,20 @@ class AuditLedger:
                                "seq": entry.seq, "error": error},
                     )  # fmt: skip
 
-    def _append_on(self, tx: CursorTx, checked: Sequence[_Checked]) -> list[AuditEntry]:
+    def _append_on(
+        self, tx: CursorTx, checked: Sequence[_Checked], *, soon: list[_Checked] | None = None
+    ) -> list[AuditEntry]:
+        """Append ``checked`` under the head's lock; with ``soon``, the events of
+        :meth:`append_soon` waiting first, moved into that list (for the caller to put back if
+        the transaction does not commit). Taken only once the lock is held, so no entry of a
+        write that commits after another can miss the events that were waiting before it."""
         sql = append_sql(tx.dialect)
         seq, entry_hash, checkpoint_seq = self._lock_head(tx, sql)
+        if soon is not None:
+            soon.extend(self._take_soon())
+            checked = [*soon, *checked]
+        if not checked:
+            return []
         entries: list[AuditEntry] = []
         rows: list[tuple[Any, ...]] = []
         for event, actor, subject, data_json in checked:

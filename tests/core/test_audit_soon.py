@@ -8,6 +8,7 @@ Most tests stop the flusher thread from seeing their ledger, so only what the te
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from pathlib import Path
 
@@ -58,6 +59,29 @@ def test_waiting_entry_commits_first_in_the_next_write_transaction(
         (token.seq, "idp.token.issued"),
     ]
     assert ledger.verify().ok
+
+
+@pytest.mark.usefixtures("no_flusher")
+def test_a_flush_waiting_behind_a_write_leaves_the_entry_to_that_write(
+    ledger: AuditLedger, session_factory: sessionmaker[Session]
+) -> None:
+    # The flusher takes waiting entries only once it holds the ledger's lock: one that had
+    # taken the entry and then waited would write it after the token it belongs before.
+    engine = session_factory.kw["bind"]
+    with write_transaction(engine) as tx:
+        ledger.append("idp.login.succeeded", actor="acct-1", tx=tx)  # holds the lock
+        ledger.append_soon("idp.authorization.granted", actor="acct-1", subject="client-1")
+        flusher = threading.Thread(target=ledger.flush_soon)
+        flusher.start()
+        time.sleep(0.3)  # the flush is now waiting for the lock
+        ledger.append("idp.token.issued", actor="client-1", tx=tx)
+    flusher.join(timeout=30)
+    assert not flusher.is_alive()
+    assert [event for _seq, event in stored(session_factory)] == [
+        "idp.login.succeeded",
+        "idp.authorization.granted",
+        "idp.token.issued",
+    ]
 
 
 @pytest.mark.usefixtures("no_flusher")

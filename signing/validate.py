@@ -46,9 +46,24 @@ Revocation data, decisions:
   catch-all CERTIFICATE_CHAIN_GENERAL_FAILURE. After that result (and only then, so a good
   signature costs nothing more) the signer's path is validated once more with the same
   sources; if that fails for want of revocation data, the sub-indication is TRY_LATER.
-* Embedded data is judged at the validation time like fetched data: an OCSP response past its
-  nextUpdate no longer proves anything, so an old B-LT document validated offline is
-  INDETERMINATE / TRY_LATER too (validation with long-term data, §5.5, is not implemented).
+* **Offline, a B-LT or B-LTA document is also judged at its time-stamp's time.** An OCSP
+  response lives hours and a CRL days, so judged at the validation time the data such a
+  document carries is stale the next day: validated offline it was INDETERMINATE / TRY_LATER,
+  the very case those levels exist for. Offline (only the document's data), when the first
+  pass finds no usable revocation data and no revocation, a signature with a signature
+  time-stamp, and a document time-stamp, is validated once more *at the time-stamp's time*:
+  the chain, the time-stamp's own chain and the revocation data as they stood when the
+  signature is proven to have existed. Data whose validity covers that time counts, and so
+  does data issued after it (a "good" status issued later says the certificate was not
+  revoked then; pyHanko's ``retroactive_revinfo``). That pass is kept only when it trusts the
+  signer and the time-stamp, and the report says so in a message. Decisions: online, current
+  data decides and a responder that cannot be reached is TRY_LATER as before (a revocation
+  known now, of the signer or of the time-stamping unit, is never set aside for old data); a
+  certificate the document shows revoked is never looked at again; a certificate put on hold
+  when it signed and released before the document's data was fetched reads as good (the
+  limit of any validation with data issued later); proofs of existence for the validation
+  data itself (EN 319 102-1 §5.6.2.4 past validation, §5.6.3 with the document time-stamps as
+  evidence record) are not implemented: the time-stamps are trusted at their own time.
 
 The PAdES level reached (EN 319 142-1 §6): B-B for a CAdES-detached signature; B-T with a
 valid signature time-stamp; B-LT when the document also carries validation data (DSS with
@@ -61,7 +76,7 @@ import asyncio
 import datetime as dt
 import io
 from collections.abc import Iterable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from enum import StrEnum
 from typing import Any
 
@@ -72,6 +87,7 @@ from pyhanko.sign.diff_analysis import ModificationLevel
 from pyhanko.sign.validation import async_validate_pdf_signature, async_validate_pdf_timestamp
 from pyhanko.sign.validation.dss import DocumentSecurityStore
 from pyhanko.sign.validation.errors import NoDSSFoundError, SignatureValidationError
+from pyhanko.sign.validation.generic_cms import extract_tst_data_iter
 from pyhanko.sign.validation.pdf_embedded import EmbeddedPdfSignature
 from pyhanko.sign.validation.status import (
     DocumentTimestampStatus,
@@ -219,14 +235,16 @@ async def _validate(
     n_ocsp = len(dss.ocsps) if dss is not None else 0
     n_crl = len(dss.crls) if dss is not None else 0
 
-    def context() -> ValidationContext:
+    def context(time_stamped: dt.datetime | None = None) -> ValidationContext:
         # hard-fail with or without fetchers: see "Revocation data" in the module docstring.
+        # With ``time_stamped``: at that time, data issued later counting too ("Offline").
         kwargs: dict[str, Any] = {
             "trust_roots": [asn1_certificate(root)],
             "other_certs": [asn1_certificate(c) for c in intermediates],
-            "moment": at,
+            "moment": at if time_stamped is None else time_stamped,
             "revocation_mode": "hard-fail",
             "allow_fetching": fetchers is not None,
+            "retroactive_revinfo": time_stamped is not None,
         }
         if fetchers is not None:
             kwargs["fetchers"] = fetchers
@@ -237,34 +255,90 @@ async def _validate(
     embedded = list(reader.embedded_signatures)
     reports: list[SignatureReport] = []
     doc_ts_after: list[tuple[int, bool]] = []  # (revision, valid) of document time-stamps
-    statuses: list[tuple[EmbeddedPdfSignature, Any, bool]] = []
+    statuses: list[tuple[EmbeddedPdfSignature, Any, bool, dt.datetime | None]] = []
     for sig in embedded:
-        vc = context()
         try:
             if sig.sig_object_type == "/DocTimeStamp":
-                ts_status: Any = await async_validate_pdf_timestamp(sig, validation_context=vc)
-                doc_ts_after.append(
-                    (
-                        sig.signed_revision,
-                        ts_status.intact and ts_status.valid and ts_status.trusted,
-                    )
+                ts_status: Any = await async_validate_pdf_timestamp(
+                    sig, validation_context=context()
                 )
-                statuses.append((sig, ts_status, await _lacks_revinfo(sig, ts_status, context())))
+                poe = _time_stamp_time(sig) if _judge_then(dss, fetchers, ts_status) else None
+                if poe is not None:
+                    again = await async_validate_pdf_timestamp(sig, validation_context=context(poe))
+                    ts_status, poe = (again, poe) if _trusted(again) else (ts_status, None)
+                doc_ts_after.append((sig.signed_revision, _trusted(ts_status)))
+                no_revinfo = await _lacks_revinfo(sig, ts_status, context())
+                statuses.append((sig, ts_status, no_revinfo, poe))
             else:
-                status = await async_validate_pdf_signature(
-                    sig, signer_validation_context=vc, ts_validation_context=context()
+                sig_status = await async_validate_pdf_signature(
+                    sig, signer_validation_context=context(), ts_validation_context=context()
                 )
-                statuses.append((sig, status, await _lacks_revinfo(sig, status, context())))
+                poe = _time_stamp_time(sig) if _judge_then(dss, fetchers, sig_status) else None
+                if poe is not None:
+                    then = await async_validate_pdf_signature(
+                        sig,
+                        signer_validation_context=context(poe),
+                        ts_validation_context=context(poe),
+                    )
+                    stamp = then.timestamp_validity
+                    passed = _trusted(then) and stamp is not None and _trusted(stamp)
+                    sig_status, poe = (then, poe) if passed else (sig_status, None)
+                no_revinfo = await _lacks_revinfo(sig, sig_status, context())
+                statuses.append((sig, sig_status, no_revinfo, poe))
         except (SignatureValidationError, ValueError) as exc:
-            statuses.append((sig, exc, False))
+            statuses.append((sig, exc, False, None))
     offline = fetchers is None
-    for sig, outcome, no_revinfo in statuses:
-        reports.append(
-            _report(
-                sig, outcome, doc_ts_after, n_ocsp, n_crl, no_revinfo=no_revinfo, offline=offline
-            )
+    for sig, outcome, no_revinfo, poe in statuses:
+        report = _report(
+            sig, outcome, doc_ts_after, n_ocsp, n_crl, no_revinfo=no_revinfo, offline=offline
         )
+        if poe is not None:
+            report = replace(
+                report,
+                messages=(
+                    *report.messages,
+                    "validated as at its time-stamp of "
+                    f"{poe.isoformat()} with the revocation data the document carries",
+                ),
+            )
+        reports.append(report)
     return ValidationReport(tuple(reports))
+
+
+def _trusted(status: Any) -> bool:
+    return bool(status.intact and status.valid and status.trusted)
+
+
+def _judge_then(
+    dss: DocumentSecurityStore | None,
+    fetchers: Fetchers | None,
+    status: PdfSignatureStatus | DocumentTimestampStatus,
+) -> bool:
+    """Whether to validate again at the time-stamp's time ("Offline" in the module docstring):
+    offline, the document carries revocation data, and the first pass found neither a trusted
+    signer and time-stamp nor a revocation."""
+    if fetchers is not None or dss is None or not (dss.ocsps or dss.crls):
+        return False
+    if status.revocation_details is not None:
+        return False
+    ts = getattr(status, "timestamp_validity", None)
+    return not (_trusted(status) and (ts is None or _trusted(ts)))
+
+
+def _time_stamp_time(sig: EmbeddedPdfSignature) -> dt.datetime | None:
+    """The time a signature's time-stamp (or a document time-stamp) states, unchecked: the
+    second pass validates that time-stamp and is kept only when it is trusted."""
+    try:
+        if sig.sig_object_type == "/DocTimeStamp":
+            token = sig.signed_data
+        else:
+            token = next(extract_tst_data_iter(sig.signer_info, signed=False), None)
+            if token is None:
+                return None
+        when = token["encap_content_info"]["content"].parsed["gen_time"].native
+    except (*READ_ERRORS, KeyError):
+        return None
+    return when if isinstance(when, dt.datetime) and when.tzinfo is not None else None
 
 
 async def _lacks_revinfo(

@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import datetime as dt
 import io
+from typing import Any
 
 import pytest
+from asn1crypto import crl as asn1_crl
+from asn1crypto import ocsp as asn1_ocsp
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
 from pyhanko.pdf_utils.reader import PdfFileReader
+from pyhanko.sign.validation.dss import DocumentSecurityStore
 
 from ca.profiles import ProfileName
 from ca.revocation import RevocationReason
@@ -276,3 +280,98 @@ def test_offline_validation_of_a_since_revoked_signer_uses_the_embedded_data(
     assert sig.revocation == "good"
     assert sig.pades_level == level
     assert sig.embedded_ocsp_responses >= 1
+
+
+def _embedded_revocation_data(pdf: bytes) -> tuple[list[Any], list[Any]]:
+    """The OCSP responses and CRLs of a document's DSS, as asn1crypto values."""
+    dss = DocumentSecurityStore.read_dss(PdfFileReader(io.BytesIO(pdf), strict=False))
+    ocsps = [asn1_ocsp.OCSPResponse.load(o.get_object().data) for o in dss.ocsps]
+    crls = [asn1_crl.CertificateList.load(c.get_object().data) for c in dss.crls]
+    return ocsps, crls
+
+
+@pytest.mark.parametrize("later", [dt.timedelta(days=1), dt.timedelta(days=400)])
+@pytest.mark.parametrize("level", ["B-LT", "B-LTA"])
+def test_long_term_levels_still_validate_offline_after_their_data_expired(
+    signing: SigningService,
+    entity: LegalEntity,
+    eseal: IssuedCertificate,
+    clock: FixedClock,
+    level: str,
+    later: dt.timedelta,
+) -> None:
+    signed_at = clock.now()
+    signed = signing.seal(entity.id, make_pdf(), actor="t", level=level)
+    ocsps, crls = _embedded_revocation_data(signed)
+    # What the document carries no longer covers the day it is read.
+    assert ocsps and crls
+    assert all(
+        r["next_update"].native < signed_at + later
+        for o in ocsps
+        for r in o["response_bytes"]["response"].parsed["tbs_response_data"]["responses"]
+    )
+    clock.advance(later)
+
+    report = signing.validate(signed, fetch=False)
+
+    assert report.ok, report.as_dict()
+    sig = report.signatures[0]
+    assert sig.pades_level == level
+    assert sig.revocation == "good"
+    assert sig.timestamp_time == signed_at
+    for each in report.signatures:  # the signature, and B-LTA's document time-stamp
+        assert any(
+            m.startswith("validated as at its time-stamp of " + signed_at.isoformat())
+            for m in each.messages
+        ), each.messages
+
+
+def test_a_b_t_document_read_offline_days_later_is_still_unknown(
+    signing: SigningService, entity: LegalEntity, eseal: IssuedCertificate, clock: FixedClock
+) -> None:
+    signed = signing.seal(entity.id, make_pdf(), actor="t", level="B-T")
+    clock.advance(dt.timedelta(days=3))
+
+    sig = signing.validate(signed, fetch=False).signatures[0]
+
+    # Nothing in the file says the certificate was good when it signed.
+    assert (sig.indication, sig.sub_indication) == (Indication.INDETERMINATE, "TRY_LATER")
+    assert sig.revocation == "unknown"
+    assert not any(m.startswith("validated as at") for m in sig.messages)
+
+
+def test_revocation_data_from_before_the_time_stamp_proves_nothing_about_it(
+    signing: SigningService, entity: LegalEntity, eseal: IssuedCertificate, clock: FixedClock
+) -> None:
+    # Data fetched for an earlier document, whose validity ended before this document's
+    # time-stamp, added to it afterwards: it says nothing about the day this one was signed.
+    ocsps, crls = _embedded_revocation_data(
+        signing.seal(entity.id, make_pdf(), actor="t", level="B-LT")
+    )
+    clock.advance(dt.timedelta(days=2))
+    stamped = signing.seal(entity.id, make_pdf(text="later"), actor="t", level="B-T")
+    reader = PdfFileReader(io.BytesIO(stamped), strict=False)
+    contents = reader.embedded_signatures[0].sig_object["/Contents"]
+    out = io.BytesIO(stamped)
+    DocumentSecurityStore.add_dss(out, contents, ocsps=ocsps, crls=crls)
+    clock.advance(dt.timedelta(days=1))
+
+    report = signing.validate(out.getvalue(), fetch=False)
+
+    sig = report.signatures[0]
+    assert sig.embedded_ocsp_responses >= 1  # the data is there ...
+    assert (sig.indication, sig.sub_indication) == (Indication.INDETERMINATE, "TRY_LATER")
+    assert not any(m.startswith("validated as at") for m in sig.messages)  # ... and not used
+
+
+def test_a_tampered_long_term_document_still_fails_offline_later(
+    signing: SigningService, entity: LegalEntity, eseal: IssuedCertificate, clock: FixedClock
+) -> None:
+    signed = signing.seal(entity.id, make_pdf(text="Pay 100 USD"), actor="t", level="B-LT")
+    tampered = signed.replace(b"Pay 100 USD", b"Pay 900 USD")
+    assert tampered != signed
+    clock.advance(dt.timedelta(days=5))
+
+    sig = signing.validate(tampered, fetch=False).signatures[0]
+
+    assert (sig.indication, sig.sub_indication) == (Indication.TOTAL_FAILED, "HASH_FAILURE")

@@ -33,7 +33,13 @@ The state machine (RFC 5280 §5.3.1)::
   (actor, subject id; data: serial, issuer, reason, and invalidity date or the previous hold
   when there is one - never the subject DN) in the SAME transaction as the status change,
   last, just before the commit. A bulk revocation is one transaction: every certificate or
-  none.
+  none. A refused change of an existing or named certificate (no such serial, a status that
+  does not allow it, a CA certificate, an invalidity date later than the revocation) appends
+  ``ca.certificate.revoke_refused`` / ``.hold_refused`` / ``.resume_refused`` after the
+  rollback (data: the refusal's error code, serial, issuer, the status it had, the reason
+  asked for), so an auditor sees attempts as well as changes. Malformed input refused before
+  any certificate is looked up (an unknown reason, a hold with an invalidity date, a bad
+  query) is not recorded.
 * **Status look-up** (:meth:`Revocations.status_of`) is the OCSP responder's per-request path:
   one primary-key probe selecting four columns (a Core statement), run on held autocommit DBAPI
   connections without a Session (core/held_read.py; the CA's failure: ca/status_read.py), so
@@ -371,36 +377,54 @@ class Revocations:
         if invalidity_date is not None and invalidity_date > at:
             raise InvalidRevocationStatus("the invalidity date must not be in the future")
         changed: list[IssuedCertificate] = []
-        with self._store.write() as session:
-            rows = list(session.scalars(query.with_for_update()))
-            if missing is not None and not rows:
-                raise CertificateNotFound(f"no certificate with serial number {missing}")
-            entries: list[tuple[str, str | None, dict[str, Any]]] = []
-            for row in rows:
-                data = self._apply(
-                    session,
-                    row,
-                    action=action,
-                    reason=reason,
-                    invalidity_date=invalidity_date,
-                    at=at,
-                    strict=strict,
-                )
-                if data is None:
-                    continue
-                if origin is not None:
-                    data["bulk"] = origin
-                entries.append((f"ca.certificate.{_EVENTS[action]}", row.subject_id, data))
-                changed.append(_certificate(row))
-            if changed:
-                session.flush()
-                note_status_change(session, [c.issuer for c in changed], at=at)
-                # Last, just before the commit: each append holds the ledger's lock until then.
-                if self._ledger is not None:
-                    for event, subject, data in entries:
-                        self._ledger.append(
-                            event, actor=actor, subject=subject, data=data, session=session
-                        )
+        # The certificate a refusal is about, read before any change (None: no such serial):
+        # serial, issuer, status, subject id, for the refusal's audit entry.
+        current: tuple[str, str, str, str | None] | None = None
+        try:
+            with self._store.write() as session:
+                rows = list(session.scalars(query.with_for_update()))
+                if missing is not None and not rows:
+                    raise CertificateNotFound(  # noqa: TRY301 - audited by the handler below
+                        f"no certificate with serial number {missing}"
+                    )
+                entries: list[tuple[str, str | None, dict[str, Any]]] = []
+                for row in rows:
+                    current = (row.serial_hex, row.issuer, row.status, row.subject_id)
+                    data = self._apply(
+                        session,
+                        row,
+                        action=action,
+                        reason=reason,
+                        invalidity_date=invalidity_date,
+                        at=at,
+                        strict=strict,
+                    )
+                    if data is None:
+                        continue
+                    if origin is not None:
+                        data["bulk"] = origin
+                    entries.append((f"ca.certificate.{_EVENTS[action]}", row.subject_id, data))
+                    changed.append(_certificate(row))
+                if changed:
+                    session.flush()
+                    note_status_change(session, [c.issuer for c in changed], at=at)
+                    # Last, just before the commit: each append holds the ledger's lock until
+                    # then.
+                    if self._ledger is not None:
+                        for event, subject, data in entries:
+                            self._ledger.append(
+                                event, actor=actor, subject=subject, data=data, session=session
+                            )
+        except (
+            CertificateNotFound,
+            RevocationConflict,
+            RevocationNotAllowed,
+            InvalidRevocationStatus,  # an invalidity date later than the revocation
+        ) as exc:
+            self._record_refusal(
+                exc, action, reason=reason, actor=actor, row=current, missing=missing, origin=origin
+            )
+            raise
         if changed:
             log.info(
                 "certificate status changed",
@@ -409,6 +433,43 @@ class Revocations:
             if self._on_change is not None:
                 self._on_change([(c.issuer, int(c.serial_hex, 16)) for c in changed])
         return changed
+
+    def _record_refusal(
+        self,
+        exc: CAError,
+        action: str,
+        *,
+        reason: RevocationReason | None,
+        actor: str | None,
+        row: tuple[str, str, str, str | None] | None,
+        missing: str | None,
+        origin: str | None,
+    ) -> None:
+        """Append ``ca.certificate.{action}_refused`` for a refused change (module docstring,
+        "Audit"), after its transaction was rolled back. A ledger that fails here is logged and
+        the refusal still reaches the caller."""
+        if self._ledger is None:
+            return
+        data: dict[str, Any] = {"refused": exc.code}
+        if row is not None:
+            data |= {"serial": row[0], "issuer": row[1], "status": row[2]}
+        elif missing is not None:
+            data["serial"] = missing
+        if reason is not None:
+            data["reason"] = reason.value
+        if origin is not None:
+            data["bulk"] = origin
+        subject = row[3] if row is not None else None
+        try:
+            self._ledger.append(
+                f"ca.certificate.{action}_refused", actor=actor, subject=subject, data=data
+            )
+        except Exception as failure:  # noqa: BLE001 - the refusal is the caller's answer
+            # No traceback: a database error's text may quote the entry's data.
+            log.error(  # noqa: TRY400
+                "a refused certificate status change could not be audited",
+                extra={"action": action, "error": type(failure).__name__},
+            )
 
     def _apply(
         self,

@@ -312,6 +312,11 @@ def test_renew_rekey_hold_resume_revoke(
         "ca.certificate.held",
         "ca.certificate.resumed",
         "ca.certificate.revoked",
+        # Refusals of an existing or named certificate are audited too; malformed requests
+        # (422, the 400 of a serial that is not hex) are refused before any look-up.
+        "ca.certificate.resume_refused",
+        "ca.certificate.revoke_refused",
+        "ca.certificate.hold_refused",
     ]
     assert {e[1] for e in changes} == {officer_id}
 

@@ -130,7 +130,21 @@ def test_revocation_is_final(
             attempt()
     after = ca_service.get(cert.serial_hex)
     assert (after.status, after.revocation_reason) == (CertificateStatus.REVOKED, R.SUPERSEDED)
-    assert ledger.tail(1)[0].seq == head  # nothing audited for the refusals
+    # Each refusal is audited after its rollback, naming what was asked and what it met.
+    refusals = ledger.tail(3)
+    assert refusals[0].seq == head + 1
+    assert [(e.event, e.actor, e.subject) for e in refusals] == [
+        (f"ca.certificate.{action}_refused", ACTOR, cert.subject_id)
+        for action in ("revoke", "hold", "resume")
+    ]
+    assert [json.loads(e.data_json) for e in refusals] == [
+        {"refused": "revocation_conflict", "serial": cert.serial_hex, "issuer": "citizen",
+         "status": "revoked", "reason": "keyCompromise"},
+        {"refused": "revocation_conflict", "serial": cert.serial_hex, "issuer": "citizen",
+         "status": "revoked", "reason": "certificateHold"},
+        {"refused": "revocation_conflict", "serial": cert.serial_hex, "issuer": "citizen",
+         "status": "revoked"},
+    ]  # fmt: skip
 
 
 def test_hold_and_resume_round_trip(
@@ -152,13 +166,17 @@ def test_hold_and_resume_round_trip(
     with pytest.raises(RevocationConflict, match="is good"):
         ca_service.resume(cert.serial_hex, actor=ACTOR)
 
-    events = [(e.event, json.loads(e.data_json)) for e in ledger.tail(2)]
+    events = [(e.event, json.loads(e.data_json)) for e in ledger.tail(4)]
     assert events[0] == (
         "ca.certificate.held",
         {"serial": cert.serial_hex, "issuer": "citizen", "reason": "certificateHold"},
     )
-    assert events[1][0] == "ca.certificate.resumed"
-    assert events[1][1]["held_since"] == (clock.now() - MINUTE).isoformat()
+    assert events[1][0] == "ca.certificate.hold_refused"
+    assert (events[1][1]["refused"], events[1][1]["status"]) == ("revocation_conflict", "on_hold")
+    assert events[2][0] == "ca.certificate.resumed"
+    assert events[2][1]["held_since"] == (clock.now() - MINUTE).isoformat()
+    assert events[3][0] == "ca.certificate.resume_refused"
+    assert (events[3][1]["refused"], events[3][1]["status"]) == ("revocation_conflict", "good")
 
 
 def test_certificate_hold_as_a_revocation_reason_means_hold(
@@ -221,11 +239,73 @@ def test_bad_invalidity_dates_are_refused(
     assert _status(ca_service, cert) is CertificateStatus.GOOD
 
 
-def test_unknown_and_malformed_serials(ca_service: CAService) -> None:
+def test_unknown_and_malformed_serials(ca_service: CAService, ledger: AuditLedger) -> None:
     with pytest.raises(CertificateNotFound, match="0BADC0DE"):
         ca_service.revoke("0b:ad:c0:de", reason=R.KEY_COMPROMISE, actor=ACTOR)
+    entry = ledger.tail(1)[0]
+    assert (entry.event, entry.actor, entry.subject) == (
+        "ca.certificate.revoke_refused", ACTOR, None,
+    )  # fmt: skip
+    assert json.loads(entry.data_json) == {
+        "refused": "certificate_not_found", "serial": "0BADC0DE", "reason": "keyCompromise",
+    }  # fmt: skip
+    # Malformed input is refused before any certificate is looked up: nothing to record.
     with pytest.raises(InvalidSerialNumber):
         ca_service.hold("not-a-serial", actor=ACTOR)
+    assert ledger.tail(1)[0].seq == entry.seq
+
+
+def test_an_invalidity_date_after_the_revocation_is_refused_and_audited(
+    ca_service: CAService, register: EmbeddedRegister, ledger: AuditLedger, clock: FixedClock
+) -> None:
+    cert = _issue(ca_service, register)
+    ca_service.hold(cert.serial_hex, actor=ACTOR)
+    held_at = clock.now()
+    clock.advance(dt.timedelta(hours=2))
+
+    with pytest.raises(InvalidRevocationStatus, match="later than the revocation"):
+        ca_service.revoke(
+            cert.serial_hex,
+            reason=R.KEY_COMPROMISE,
+            actor=ACTOR,
+            invalidity_date=held_at + dt.timedelta(hours=1),
+        )
+
+    assert _status(ca_service, cert) is CertificateStatus.ON_HOLD  # nothing changed
+    entry = ledger.tail(1)[0]
+    assert entry.event == "ca.certificate.revoke_refused"
+    assert json.loads(entry.data_json) == {
+        "refused": "invalid_revocation_status", "serial": cert.serial_hex, "issuer": "citizen",
+        "status": "on_hold", "reason": "keyCompromise",
+    }  # fmt: skip
+
+
+def test_a_refusal_is_still_the_answer_when_the_ledger_fails(
+    ca_service: CAService,
+    register: EmbeddedRegister,
+    session_factory: sessionmaker[Session],
+    hierarchy_keys: SoftKeyBackend,
+    transparency: TransparencyLog,
+    clock: FixedClock,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    person = add_person(register)
+    cert = _issue(ca_service, register, subject=person.id)
+    ca_service.revoke(cert.serial_hex, reason=R.SUPERSEDED, actor=ACTOR)
+    failing = _FailingLedger(session_factory, clock=clock, fail_at=1)
+    service = build_service(session_factory, hierarchy_keys, register, failing, transparency, clock)
+
+    with caplog.at_level("ERROR", logger="ca.revoke"), pytest.raises(RevocationConflict):
+        service.hold(cert.serial_hex, actor=ACTOR)
+
+    assert failing.calls == 1
+    lines = [r for r in caplog.records if r.name == "ca.revoke"]
+    assert [r.getMessage() for r in lines] == [
+        "a refused certificate status change could not be audited"
+    ]
+    logged = " ".join(f"{r.getMessage()} {r.__dict__}" for r in lines)
+    assert cert.serial_hex not in logged and person.id not in logged
+    assert person.national_id not in logged
 
 
 def test_status_of_says_unknown_for_other_issuers_and_strangers(
@@ -244,11 +324,19 @@ def test_status_of_says_unknown_for_other_issuers_and_strangers(
 
 
 def test_the_root_certificate_cannot_be_revoked(
-    ca_service: CAService, session_hierarchy: Hierarchy
+    ca_service: CAService, session_hierarchy: Hierarchy, ledger: AuditLedger
 ) -> None:
     root = session_hierarchy.root.serial_number
     with pytest.raises(RevocationNotAllowed, match="root"):
         ca_service.revoke(root, reason=R.CA_COMPROMISE, actor=ACTOR)
+    # An attempt on the root is what an auditor most wants to see.
+    entry = ledger.tail(1)[0]
+    assert (entry.event, entry.actor) == ("ca.certificate.revoke_refused", ACTOR)
+    data = json.loads(entry.data_json)
+    assert (data["refused"], data["issuer"], data["status"]) == (
+        "revocation_not_allowed", "root", "good",
+    )  # fmt: skip
+    assert int(data["serial"], 16) == root
 
 
 def test_an_issuing_ca_is_revoked_only_with_a_ca_reason_and_then_retired(

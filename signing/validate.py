@@ -46,24 +46,27 @@ Revocation data, decisions:
   catch-all CERTIFICATE_CHAIN_GENERAL_FAILURE. After that result (and only then, so a good
   signature costs nothing more) the signer's path is validated once more with the same
   sources; if that fails for want of revocation data, the sub-indication is TRY_LATER.
-* **Offline, a B-LT or B-LTA document is also judged at its time-stamp's time.** An OCSP
-  response lives hours and a CRL days, so judged at the validation time the data such a
-  document carries is stale the next day: validated offline it was INDETERMINATE / TRY_LATER,
-  the very case those levels exist for. Offline (only the document's data), when the first
-  pass finds no usable revocation data and no revocation, a signature with a signature
-  time-stamp, and a document time-stamp, is validated once more *at the time-stamp's time*:
-  the chain, the time-stamp's own chain and the revocation data as they stood when the
-  signature is proven to have existed. Data whose validity covers that time counts, and so
-  does data issued after it (a "good" status issued later says the certificate was not
-  revoked then; pyHanko's ``retroactive_revinfo``). That pass is kept only when it trusts the
-  signer and the time-stamp, and the report says so in a message. Decisions: online, current
-  data decides and a responder that cannot be reached is TRY_LATER as before (a revocation
-  known now, of the signer or of the time-stamping unit, is never set aside for old data); a
-  certificate the document shows revoked is never looked at again; a certificate put on hold
-  when it signed and released before the document's data was fetched reads as good (the
-  limit of any validation with data issued later); proofs of existence for the validation
-  data itself (EN 319 102-1 §5.6.2.4 past validation, §5.6.3 with the document time-stamps as
-  evidence record) are not implemented: the time-stamps are trusted at their own time.
+* **Offline, a B-LT or B-LTA document's revocation data is judged at its time-stamp's time.**
+  An OCSP response lives hours and a CRL days, so judged at the validation time the data such
+  a document carries is stale the next day: validated offline it was INDETERMINATE /
+  TRY_LATER, the very case those levels exist for. Offline (only the document's data), when
+  the first pass trusts neither the signer nor its time-stamp and found no revocation, a
+  signature with a signature time-stamp, and a document time-stamp, is validated once more
+  *at the time-stamp's time*: the chain, the time-stamp's own chain and the revocation data as
+  they stood when the signature is proven to have existed. Data whose validity covers that
+  time counts, and so does data issued after it (a "good" status issued later says the
+  certificate was not revoked then; pyHanko's ``retroactive_revinfo``). That pass is kept only
+  when it trusts the signer and the time-stamp and every certificate of both paths is still
+  within its validity at the validation time, and the report says so in a message.
+  Decisions: only the revocation data's age is forgiven, not expiry - a certificate that has
+  expired since stays INDETERMINATE offline as online (OUT_OF_BOUNDS_NO_POE there), because
+  past signature validation with proofs of existence (EN 319 102-1 §5.6.2.4, §5.6.3 with the
+  document time-stamps as evidence record) is not implemented; online, current data decides
+  and a responder that cannot be reached is TRY_LATER as before (a revocation known now, of
+  the signer or of the time-stamping unit, is never set aside for old data); a certificate
+  the document shows revoked is never looked at again; a certificate put on hold when it
+  signed and released before the document's data was fetched reads as good (the limit of any
+  validation with data issued later); the time-stamps are trusted at their own time.
 
 The PAdES level reached (EN 319 142-1 §6): B-B for a CAdES-detached signature; B-T with a
 valid signature time-stamp; B-LT when the document also carries validation data (DSS with
@@ -265,7 +268,8 @@ async def _validate(
                 poe = _time_stamp_time(sig) if _judge_then(dss, fetchers, ts_status) else None
                 if poe is not None:
                     again = await async_validate_pdf_timestamp(sig, validation_context=context(poe))
-                    ts_status, poe = (again, poe) if _trusted(again) else (ts_status, None)
+                    passed = _trusted(again) and _in_force(again, at)
+                    ts_status, poe = (again, poe) if passed else (ts_status, None)
                 doc_ts_after.append((sig.signed_revision, _trusted(ts_status)))
                 no_revinfo = await _lacks_revinfo(sig, ts_status, context())
                 statuses.append((sig, ts_status, no_revinfo, poe))
@@ -281,7 +285,13 @@ async def _validate(
                         ts_validation_context=context(poe),
                     )
                     stamp = then.timestamp_validity
-                    passed = _trusted(then) and stamp is not None and _trusted(stamp)
+                    passed = (
+                        _trusted(then)
+                        and stamp is not None
+                        and _trusted(stamp)
+                        and _in_force(then, at)
+                        and _in_force(stamp, at)
+                    )
                     sig_status, poe = (then, poe) if passed else (sig_status, None)
                 no_revinfo = await _lacks_revinfo(sig, sig_status, context())
                 statuses.append((sig, sig_status, no_revinfo, poe))
@@ -307,6 +317,16 @@ async def _validate(
 
 def _trusted(status: Any) -> bool:
     return bool(status.intact and status.valid and status.trusted)
+
+
+def _in_force(status: Any, at: dt.datetime) -> bool:
+    """Whether every certificate of the path a pass trusted is within its validity at ``at``:
+    the pass at the time-stamp's time judges revocation data then, not expiry (online, a
+    certificate that has expired since is OUT_OF_BOUNDS_NO_POE, and so it stays offline)."""
+    path = status.validation_path
+    if path is None:
+        return False
+    return all(cert.not_valid_before <= at <= cert.not_valid_after for cert in path)
 
 
 def _judge_then(

@@ -375,3 +375,21 @@ def test_a_tampered_long_term_document_still_fails_offline_later(
     sig = signing.validate(tampered, fetch=False).signatures[0]
 
     assert (sig.indication, sig.sub_indication) == (Indication.TOTAL_FAILED, "HASH_FAILURE")
+
+
+def test_a_certificate_expired_since_is_not_forgiven_offline_as_it_is_not_online(
+    signing: SigningService, entity: LegalEntity, eseal: IssuedCertificate, clock: FixedClock
+) -> None:
+    signed = signing.seal(entity.id, make_pdf(), actor="t", level="B-LTA")
+    clock.advance(eseal.certificate.not_valid_after_utc - clock.now() + dt.timedelta(days=1))
+
+    offline = signing.validate(signed, fetch=False).signatures[0]
+    online = signing.validate(signed).signatures[0]
+
+    # Only the revocation data's age is judged at the time-stamp's time, not expiry: past
+    # validation with proofs of existence (EN 319 102-1 §5.6.2.4) is not implemented.
+    assert offline.indication is Indication.INDETERMINATE
+    assert not any(m.startswith("validated as at") for m in offline.messages)
+    assert (online.indication, online.sub_indication) == (
+        Indication.INDETERMINATE, "OUT_OF_BOUNDS_NO_POE",
+    )  # fmt: skip

@@ -57,16 +57,25 @@ Revocation data, decisions:
   time counts, and so does data issued after it (a "good" status issued later says the
   certificate was not revoked then; pyHanko's ``retroactive_revinfo``). That pass is kept only
   when it trusts the signer and the time-stamp and every certificate of both paths is still
-  within its validity at the validation time, and the report says so in a message.
-  Decisions: only the revocation data's age is forgiven, not expiry - a certificate that has
-  expired since stays INDETERMINATE offline as online (OUT_OF_BOUNDS_NO_POE there), because
-  past signature validation with proofs of existence (EN 319 102-1 §5.6.2.4, §5.6.3 with the
-  document time-stamps as evidence record) is not implemented; online, current data decides
-  and a responder that cannot be reached is TRY_LATER as before (a revocation known now, of
-  the signer or of the time-stamping unit, is never set aside for old data); a certificate
-  the document shows revoked is never looked at again; a certificate put on hold when it
-  signed and released before the document's data was fetched reads as good (the limit of any
-  validation with data issued later); the time-stamps are trusted at their own time.
+  within its validity at the validation time (or, when one has expired since, as below), and
+  the report says so in a message. Decisions: online, current data decides and a responder
+  that cannot be reached is TRY_LATER as before (a revocation known now, of the signer or of
+  the time-stamping unit, is never set aside for old data); a certificate the document shows
+  revoked is never looked at again; a certificate put on hold when it signed and released
+  before the document's data was fetched reads as good (the limit of any validation with data
+  issued later).
+* **Expired since: a document time-stamp is the proof of existence** (EN 319 102-1 §5.6.2.4
+  past signature validation, in the form a B-LTA document allows). When a certificate of the
+  signature's or its time-stamp's path has expired since, offline or online, the signature is
+  validated as at its time-stamp's time with the document's data alone (no fetching: today's
+  responders need not answer for an expired certificate), and kept only when that pass trusts
+  the signer and the time-stamp and a *trusted* document time-stamp of a later revision (so
+  covering the signature, its time-stamp and the DSS), not earlier than the signature's
+  time-stamp, was made while the signature time-stamp's certificates were valid
+  (:func:`_proof_of_existence`). The document time-stamps are therefore validated first.
+  Not done: chains of document time-stamps (§5.6.3 evidence records), where the newest would
+  prove an older one whose certificate has expired; the proving document time-stamp must be
+  trusted today.
 
 The PAdES level reached (EN 319 142-1 §6): B-B for a CAdES-detached signature; B-T with a
 valid signature time-stamp; B-LT when the document also carries validation data (DSS with
@@ -224,6 +233,95 @@ def _short(exc: BaseException) -> str:
     return text[:160]
 
 
+#: One signature's outcome: its status (or the error that stopped its validation), whether it
+#: failed for want of revocation data, the time it was judged at when not the validation time,
+#: and the document time-stamp's time that proved it existed ("Expired since").
+_Outcome = tuple[Any, bool, dt.datetime | None, dt.datetime | None]
+
+
+@dataclass
+class _Validation:
+    """The sources of one document's validation, and what its document time-stamps prove."""
+
+    root: x509.Certificate
+    intermediates: Sequence[x509.Certificate]
+    fetchers: Fetchers | None
+    at: dt.datetime
+    dss: DocumentSecurityStore | None
+    #: (revision, time) of every trusted document time-stamp.
+    proofs: list[tuple[int, dt.datetime]] = field(default_factory=list)
+    #: (revision, valid) of every document time-stamp, for the PAdES level.
+    doc_ts_after: list[tuple[int, bool]] = field(default_factory=list)
+
+    @property
+    def offline(self) -> bool:
+        return self.fetchers is None
+
+    def context(
+        self, time_stamped: dt.datetime | None = None, *, fetch: bool = True
+    ) -> ValidationContext:
+        # hard-fail with or without fetchers: see "Revocation data" in the module docstring.
+        # With ``time_stamped``: at that time, data issued later counting too ("Offline").
+        # Without ``fetch``: only the document's data ("Expired since").
+        fetching = fetch and self.fetchers is not None
+        kwargs: dict[str, Any] = {
+            "trust_roots": [asn1_certificate(self.root)],
+            "other_certs": [asn1_certificate(c) for c in self.intermediates],
+            "moment": self.at if time_stamped is None else time_stamped,
+            "revocation_mode": "hard-fail",
+            "allow_fetching": fetching,
+            "retroactive_revinfo": time_stamped is not None,
+        }
+        if fetching:
+            kwargs["fetchers"] = self.fetchers
+        if self.dss is not None:
+            return self.dss.as_validation_context(kwargs)
+        return ValidationContext(crls=[], ocsps=[], **kwargs)
+
+    async def document_timestamp(self, sig: EmbeddedPdfSignature) -> _Outcome:
+        status: Any = await async_validate_pdf_timestamp(sig, validation_context=self.context())
+        poe = _time_stamp_time(sig) if _judge_then(self.dss, self.fetchers, status) else None
+        if poe is not None:
+            again = await async_validate_pdf_timestamp(sig, validation_context=self.context(poe))
+            passed = _trusted(again) and _in_force(again, self.at)
+            status, poe = (again, poe) if passed else (status, None)
+        trusted = _trusted(status)
+        self.doc_ts_after.append((sig.signed_revision, trusted))
+        stamped = _time_stamp_time(sig) if trusted else None
+        if stamped is not None:
+            self.proofs.append((sig.signed_revision, stamped))
+        no_revinfo = await _lacks_revinfo(sig, status, self.context())
+        return status, no_revinfo, poe, None
+
+    async def signature(self, sig: EmbeddedPdfSignature) -> _Outcome:
+        status: Any = await async_validate_pdf_signature(
+            sig, signer_validation_context=self.context(), ts_validation_context=self.context()
+        )
+        poe, proven = None, None
+        if _judge_then(self.dss, None, status) and (self.offline or self.proofs):
+            poe = _time_stamp_time(sig)
+        if poe is not None:
+            # Online only for a certificate that has expired since, and then with the
+            # document's data alone ("Expired since").
+            then = await async_validate_pdf_signature(
+                sig,
+                signer_validation_context=self.context(poe, fetch=False),
+                ts_validation_context=self.context(poe, fetch=False),
+            )
+            stamp = then.timestamp_validity
+            passed = False
+            if _trusted(then) and stamp is not None and _trusted(stamp):
+                in_force = _in_force(then, self.at) and _in_force(stamp, self.at)
+                if self.offline and in_force:
+                    passed = True
+                elif not in_force:
+                    proven = _proof_of_existence(sig, poe, then, stamp, self.proofs)
+                    passed = proven is not None
+            status, poe = (then, poe) if passed else (status, None)
+        no_revinfo = await _lacks_revinfo(sig, status, self.context())
+        return status, no_revinfo, poe, proven
+
+
 async def _validate(
     reader: PdfFileReader,
     root: x509.Certificate,
@@ -237,80 +335,47 @@ async def _validate(
         dss = None
     n_ocsp = len(dss.ocsps) if dss is not None else 0
     n_crl = len(dss.crls) if dss is not None else 0
-
-    def context(time_stamped: dt.datetime | None = None) -> ValidationContext:
-        # hard-fail with or without fetchers: see "Revocation data" in the module docstring.
-        # With ``time_stamped``: at that time, data issued later counting too ("Offline").
-        kwargs: dict[str, Any] = {
-            "trust_roots": [asn1_certificate(root)],
-            "other_certs": [asn1_certificate(c) for c in intermediates],
-            "moment": at if time_stamped is None else time_stamped,
-            "revocation_mode": "hard-fail",
-            "allow_fetching": fetchers is not None,
-            "retroactive_revinfo": time_stamped is not None,
-        }
-        if fetchers is not None:
-            kwargs["fetchers"] = fetchers
-        if dss is not None:
-            return dss.as_validation_context(kwargs)
-        return ValidationContext(crls=[], ocsps=[], **kwargs)
-
+    validation = _Validation(root, intermediates, fetchers, at, dss)
     embedded = list(reader.embedded_signatures)
-    reports: list[SignatureReport] = []
-    doc_ts_after: list[tuple[int, bool]] = []  # (revision, valid) of document time-stamps
-    statuses: list[tuple[EmbeddedPdfSignature, Any, bool, dt.datetime | None]] = []
-    for sig in embedded:
+    # The document time-stamps first: a trusted one proves what it covers existed at its time
+    # ("Expired since"), which the signatures before it may need.
+    order = sorted(
+        range(len(embedded)), key=lambda i: embedded[i].sig_object_type != "/DocTimeStamp"
+    )
+    outcomes: dict[int, _Outcome] = {}
+    for index in order:
+        sig = embedded[index]
         try:
             if sig.sig_object_type == "/DocTimeStamp":
-                ts_status: Any = await async_validate_pdf_timestamp(
-                    sig, validation_context=context()
-                )
-                poe = _time_stamp_time(sig) if _judge_then(dss, fetchers, ts_status) else None
-                if poe is not None:
-                    again = await async_validate_pdf_timestamp(sig, validation_context=context(poe))
-                    passed = _trusted(again) and _in_force(again, at)
-                    ts_status, poe = (again, poe) if passed else (ts_status, None)
-                doc_ts_after.append((sig.signed_revision, _trusted(ts_status)))
-                no_revinfo = await _lacks_revinfo(sig, ts_status, context())
-                statuses.append((sig, ts_status, no_revinfo, poe))
+                outcomes[index] = await validation.document_timestamp(sig)
             else:
-                sig_status = await async_validate_pdf_signature(
-                    sig, signer_validation_context=context(), ts_validation_context=context()
-                )
-                poe = _time_stamp_time(sig) if _judge_then(dss, fetchers, sig_status) else None
-                if poe is not None:
-                    then = await async_validate_pdf_signature(
-                        sig,
-                        signer_validation_context=context(poe),
-                        ts_validation_context=context(poe),
-                    )
-                    stamp = then.timestamp_validity
-                    passed = (
-                        _trusted(then)
-                        and stamp is not None
-                        and _trusted(stamp)
-                        and _in_force(then, at)
-                        and _in_force(stamp, at)
-                    )
-                    sig_status, poe = (then, poe) if passed else (sig_status, None)
-                no_revinfo = await _lacks_revinfo(sig, sig_status, context())
-                statuses.append((sig, sig_status, no_revinfo, poe))
+                outcomes[index] = await validation.signature(sig)
         except (SignatureValidationError, ValueError) as exc:
-            statuses.append((sig, exc, False, None))
-    offline = fetchers is None
-    for sig, outcome, no_revinfo, poe in statuses:
+            outcomes[index] = (exc, False, None, None)
+    reports: list[SignatureReport] = []
+    for index, sig in enumerate(embedded):
+        outcome, no_revinfo, poe, proven = outcomes[index]
         report = _report(
-            sig, outcome, doc_ts_after, n_ocsp, n_crl, no_revinfo=no_revinfo, offline=offline
+            sig,
+            outcome,
+            validation.doc_ts_after,
+            n_ocsp,
+            n_crl,
+            no_revinfo=no_revinfo,
+            offline=validation.offline,
         )
         if poe is not None:
-            report = replace(
-                report,
-                messages=(
-                    *report.messages,
-                    "validated as at its time-stamp of "
-                    f"{poe.isoformat()} with the revocation data the document carries",
-                ),
-            )
+            said = [
+                "validated as at its time-stamp of "
+                f"{poe.isoformat()} with the revocation data the document carries"
+            ]
+            if proven is not None:
+                said.append(
+                    "a certificate has expired since; the document time-stamp of "
+                    f"{proven.isoformat()} proves the signature and its time-stamp existed "
+                    "while they were valid"
+                )
+            report = replace(report, messages=(*report.messages, *said))
         reports.append(report)
     return ValidationReport(tuple(reports))
 
@@ -327,6 +392,27 @@ def _in_force(status: Any, at: dt.datetime) -> bool:
     if path is None:
         return False
     return all(cert.not_valid_before <= at <= cert.not_valid_after for cert in path)
+
+
+def _proof_of_existence(
+    sig: EmbeddedPdfSignature,
+    poe: dt.datetime,
+    then: Any,
+    stamp: Any,
+    proofs: Sequence[tuple[int, dt.datetime]],
+) -> dt.datetime | None:
+    """The time of the earliest trusted document time-stamp that covers ``sig`` (a later
+    revision) and proves its signature time-stamp existed while that time-stamp's own
+    certificates were valid ("Expired since"); None if there is none. ``then`` and ``stamp``
+    are the signature's and its time-stamp's statuses as at ``poe``, the time-stamp's time."""
+    if not (_in_force(then, poe) and _in_force(stamp, poe)):
+        return None
+    times = sorted(
+        when
+        for revision, when in proofs
+        if revision > sig.signed_revision and when >= poe and _in_force(stamp, when)
+    )
+    return times[0] if times else None
 
 
 def _judge_then(

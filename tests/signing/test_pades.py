@@ -377,19 +377,103 @@ def test_a_tampered_long_term_document_still_fails_offline_later(
     assert (sig.indication, sig.sub_indication) == (Indication.TOTAL_FAILED, "HASH_FAILURE")
 
 
-def test_a_certificate_expired_since_is_not_forgiven_offline_as_it_is_not_online(
-    signing: SigningService, entity: LegalEntity, eseal: IssuedCertificate, clock: FixedClock
+def _past_expiry(clock: FixedClock, certificate: IssuedCertificate) -> None:
+    clock.advance(certificate.certificate.not_valid_after_utc - clock.now() + dt.timedelta(days=1))
+
+
+@pytest.mark.parametrize("fetch", [False, True], ids=["offline", "online"])
+def test_a_b_lta_document_still_validates_after_its_certificate_expired(
+    signing: SigningService,
+    entity: LegalEntity,
+    eseal: IssuedCertificate,
+    clock: FixedClock,
+    fetch: bool,
 ) -> None:
     signed = signing.seal(entity.id, make_pdf(), actor="t", level="B-LTA")
-    clock.advance(eseal.certificate.not_valid_after_utc - clock.now() + dt.timedelta(days=1))
+    sealed_at = clock.now()
+    _past_expiry(clock, eseal)
 
-    offline = signing.validate(signed, fetch=False).signatures[0]
-    online = signing.validate(signed).signatures[0]
+    report = signing.validate(signed, fetch=fetch)
 
-    # Only the revocation data's age is judged at the time-stamp's time, not expiry: past
-    # validation with proofs of existence (EN 319 102-1 §5.6.2.4) is not implemented.
-    assert offline.indication is Indication.INDETERMINATE
-    assert not any(m.startswith("validated as at") for m in offline.messages)
-    assert (online.indication, online.sub_indication) == (
-        Indication.INDETERMINATE, "OUT_OF_BOUNDS_NO_POE",
-    )  # fmt: skip
+    # The document time-stamp (its authority's certificate still valid) proves the signature
+    # and its time-stamp existed on the day of sealing, when the seal's certificate was valid
+    # and, by the data the document carries, not revoked (EN 319 102-1 §5.6.2.4).
+    sig, doc_ts = report.signatures
+    assert report.ok
+    assert (sig.indication, sig.pades_level) == (Indication.TOTAL_PASSED, "B-LTA")
+    assert f"the document time-stamp of {sealed_at.isoformat()} proves" in " ".join(sig.messages)
+    assert doc_ts.indication is Indication.TOTAL_PASSED
+
+
+@pytest.mark.parametrize("fetch", [False, True], ids=["offline", "online"])
+def test_a_b_lt_document_has_no_proof_once_its_certificate_expired(
+    signing: SigningService,
+    entity: LegalEntity,
+    eseal: IssuedCertificate,
+    clock: FixedClock,
+    fetch: bool,
+) -> None:
+    signed = signing.seal(entity.id, make_pdf(), actor="t", level="B-LT")
+    _past_expiry(clock, eseal)
+
+    sig = signing.validate(signed, fetch=fetch).signatures[0]
+
+    # Nothing but the signature's own time-stamp, whose data no document time-stamp covers.
+    assert sig.indication is Indication.INDETERMINATE
+    assert not any(m.startswith("validated as at") for m in sig.messages)
+    if fetch:
+        assert sig.sub_indication == "OUT_OF_BOUNDS_NO_POE"
+
+
+def test_a_document_time_stamp_proves_nothing_once_its_own_certificate_expired(
+    signing: SigningService,
+    entity: LegalEntity,
+    eseal: IssuedCertificate,
+    clock: FixedClock,
+) -> None:
+    signed = signing.seal(entity.id, make_pdf(), actor="t", level="B-LTA")
+    stamp = PdfFileReader(io.BytesIO(signed), strict=False).embedded_signatures[1]
+    assert stamp.sig_object_type == "/DocTimeStamp"
+    clock.advance(stamp.signer_cert.not_valid_after - clock.now() + dt.timedelta(days=1))
+
+    sig, doc_ts = signing.validate(signed, fetch=False).signatures
+
+    # An archive has to be time-stamped again before then; NatID does not pretend otherwise.
+    assert doc_ts.indication is Indication.INDETERMINATE
+    assert sig.indication is Indication.INDETERMINATE
+    assert not report_says_proven(sig)
+
+
+def test_a_signature_after_the_document_time_stamp_is_not_covered_by_it(
+    signing: SigningService, entity: LegalEntity, eseal: IssuedCertificate, clock: FixedClock
+) -> None:
+    archived = signing.seal(entity.id, make_pdf(), actor="t", level="B-LTA")
+    clock.advance(dt.timedelta(days=1))
+    countersealed = signing.seal(entity.id, archived, actor="t", level="B-T")
+    _past_expiry(clock, eseal)
+
+    first, doc_ts, second = signing.validate(countersealed, fetch=False).signatures
+
+    assert doc_ts.indication is Indication.TOTAL_PASSED
+    assert first.indication is Indication.TOTAL_PASSED
+    assert report_says_proven(first)
+    # Made after the document time-stamp: nothing proves it existed while it was valid.
+    assert second.indication is Indication.INDETERMINATE
+    assert not report_says_proven(second)
+
+
+def test_a_tampered_b_lta_document_still_fails_after_its_certificate_expired(
+    signing: SigningService, entity: LegalEntity, eseal: IssuedCertificate, clock: FixedClock
+) -> None:
+    signed = signing.seal(entity.id, make_pdf(text="Pay 100 USD"), actor="t", level="B-LTA")
+    tampered = signed.replace(b"Pay 100 USD", b"Pay 900 USD")
+    assert tampered != signed
+    _past_expiry(clock, eseal)
+
+    for fetch in (False, True):
+        sig = signing.validate(tampered, fetch=fetch).signatures[0]
+        assert (sig.indication, sig.sub_indication) == (Indication.TOTAL_FAILED, "HASH_FAILURE")
+
+
+def report_says_proven(sig: Any) -> bool:
+    return any("proves the signature" in m for m in sig.messages)

@@ -90,7 +90,7 @@ import io
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from enum import StrEnum
-from typing import Any
+from typing import Any, Final
 
 from cryptography import x509
 from pyhanko.pdf_utils.reader import PdfFileReader
@@ -115,7 +115,14 @@ from core.clock import require_aware
 from signing.errors import EncryptedPdf, InvalidPdf
 from signing.pades import MAX_PDF_BYTES, READ_ERRORS, asn1_certificate
 
-__all__ = ["Indication", "SignatureReport", "ValidationReport", "validate_pdf"]
+__all__ = [
+    "NOTE_CODES",
+    "Indication",
+    "Note",
+    "SignatureReport",
+    "ValidationReport",
+    "validate_pdf",
+]
 
 
 class Indication(StrEnum):
@@ -124,6 +131,44 @@ class Indication(StrEnum):
     TOTAL_PASSED = "TOTAL-PASSED"
     INDETERMINATE = "INDETERMINATE"
     TOTAL_FAILED = "TOTAL-FAILED"
+
+
+#: Every :attr:`Note.code` a report can carry; a page that words the notes in another language
+#: words each of these (api/routers/signing_validate_text.py).
+NOTE_CODES: Final = (
+    "cannot_process",
+    "revoked",
+    "no_revocation_data_in_document",
+    "no_revocation_data_obtained",
+    "modified_in_signed_range",
+    "time_stamp_before_revocation",
+    "time_stamp_not_trusted",
+    "partial_revision",
+    "changed_after_signing",
+    "judged_at_time_stamp",
+    "proven_by_document_time_stamp",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Note:
+    """One finding of a report in words: ``code`` (one of :data:`NOTE_CODES`) names it for a
+    page that words it in its own language, ``text`` is the English sentence (the report's
+    ``messages``), ``at`` the moment it names and ``detail`` its other variable part (a
+    revocation reason, the reason a signature could not be processed), if any."""
+
+    code: str
+    text: str
+    at: dt.datetime | None = None
+    detail: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "code": self.code,
+            "text": self.text,
+            "at": self.at.isoformat() if self.at is not None else None,
+            "detail": self.detail,
+        }
 
 
 @dataclass(frozen=True, slots=True)
@@ -155,10 +200,14 @@ class SignatureReport:
     revoked_at: dt.datetime | None
     embedded_ocsp_responses: int
     embedded_crls: int
+    #: The findings in English, one sentence each: the ``text`` of :attr:`notes`.
     messages: tuple[str, ...] = field(default=())
+    #: The same findings with their codes and variable parts.
+    notes: tuple[Note, ...] = field(default=())
 
     def as_dict(self) -> dict[str, Any]:
         data = asdict(self)
+        data["notes"] = [note.as_dict() for note in self.notes]
         for key, value in data.items():
             if isinstance(value, dt.datetime):
                 data[key] = value.isoformat()
@@ -366,18 +415,34 @@ async def _validate(
         )
         if poe is not None:
             said = [
-                "validated as at its time-stamp of "
-                f"{poe.isoformat()} with the revocation data the document carries"
+                Note(
+                    "judged_at_time_stamp",
+                    "validated as at its time-stamp of "
+                    f"{poe.isoformat()} with the revocation data the document carries",
+                    at=poe,
+                )
             ]
             if proven is not None:
                 said.append(
-                    "a certificate has expired since; the document time-stamp of "
-                    f"{proven.isoformat()} proves the signature and its time-stamp existed "
-                    "while they were valid"
+                    Note(
+                        "proven_by_document_time_stamp",
+                        "a certificate has expired since; the document time-stamp of "
+                        f"{proven.isoformat()} proves the signature and its time-stamp existed "
+                        "while they were valid",
+                        at=proven,
+                    )
                 )
-            report = replace(report, messages=(*report.messages, *said))
+            report = _with_notes(report, said)
         reports.append(report)
     return ValidationReport(tuple(reports))
+
+
+def _with_notes(report: SignatureReport, notes: Sequence[Note]) -> SignatureReport:
+    return replace(
+        report,
+        messages=(*report.messages, *(note.text for note in notes)),
+        notes=(*report.notes, *notes),
+    )
 
 
 def _trusted(status: Any) -> bool:
@@ -508,9 +573,16 @@ def _report(
             embedded_ocsp_responses=n_ocsp,
             embedded_crls=n_crl,
             messages=(f"the signature cannot be processed: {_short(outcome)}",),
+            notes=(
+                Note(
+                    "cannot_process",
+                    f"the signature cannot be processed: {_short(outcome)}",
+                    detail=_short(outcome),
+                ),
+            ),
         )
     status = outcome
-    messages: list[str] = []
+    notes: list[Note] = []
     ts = getattr(status, "timestamp_validity", None)
     ts_ok = ts is not None and ts.intact and ts.valid and ts.trusted
     ts_time: dt.datetime | None = None
@@ -524,28 +596,36 @@ def _report(
     if details is not None:
         revocation = "revoked" + (" (CA)" if details.ca_revoked else "")
         revoked_at = details.revocation_date
-        messages.append(
-            f"certificate revoked on {revoked_at.isoformat()} "
-            f"(reason: {details.revocation_reason.native})"
+        reason = str(details.revocation_reason.native)
+        notes.append(
+            Note(
+                "revoked",
+                f"certificate revoked on {revoked_at.isoformat()} (reason: {reason})",
+                at=revoked_at,
+                detail=reason,
+            )
         )
     elif not status.trusted:
         revocation = "unknown"
     if no_revinfo:
-        messages.append(
-            "no usable revocation data for the certificate chain "
-            + (
-                "in the document (only the data inside the document was used); "
-                if offline
-                else "could be obtained; "
+        notes.append(
+            Note(
+                "no_revocation_data_in_document" if offline else "no_revocation_data_obtained",
+                "no usable revocation data for the certificate chain "
+                + (
+                    "in the document (only the data inside the document was used); "
+                    if offline
+                    else "could be obtained; "
+                )
+                + "whether a certificate was revoked is unknown",
             )
-            + "whether a certificate was revoked is unknown"
         )
     coverage = status.coverage
     mod_level = status.modification_level
     modifications = mod_level.name.lower() if mod_level is not None else "unknown"
     if mod_level is ModificationLevel.NONE and coverage is SignatureCoverageLevel.ENTIRE_FILE:
         modifications = "none"
-    indication, sub = _verdict(status, ts_ok, ts_time, messages, no_revinfo=no_revinfo)
+    indication, sub = _verdict(status, ts_ok, ts_time, notes, no_revinfo=no_revinfo)
     level = None if is_doc_ts else _pades_level(sig, ts_ok, n_ocsp + n_crl, doc_timestamps)
     path = status.validation_path
     chain = tuple(c.subject.human_friendly for c in path) if path is not None else ()
@@ -572,7 +652,8 @@ def _report(
         revoked_at=revoked_at,
         embedded_ocsp_responses=n_ocsp,
         embedded_crls=n_crl,
-        messages=tuple(messages),
+        messages=tuple(note.text for note in notes),
+        notes=tuple(notes),
     )
 
 
@@ -580,13 +661,17 @@ def _verdict(  # noqa: PLR0911 - one return per check, in the standard's order
     status: PdfSignatureStatus | DocumentTimestampStatus,
     ts_ok: bool,
     ts_time: dt.datetime | None,
-    messages: list[str],
+    notes: list[Note],
     *,
     no_revinfo: bool,
 ) -> tuple[Indication, str | None]:
     """EN 319 102-1 indication and sub-indication, in the module docstring's order."""
     if not status.intact:
-        messages.append("the document was modified inside the signed byte range")
+        notes.append(
+            Note(
+                "modified_in_signed_range", "the document was modified inside the signed byte range"
+            )
+        )
         return Indication.TOTAL_FAILED, AdESFailure.HASH_FAILURE.name
     if not status.valid:
         return Indication.TOTAL_FAILED, AdESFailure.SIG_CRYPTO_FAILURE.name
@@ -601,7 +686,12 @@ def _verdict(  # noqa: PLR0911 - one return per check, in the standard's order
             and details.revocation_date > ts_time
         )
         if revoked_later:
-            messages.append("the signature time-stamp proves it was made before the revocation")
+            notes.append(
+                Note(
+                    "time_stamp_before_revocation",
+                    "the signature time-stamp proves it was made before the revocation",
+                )
+            )
         elif no_revinfo:
             return Indication.INDETERMINATE, AdESIndeterminate.TRY_LATER.name
         else:
@@ -611,15 +701,24 @@ def _verdict(  # noqa: PLR0911 - one return per check, in the standard's order
             return Indication.INDETERMINATE, name
     ts = getattr(status, "timestamp_validity", None)
     if ts is not None and not ts_ok:
-        messages.append("the signature time-stamp is not valid or not trusted")
+        notes.append(
+            Note("time_stamp_not_trusted", "the signature time-stamp is not valid or not trusted")
+        )
         return Indication.INDETERMINATE, AdESIndeterminate.SIG_CONSTRAINTS_FAILURE.name
     if isinstance(status, PdfSignatureStatus):
         coverage = status.coverage
         if coverage is not None and coverage < SignatureCoverageLevel.ENTIRE_REVISION:
-            messages.append("the signature does not cover its whole revision")
+            notes.append(
+                Note("partial_revision", "the signature does not cover its whole revision")
+            )
             return Indication.TOTAL_FAILED, AdESFailure.FORMAT_FAILURE.name
         if status.modification_level is not None and not status.docmdp_ok:
-            messages.append("the document was changed after signing in a way it does not allow")
+            notes.append(
+                Note(
+                    "changed_after_signing",
+                    "the document was changed after signing in a way it does not allow",
+                )
+            )
             return Indication.TOTAL_FAILED, AdESFailure.FORMAT_FAILURE.name
     return Indication.TOTAL_PASSED, None
 

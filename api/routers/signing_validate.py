@@ -274,6 +274,8 @@ async def validate_upload(request: Request) -> HTMLResponse:  # noqa: PLR0911 - 
             "claimed_signing_time": sig.claimed_signing_time,
             "timestamp_time": sig.timestamp_time,
             "revoked_at": sig.revoked_at,
+            # Worded on the page in its language, with the moments in Cambodia time.
+            "notes": sig.notes,
         }
         for entry, sig in zip(
             _with_revocation(report)["signatures"], report.signatures, strict=True

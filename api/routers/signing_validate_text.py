@@ -120,6 +120,56 @@ _PAIRS: dict[str, tuple[str, str]] = {
         "The document was changed in a way the signature does not allow.",
     ),
     "other_problem": ("មានបញ្ហាជាមួយហត្ថលេខានេះ។", "There is a problem with this signature."),
+    # the report's details: one per signing.validate.NOTE_CODES code, "note_" + code
+    "note_cannot_process": (
+        "ហត្ថលេខានេះមិនអាចដំណើរការបានទេ៖ {detail}",
+        "The signature cannot be processed: {detail}",
+    ),
+    "note_revoked": (
+        "វិញ្ញាបនបត្រត្រូវបានដកហូតនៅ {when} (មូលហេតុ៖ {reason})។",
+        "The certificate was revoked on {when} (reason: {reason}).",
+    ),
+    "note_no_revocation_data_in_document": (
+        "ឯកសារនេះមិនមានទិន្នន័យអំពីការដកហូតវិញ្ញាបនបត្រដែលអាចប្រើបានទេ "
+        "(បានប្រើតែទិន្នន័យនៅក្នុងឯកសារប៉ុណ្ណោះ)។ មិនដឹងថាវិញ្ញាបនបត្រត្រូវបានដកហូតឬទេ។",
+        "The document carries no usable revocation data for the certificate chain (only the "
+        "data inside the document was used), so whether a certificate was revoked is unknown.",
+    ),
+    "note_no_revocation_data_obtained": (
+        "មិនអាចទទួលបានទិន្នន័យអំពីការដកហូតវិញ្ញាបនបត្រទេ។ មិនដឹងថាវិញ្ញាបនបត្រត្រូវបានដកហូតឬទេ។",
+        "No usable revocation data could be obtained for the certificate chain, so whether a "
+        "certificate was revoked is unknown.",
+    ),
+    "note_modified_in_signed_range": (
+        "ឯកសារត្រូវបានកែប្រែនៅក្នុងផ្នែកដែលបានចុះហត្ថលេខា។",
+        "The document was modified inside the part that was signed.",
+    ),
+    "note_time_stamp_before_revocation": (
+        "ត្រាពេលវេលានៃហត្ថលេខាបញ្ជាក់ថា ហត្ថលេខាត្រូវបានធ្វើមុនពេលដកហូតវិញ្ញាបនបត្រ។",
+        "The signature's time-stamp proves it was made before the revocation.",
+    ),
+    "note_time_stamp_not_trusted": (
+        "ត្រាពេលវេលានៃហត្ថលេខាមិនមានសុពលភាព ឬមិនអាចទុកចិត្តបានទេ។",
+        "The signature's time-stamp is not valid or not trusted.",
+    ),
+    "note_partial_revision": (
+        "ហត្ថលេខាមិនគ្របលើកំណែទាំងមូលរបស់វាទេ។",
+        "The signature does not cover its whole revision.",
+    ),
+    "note_changed_after_signing": (
+        "ឯកសារត្រូវបានកែប្រែបន្ទាប់ពីចុះហត្ថលេខា តាមរបៀបដែលហត្ថលេខាមិនអនុញ្ញាត។",
+        "The document was changed after signing in a way the signature does not allow.",
+    ),
+    "note_judged_at_time_stamp": (
+        "បានពិនិត្យតាមស្ថានភាពនៅពេលនៃត្រាពេលវេលារបស់វា ({when}) ដោយប្រើទិន្នន័យដកហូតដែលមាននៅក្នុងឯកសារ។",
+        "Checked as at its time-stamp ({when}) with the revocation data the document carries.",
+    ),
+    "note_proven_by_document_time_stamp": (
+        "វិញ្ញាបនបត្រមួយបានផុតកំណត់ហើយ។ ត្រាពេលវេលាឯកសារនៅ {when} បញ្ជាក់ថា ហត្ថលេខា "
+        "និងត្រាពេលវេលារបស់វាមានរួចហើយ នៅពេលដែលវិញ្ញាបនបត្រទាំងនោះនៅមានសុពលភាព។",
+        "A certificate has expired since; the document time-stamp of {when} proves the "
+        "signature and its time-stamp existed while they were valid.",
+    ),
     # errors
     "error_title": ("មិនអាចពិនិត្យឯកសារបានទេ", "The document cannot be checked"),
     "no_file": ("សូមជ្រើសរើសឯកសារ PDF។", "Please choose a PDF file."),

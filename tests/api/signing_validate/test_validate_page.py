@@ -17,7 +17,7 @@ from fastapi.testclient import TestClient
 from pyhanko.pdf_utils.reader import PdfFileReader
 
 from api.context import AppContext
-from api.routers import signing_validate
+from api.routers import signing_validate, signing_validate_text
 from ca.revocation import RevocationReason
 from ca.store import IssuedCertificate
 from core.clock import FixedClock
@@ -262,3 +262,44 @@ def test_stamp_page_and_report_show_cambodia_time_and_khmer_digits(
     khmer_report = _upload(validate_http, _signed(validate_ctx, servant_cert), lang="km")
     assert "២០២៦-១១-០១ ១៦:០០ ម៉ោងកម្ពុជា" in khmer_report.text
     assert "ហត្ថលេខាទី ១" in khmer_report.text
+
+
+def test_report_details_are_worded_in_the_page_language_with_cambodia_time(
+    validate_ctx: AppContext,
+    validate_http: TestClient,
+    servant_cert: IssuedCertificate,
+    clock: FixedClock,
+) -> None:
+    signed = _signed(validate_ctx, servant_cert)
+    clock.advance(dt.timedelta(hours=1))  # revoked at 10:00 UTC, 17:00 in Phnom Penh
+    validate_ctx.ca().revoke(
+        servant_cert.serial_hex, reason=RevocationReason.KEY_COMPROMISE, actor="test"
+    )
+
+    khmer = _upload(validate_http, signed, lang="km").text
+    english = _upload(validate_http, signed, lang="en").text
+
+    assert 'data-note="revoked"' in khmer and 'data-note="time_stamp_before_revocation"' in khmer
+    assert "វិញ្ញាបនបត្រត្រូវបានដកហូតនៅ ២០២៦-១១-០១ ១៧:០០ ម៉ោងកម្ពុជា" in khmer
+    assert "ត្រាពេលវេលានៃហត្ថលេខាបញ្ជាក់ថា ហត្ថលេខាត្រូវបានធ្វើមុនពេលដកហូតវិញ្ញាបនបត្រ។" in khmer
+    assert "The signature's time-stamp proves" not in khmer
+    assert '<ul class="notes">' in khmer and not re.search(r'data-note="[a-z_]+" lang="en"', khmer)
+    assert "The certificate was revoked on 2026-11-01 17:00 Cambodia time" in english
+    assert "The signature&#39;s time-stamp proves it was made before the revocation." in english
+    assert "+00:00" not in english
+    # The API gives the same findings with their codes, the English sentence and ISO times.
+    api = validate_http.post("/signing/v1/validate", content=signed, headers={"Content-Type": PDF})
+    [sig] = api.json()["signatures"]
+    revoked = next(note for note in sig["notes"] if note["code"] == "revoked")
+    assert revoked["at"] == "2026-11-01T10:00:00+00:00"
+    assert revoked["detail"] == "key_compromise"
+    assert [note["text"] for note in sig["notes"]] == sig["messages"]
+
+
+def test_every_finding_a_report_can_carry_is_worded_in_both_languages() -> None:
+    from signing.validate import NOTE_CODES
+
+    for lang in signing_validate_text.LANGUAGES:
+        words = signing_validate_text.texts(lang)
+        missing = [code for code in NOTE_CODES if f"note_{code}" not in words]
+        assert not missing, (lang, missing)

@@ -476,4 +476,4 @@ def test_a_tampered_b_lta_document_still_fails_after_its_certificate_expired(
 
 
 def report_says_proven(sig: Any) -> bool:
-    return any("proves the signature" in m for m in sig.messages)
+    return any(note.code == "proven_by_document_time_stamp" for note in sig.notes)

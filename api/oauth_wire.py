@@ -36,6 +36,7 @@ from fastapi.responses import JSONResponse
 from starlette.datastructures import FormData, UploadFile
 
 from api.context import AppContext
+from core.json_text import compact_json
 from idp.clients import Client, ClientAuthMethod
 from idp.dpop import DPoPProof, DPoPVerifier
 from idp.errors import (
@@ -78,9 +79,17 @@ def no_store_json(
 
     The headers go to the constructor, which writes them once; updating ``response.headers``
     afterwards rescanned the raw list per header (~5 µs per response)."""
-    return JSONResponse(
+    return _CompactJSONResponse(
         dict(body), status_code=status, headers={**NO_STORE, **headers} if headers else NO_STORE
     )
+
+
+class _CompactJSONResponse(JSONResponse):
+    """Starlette's ``JSONResponse`` with its body from :func:`core.json_text.compact_json`:
+    the same compact UTF-8 text, ~10x cheaper to make (docs/benchmarks.md, "Nineteenth round")."""
+
+    def render(self, content: Any) -> bytes:
+        return compact_json(content)
 
 
 def _quoted(value: str) -> str:

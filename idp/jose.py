@@ -56,6 +56,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 
+from core.json_text import compact_json
 from idp.errors import InvalidJWS
 
 __all__ = [
@@ -114,7 +115,6 @@ _ES256_COORDINATE = 32
 #: Verification keys (the IdP's, clients', DPoP keys) whose library key objects are kept (LRU).
 _KEY_CACHE_SIZE = 256
 #: ``json.dumps(..., separators=(",", ":"), ensure_ascii=False)`` without a new encoder per call.
-_JSON = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
 #: Immutable signature parameters, shared instead of rebuilt per signature.
 _ECDSA_SHA256 = ec.ECDSA(hashes.SHA256())
 _PSS_SHA256 = padding.PSS(mgf=padding.MGF1(hashes.SHA256()), salt_length=padding.PSS.DIGEST_LENGTH)
@@ -157,7 +157,7 @@ def b64url_decode(text: str) -> bytes:
 
 
 def _json_bytes(value: Mapping[str, Any]) -> bytes:
-    return _JSON.encode(value).encode("utf-8")
+    return compact_json(value)
 
 
 def _json_object(raw: bytes, what: str) -> dict[str, Any]:

@@ -47,6 +47,7 @@ from api.oauth_wire import (
 from api.routers.kyc_requests import CIBA_GRANT_TYPE, ciba_error_response, ciba_token
 from core.cache import CacheError
 from core.errors import NotFound
+from core.json_text import compact_json
 from idp.claims import ClaimsRequest, ClaimsSubject, parse_claims_request, release_claims
 from idp.codes import AccountFacts
 from idp.dpop import DPoPProof
@@ -161,9 +162,8 @@ _KEPT_FORM = b"natid-userinfo-1"
 
 
 def _render_claims(claims: Mapping[str, Any]) -> bytes:
-    """``claims`` as JSON exactly as a ``JSONResponse`` renders them (UTF-8, no spaces)."""
-    rendered = json.dumps(claims, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
-    return rendered.encode("utf-8")
+    """``claims`` as JSON exactly as :func:`api.oauth_wire.no_store_json` renders them."""
+    return compact_json(claims)
 
 
 def remember_userinfo_claims(

@@ -1,6 +1,6 @@
 """Compact JSON text for the login path: orjson where it gives what :mod:`json` gives.
 
-A complete login encodes six small JSON objects (the ID token's and the access token's
+A complete login encodes five small JSON objects (the ID token's and the access token's
 payloads, the authorization code's record, the token response, the UserInfo claims kept for
 ``/userinfo``); with ``json.JSONEncoder`` each took ~2.6 µs, with orjson ~0.2 µs
 (docs/benchmarks.md, "Nineteenth round").
@@ -13,10 +13,11 @@ encoded as UTF-8, with the same rules for what may be encoded:
    its own way; :mod:`json` refuses the first two (``TypeError``) and writes the subclasses as
    their base values. With orjson's passthrough options it refuses them all, and :mod:`json`
    then answers as it always did: a ``StrEnum`` value is written as its text, a ``datetime``
-   still raises ``TypeError``. So do integers beyond 64 bits and keys that are not strings,
-   which :mod:`json` writes (as text keys). Two kinds orjson has no passthrough for are
-   written where :mod:`json` would refuse them: a ``uuid.UUID`` (as its text) and a plain
-   ``Enum`` member (as its value); no object of the login path holds either.
+   still raises ``TypeError``. Integers beyond 64 bits and keys that are not strings go to
+   :mod:`json` too, which writes them (the keys as text). Two kinds orjson has no
+   passthrough for are written where :mod:`json` would refuse them: a ``uuid.UUID`` (as its
+   text) and a plain ``Enum`` member (as its value); no object of the login path holds
+   either.
 2. **A float ``NaN`` or infinity is written as ``null``** (orjson's rule). :mod:`json` writes
    ``NaN`` / ``Infinity``, which is not JSON, or with ``allow_nan=False`` refuses them. The
    login's objects hold no floats at all (times are integers, claims text and booleans), and

@@ -114,7 +114,6 @@ _PRIVATE_JWK_MEMBERS = frozenset({"d", "p", "q", "dp", "dq", "qi", "oth", "k"})
 _ES256_COORDINATE = 32
 #: Verification keys (the IdP's, clients', DPoP keys) whose library key objects are kept (LRU).
 _KEY_CACHE_SIZE = 256
-#: ``json.dumps(..., separators=(",", ":"), ensure_ascii=False)`` without a new encoder per call.
 #: Immutable signature parameters, shared instead of rebuilt per signature.
 _ECDSA_SHA256 = ec.ECDSA(hashes.SHA256())
 _PSS_SHA256 = padding.PSS(mgf=padding.MGF1(hashes.SHA256()), salt_length=padding.PSS.DIGEST_LENGTH)

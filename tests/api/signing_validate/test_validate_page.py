@@ -41,6 +41,11 @@ def _upload(http: TestClient, data: bytes, lang: str = "en") -> httpx.Response:
     return response
 
 
+def _revoke_an_hour_later(ctx: AppContext, cert: IssuedCertificate, clock: FixedClock) -> None:
+    clock.advance(dt.timedelta(hours=1))
+    ctx.ca().revoke(cert.serial_hex, reason=RevocationReason.KEY_COMPROMISE, actor="test")
+
+
 def _tampered(signed: bytes) -> bytes:
     out = bytearray(signed)
     at = signed.index(b"Circular 12")
@@ -156,10 +161,7 @@ def test_api_reports_every_signature_with_revocation_then_and_now(
     clock: FixedClock,
 ) -> None:
     signed = _signed(validate_ctx, servant_cert)
-    clock.advance(dt.timedelta(hours=1))
-    validate_ctx.ca().revoke(
-        servant_cert.serial_hex, reason=RevocationReason.KEY_COMPROMISE, actor="test"
-    )
+    _revoke_an_hour_later(validate_ctx, servant_cert, clock)
     answer = validate_http.post(
         "/signing/v1/validate", content=signed, headers={"Content-Type": PDF}
     )
@@ -193,10 +195,7 @@ def test_api_validation_of_a_revoked_signer_logs_no_id_number(
     signed = validate_ctx.signing().sign_pdf(
         make_pdf(), signer=servant_cert.serial_hex, actor="test", level="B-B"
     )
-    clock.advance(dt.timedelta(hours=1))
-    validate_ctx.ca().revoke(
-        servant_cert.serial_hex, reason=RevocationReason.KEY_COMPROMISE, actor="test"
-    )
+    _revoke_an_hour_later(validate_ctx, servant_cert, clock)
     subject = servant_cert.certificate.subject
     id_number = str(subject.get_attributes_for_oid(NameOID.SERIAL_NUMBER)[0].value)
     caplog.set_level(logging.DEBUG)
@@ -271,10 +270,8 @@ def test_report_details_are_worded_in_the_page_language_with_cambodia_time(
     clock: FixedClock,
 ) -> None:
     signed = _signed(validate_ctx, servant_cert)
-    clock.advance(dt.timedelta(hours=1))  # revoked at 10:00 UTC, 17:00 in Phnom Penh
-    validate_ctx.ca().revoke(
-        servant_cert.serial_hex, reason=RevocationReason.KEY_COMPROMISE, actor="test"
-    )
+    # Revoked at 10:00 UTC, 17:00 in Phnom Penh.
+    _revoke_an_hour_later(validate_ctx, servant_cert, clock)
 
     khmer = _upload(validate_http, signed, lang="km").text
     english = _upload(validate_http, signed, lang="en").text

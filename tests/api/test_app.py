@@ -15,6 +15,7 @@ from api.observability import JsonFormatter
 from core.cache import InMemoryCache, RedisCache
 from core.errors import Conflict, InvalidInput
 from hsm_adapters import KeyBackendUnavailable
+from tests._env import environ_without_natid
 
 
 def test_healthz_answers_while_process_runs(client: TestClient) -> None:
@@ -244,11 +245,10 @@ def test_overlap_check_finds_overlaps() -> None:
 def test_served_application_is_frozen_for_the_garbage_collector(app_ctx: AppContext) -> None:
     """``natid serve``'s factory freezes the built application (a full collection of its
     ~300,000 objects stalled the event loop for ~130 ms)."""
-    import os
     import subprocess
     import sys
 
-    env = {k: v for k, v in os.environ.items() if not k.startswith("NATID_")}
+    env = environ_without_natid()
     env["NATID_DATA_DIR"] = str(app_ctx.settings.data_dir)
     env["NATID_DATABASE_URL"] = app_ctx.settings.resolved_database_url
     probe = (

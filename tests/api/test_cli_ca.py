@@ -9,7 +9,6 @@ initialisation itself get their own.
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,6 +22,7 @@ from api.cli.ca import app as ca_app
 from api.cli.main import app as main_app
 from api.context import build_context
 from core.settings import load_settings
+from tests._env import without_natid_settings
 from tests.ca._issuance import ec_key, make_csr
 
 runner = CliRunner()
@@ -48,11 +48,7 @@ def natid_ca(*args: str, data: Path, env: dict[str, str] | None = None) -> tuple
 
 @pytest.fixture(scope="module", autouse=True)
 def _no_natid_env() -> Iterator[None]:
-    with pytest.MonkeyPatch.context() as patch:
-        for key in list(os.environ):
-            # NATID_TEST_* name the test databases, not settings.
-            if key.startswith("NATID_") and not key.startswith("NATID_TEST_"):
-                patch.delenv(key)
+    with without_natid_settings():
         yield
 
 

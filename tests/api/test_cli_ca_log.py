@@ -12,7 +12,6 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import json
-import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,6 +32,7 @@ from ca.revocation import RevocationReason
 from ca.store import serial_hex
 from core.db import make_engine
 from core.settings import load_settings
+from tests._env import without_natid_settings
 from tests.api._ra import golden_keys, installed_context
 from tests.ca._issuance import add_person, ec_key, make_csr
 
@@ -43,10 +43,7 @@ runner = CliRunner()
 
 @pytest.fixture(scope="module", autouse=True)
 def _no_natid_env() -> Iterator[None]:
-    with pytest.MonkeyPatch.context() as patch:
-        for key in list(os.environ):
-            if key.startswith("NATID_") and not key.startswith("NATID_TEST_"):
-                patch.delenv(key)
+    with without_natid_settings():
         yield
 
 

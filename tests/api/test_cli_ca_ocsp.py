@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -20,6 +19,7 @@ from api.cli.ca_ocsp import register
 from api.context import build_context
 from core.clock import FixedClock
 from core.settings import load_settings
+from tests._env import without_natid_settings
 
 pytestmark = pytest.mark.slow
 
@@ -28,10 +28,7 @@ runner = CliRunner()
 
 @pytest.fixture(autouse=True)
 def _no_natid_env() -> Iterator[None]:
-    with pytest.MonkeyPatch.context() as patch:
-        for key in list(os.environ):
-            if key.startswith("NATID_") and not key.startswith("NATID_TEST_"):
-                patch.delenv(key)
+    with without_natid_settings():
         yield
 
 

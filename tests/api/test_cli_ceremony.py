@@ -8,7 +8,6 @@ The sub-app ``api.cli.ceremony.app`` is invoked directly until the lead mounts i
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -20,6 +19,7 @@ from api.cli.ceremony import app as ceremony_app
 from api.cli.main import app as main_app
 from api.context import build_context
 from core.settings import load_settings
+from tests._env import without_natid_settings
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "ceremony.yaml"
 runner = CliRunner()
@@ -27,10 +27,7 @@ runner = CliRunner()
 
 @pytest.fixture(autouse=True)
 def _no_natid_env() -> Iterator[None]:
-    with pytest.MonkeyPatch.context() as patch:
-        for key in list(os.environ):
-            if key.startswith("NATID_") and not key.startswith("NATID_TEST_"):
-                patch.delenv(key)
+    with without_natid_settings():
         yield
 
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import base64
 import json
-import os
 import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
@@ -23,6 +22,7 @@ from api.cli.health import app as health_app
 from api.cli.main import app as main_app
 from api.context import build_context
 from core.settings import load_settings
+from tests._env import without_natid_settings
 from tests.vaccine_cert._health import TEST, VACCINATION
 from vaccine_cert import read_qr_texts
 from vaccine_cert.trustlist import anchor_fingerprint, load_anchor
@@ -44,10 +44,7 @@ def health(*args: str, data: Path) -> tuple[int, str, str]:
 
 @pytest.fixture(scope="module", autouse=True)
 def _no_natid_env() -> Iterator[None]:
-    with pytest.MonkeyPatch.context() as patch:
-        for key in list(os.environ):
-            if key.startswith("NATID_") and not key.startswith("NATID_TEST_"):
-                patch.delenv(key)
+    with without_natid_settings():
         yield
 
 

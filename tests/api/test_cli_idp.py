@@ -5,7 +5,6 @@ given), the secret is never shown again, and rotation publishes before it switch
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import pytest
@@ -15,6 +14,7 @@ from api.cli.idp import app as idp_cli
 from api.context import build_context
 from core.settings import load_settings
 from idp.service import build_provider_core
+from tests._env import unset_natid_settings
 from tests.idp.conftest import make_client_keys
 
 runner = CliRunner()
@@ -22,9 +22,7 @@ runner = CliRunner()
 
 @pytest.fixture
 def data_dir(tmp_path: Path, db_url: str, monkeypatch: pytest.MonkeyPatch) -> Path:
-    for name in list(os.environ):
-        if name.startswith("NATID_"):
-            monkeypatch.delenv(name)
+    unset_natid_settings(monkeypatch)
     monkeypatch.setenv("NATID_DATABASE_URL", db_url)
     monkeypatch.setenv("NATID_PUBLIC_BASE_URL", "https://id.natid.gov.kh")
     return tmp_path / "var"

@@ -7,7 +7,6 @@ from __future__ import annotations
 import datetime as dt
 import io
 import json
-import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -22,6 +21,7 @@ from api.cli.idp_user import app as idp_user
 from api.context import AppContext, build_context
 from core.settings import load_settings
 from idp.errors import LoginFailed
+from tests._env import unset_natid_settings
 
 runner = CliRunner()
 NATIONAL_ID = "000246810"
@@ -31,9 +31,7 @@ SECRET = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP"
 
 @pytest.fixture
 def data_dir(tmp_path: Path, db_url: str, monkeypatch: pytest.MonkeyPatch) -> Path:
-    for name in list(os.environ):
-        if name.startswith("NATID_"):
-            monkeypatch.delenv(name)
+    unset_natid_settings(monkeypatch)
     monkeypatch.setenv("NATID_DATABASE_URL", db_url)
     return tmp_path / "var"
 

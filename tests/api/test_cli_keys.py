@@ -3,22 +3,20 @@
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
 
 from api.cli.keys import app
+from tests._env import unset_natid_settings
 
 runner = CliRunner()
 
 
 @pytest.fixture(autouse=True)
 def _clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in list(os.environ):
-        if name.startswith("NATID_"):
-            monkeypatch.delenv(name)
+    unset_natid_settings(monkeypatch)
 
 
 def natid_keys(*args: str, env: dict[str, str] | None = None) -> tuple[int, str, str]:

@@ -4,7 +4,6 @@ they say when the database URL is wrong or the database goes away."""
 from __future__ import annotations
 
 import contextlib
-import os
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
@@ -17,6 +16,7 @@ from sqlalchemy.exc import OperationalError, ProgrammingError
 from typer.testing import CliRunner
 
 from api.cli.main import app, port_mismatch
+from tests._env import environ_without_natid, without_natid_settings
 from tests._serving import free_port
 from tests._tcp_proxy import TcpProxy
 
@@ -24,12 +24,9 @@ runner = CliRunner()
 
 
 @pytest.fixture(autouse=True)
-def _no_natid_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    import os
-
-    for key in list(os.environ):
-        if key.startswith("NATID_"):
-            monkeypatch.delenv(key)
+def _no_natid_env() -> Iterator[None]:
+    with without_natid_settings(keep_test_databases=False):
+        yield
 
 
 def test_help_names_the_first_steps() -> None:
@@ -276,7 +273,7 @@ def test_the_installed_natid_reports_an_unusable_database_url_without_a_tracebac
 ) -> None:
     """The console script a newcomer runs, in its own process: nothing but the one line."""
     natid = Path(sys.executable).with_name("natid")
-    env = {k: v for k, v in os.environ.items() if not k.startswith("NATID_")}
+    env = environ_without_natid()
     env["NATID_DATABASE_URL"] = "postgresql+psycopg://u:secretpw@127.0.0.1:abc/db"
     done = subprocess.run(
         [natid, "registry", "list", "persons", "--data-dir", str(tmp_path)],

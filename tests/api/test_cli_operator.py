@@ -6,7 +6,6 @@ then presented to the admin API.
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -20,6 +19,7 @@ from api.cli.main import app as natid
 from api.cli.operator import app as operator_cli
 from api.context import AppContext, build_context
 from core.settings import load_settings
+from tests._env import unset_natid_settings
 
 runner = CliRunner()
 ME = "/admin/v1/operators/me"
@@ -32,9 +32,7 @@ def secret_of(token: str) -> str:
 
 @pytest.fixture
 def data_dir(tmp_path: Path, db_url: str, monkeypatch: pytest.MonkeyPatch) -> Path:
-    for name in list(os.environ):
-        if name.startswith("NATID_"):
-            monkeypatch.delenv(name)
+    unset_natid_settings(monkeypatch)
     monkeypatch.setenv("NATID_DATABASE_URL", db_url)
     var = tmp_path / "var"
     result = runner.invoke(natid, ["init", "--no-demo", "--data-dir", str(var)])

@@ -31,6 +31,7 @@ from api.cli.main import app
 from api.context import build_context
 from core.installation import PUBLIC_URL_CHANGED, PUBLIC_URL_RECORDED, PublicUrlMismatch
 from core.settings import load_settings
+from tests._env import without_natid_settings
 from tests.ca._issuance import ec_key, make_csr
 from tests.conftest import require_command
 
@@ -48,10 +49,7 @@ MISMATCH = (
 
 @pytest.fixture(scope="module", autouse=True)
 def _no_natid_env() -> Iterator[None]:
-    with pytest.MonkeyPatch.context() as patch:
-        for key in list(os.environ):
-            if key.startswith("NATID_") and not key.startswith("NATID_TEST_"):
-                patch.delenv(key)
+    with without_natid_settings():
         yield
 
 

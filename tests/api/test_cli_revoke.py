@@ -25,6 +25,7 @@ from api.cli.main import app as main_app
 from api.context import build_context
 from core.db import make_engine
 from core.settings import load_settings
+from tests._env import without_natid_settings
 from tests.ca._issuance import ec_key, make_csr
 from tests.conftest import _reset_to_migrated, require_command
 
@@ -65,10 +66,7 @@ class CliDir:
 
 @pytest.fixture(scope="module", autouse=True)
 def _no_natid_env() -> Iterator[None]:
-    with pytest.MonkeyPatch.context() as patch:
-        for key in list(os.environ):
-            if key.startswith("NATID_") and not key.startswith("NATID_TEST_"):
-                patch.delenv(key)
+    with without_natid_settings():
         yield
 
 

@@ -3,15 +3,16 @@ any work, the way an operator meets it (api/cli/common.py, core/settings.py)."""
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 from pathlib import Path
 
+from tests._env import environ_without_natid
+
 
 def _natid(tmp_path: Path, **environ: str) -> subprocess.CompletedProcess[str]:
     natid = Path(sys.executable).with_name("natid")
-    env = {k: v for k, v in os.environ.items() if not k.startswith("NATID_")} | environ
+    env = environ_without_natid() | environ
     return subprocess.run(
         [natid, "registry", "list", "persons", "--data-dir", str(tmp_path / "var")],
         capture_output=True, text=True, env=env, timeout=120, check=False,

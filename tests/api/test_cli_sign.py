@@ -9,7 +9,6 @@ server-side keys) is shared by the module: making the hierarchy's keys costs sec
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 import time
@@ -30,6 +29,7 @@ from api.context import build_context
 from ca.profiles import ProfileName
 from ca.store import serial_hex
 from core.settings import load_settings
+from tests._env import without_natid_settings
 from tests.signing._pdf import make_pdf
 
 runner = CliRunner()
@@ -57,10 +57,7 @@ def natid_seal(*args: str, data: Path) -> tuple[int, str, str]:
 
 @pytest.fixture(scope="module", autouse=True)
 def _no_natid_env() -> Iterator[None]:
-    with pytest.MonkeyPatch.context() as patch:
-        for key in list(os.environ):
-            if key.startswith("NATID_") and not key.startswith("NATID_TEST_"):
-                patch.delenv(key)
+    with without_natid_settings():
         yield
 
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import json
-import os
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -32,6 +31,7 @@ from core.clock import FixedClock
 from core.operators import OperatorService
 from core.settings import load_settings
 from hsm_adapters import SoftKeyBackend
+from tests._env import unset_natid_settings
 from tests.conftest import require_command
 from tests.vaccine_cert._health import VACCINATION
 from vaccine_cert import pdf as pdf_module
@@ -152,9 +152,7 @@ def test_api_issues_nothing_when_the_seal_cannot_be_made(
 
 
 def test_cli_issue_writes_the_sealed_pdf(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    for key in list(os.environ):
-        if key.startswith("NATID_") and not key.startswith("NATID_TEST_"):
-            monkeypatch.delenv(key)
+    unset_natid_settings(monkeypatch, keep_test_databases=True)
     runner = CliRunner()
     data = tmp_path / "var"
     result = runner.invoke(main_app, ["init", "--no-demo", "--data-dir", str(data)])

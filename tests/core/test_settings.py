@@ -16,15 +16,12 @@ from core.settings import (
     load_settings,
     unknown_environment,
 )
+from tests._env import unset_natid_settings
 
 
 @pytest.fixture(autouse=True)
 def _clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    import os
-
-    for key in list(os.environ):
-        if key.startswith("NATID_"):
-            monkeypatch.delenv(key)
+    unset_natid_settings(monkeypatch)
 
 
 def test_defaults_run_embedded_on_sqlite_in_data_dir(tmp_path: Path) -> None:

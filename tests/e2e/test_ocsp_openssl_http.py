@@ -15,7 +15,6 @@ same application factory plus the router, under uvicorn (see :func:`app_with_ocs
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -30,6 +29,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.x509.oid import AuthorityInformationAccessOID, ExtensionOID
 from fastapi import FastAPI
 
+from tests._env import environ_without_natid
 from tests._serving import free_port
 from tests.conftest import require_command
 
@@ -57,7 +57,7 @@ def _ocsp_wired() -> bool:
 
 
 def _env(data: Path, port: int) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("NATID_")}
+    env = environ_without_natid()
     env["NATID_DATA_DIR"] = str(data)
     env["NATID_PUBLIC_BASE_URL"] = f"http://127.0.0.1:{port}"
     env["NATID_LOG_LEVEL"] = "WARNING"

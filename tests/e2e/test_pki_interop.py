@@ -15,7 +15,6 @@ tools, over HTTP, at the URLs the certificate itself names:
 from __future__ import annotations
 
 import json
-import os
 import re
 import signal
 import subprocess
@@ -28,6 +27,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 from cryptography.x509.oid import AuthorityInformationAccessOID, ExtensionOID
 
+from tests._env import environ_without_natid
 from tests._serving import free_port
 from tests.conftest import require_command
 from tests.e2e.test_serve import _wait_ready
@@ -60,7 +60,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     tmp = tmp_path_factory.mktemp("interop")
     port = free_port()
     base = f"http://127.0.0.1:{port}"
-    env = {k: v for k, v in os.environ.items() if not k.startswith("NATID_")}
+    env = environ_without_natid()
     env["NATID_PUBLIC_BASE_URL"] = base
     natid = Path(sys.executable).with_name("natid")
     proc = subprocess.Popen(

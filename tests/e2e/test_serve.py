@@ -6,7 +6,6 @@ waits for ``/readyz`` to answer 200, as ``make run`` would.
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 import sys
@@ -16,6 +15,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests._env import environ_without_natid
 from tests._serving import free_port
 
 pytestmark = pytest.mark.slow
@@ -40,7 +40,7 @@ def _wait_ready(url: str, proc: subprocess.Popen[bytes], timeout: float = 90) ->
 @pytest.mark.parametrize("workers", [1, 2])
 def test_serve_on_empty_data_dir_becomes_ready(tmp_path: Path, workers: int) -> None:
     port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("NATID_")}
+    env = environ_without_natid()
     natid = Path(sys.executable).with_name("natid")
     proc = subprocess.Popen(
         [

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import logging
-import os
 import subprocess
 import sys
 import textwrap
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -20,14 +20,14 @@ from hsm_adapters import (
     SoftKeyBackend,
     make_key_backend,
 )
+from tests._env import without_natid_settings
 from tests.hsm_adapters.conftest import SoftHSMToken
 
 
 @pytest.fixture(autouse=True)
-def _no_natid_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in list(os.environ):
-        if name.startswith("NATID_"):
-            monkeypatch.delenv(name)
+def _no_natid_environment() -> Iterator[None]:
+    with without_natid_settings(keep_test_databases=False):
+        yield
 
 
 def test_default_settings_give_a_soft_backend_under_the_data_dir(tmp_path: Path) -> None:

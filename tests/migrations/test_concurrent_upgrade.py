@@ -30,6 +30,7 @@ from sqlalchemy.engine import make_url
 
 from core.db import make_engine
 from migrations import MIGRATION_LOCK_KEY, alembic_config, target_metadata
+from tests._env import environ_without_natid
 from tests.conftest import require
 
 _SPAWN = multiprocessing.get_context("spawn")
@@ -169,7 +170,7 @@ def test_a_failed_upgrade_leaves_the_migration_lock_free(empty_postgres_url: str
 
 
 def _without_natid_env() -> dict[str, str]:
-    return {k: v for k, v in os.environ.items() if not k.startswith("NATID_")}
+    return environ_without_natid()
 
 
 def _wait_for_an_advisory_lock_waiter(engine: Engine, process: subprocess.Popen[str]) -> None:

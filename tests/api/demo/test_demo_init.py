@@ -4,8 +4,8 @@ long as they still work: a password or TOTP secret replaced since is shown as ch
 from __future__ import annotations
 
 import json
-import os
 import re
+from collections.abc import Iterator
 from pathlib import Path
 
 import pyotp
@@ -16,15 +16,15 @@ from api.cli.main import app
 from api.context import build_context
 from api.demo_setup import ACTOR
 from core.settings import load_settings
+from tests._env import without_natid_settings
 
 runner = CliRunner()
 
 
 @pytest.fixture(autouse=True)
-def _no_natid_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    for key in list(os.environ):
-        if key.startswith("NATID_"):
-            monkeypatch.delenv(key)
+def _no_natid_env() -> Iterator[None]:
+    with without_natid_settings(keep_test_databases=False):
+        yield
 
 
 def _block(output: str) -> str:

@@ -19,6 +19,7 @@ from core.clock import FixedClock
 from idp.errors import InvalidClientMetadata
 from idp.service import ProviderCore
 from registry.records import Person
+from tests._env import unset_natid_settings
 from tests.api.idp_token._rp import DPoPSession, RegisteredRP, make_rp_key
 from tests.api.idp_token._tokens import get_tokens, introspect, refresh
 
@@ -190,11 +191,7 @@ def test_userinfo_alg_none_or_hmac_refused_at_registration(core: ProviderCore) -
 def test_cli_client_add_userinfo_signed(
     tmp_path: Path, db_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import os
-
-    for name in list(os.environ):
-        if name.startswith("NATID_"):
-            monkeypatch.delenv(name)
+    unset_natid_settings(monkeypatch)
     monkeypatch.setenv("NATID_DATABASE_URL", db_url)
     monkeypatch.setenv("NATID_PUBLIC_BASE_URL", "https://id.natid.gov.kh")
     data_dir = tmp_path / "cli-var"

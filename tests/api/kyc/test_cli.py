@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import pytest
@@ -12,6 +11,7 @@ from typer.testing import CliRunner
 from api.cli.kyc import app as kyc_cli
 from api.context import build_context
 from core.settings import load_settings
+from tests._env import unset_natid_settings
 from tests.api.idp_token._rp import make_rp_key
 
 runner = CliRunner()
@@ -19,9 +19,7 @@ runner = CliRunner()
 
 @pytest.fixture
 def data_dir(tmp_path: Path, db_url: str, monkeypatch: pytest.MonkeyPatch) -> Path:
-    for name in list(os.environ):
-        if name.startswith("NATID_"):
-            monkeypatch.delenv(name)
+    unset_natid_settings(monkeypatch)
     monkeypatch.setenv("NATID_DATABASE_URL", db_url)
     return tmp_path / "var"
 

@@ -38,6 +38,7 @@ from joserfc.jwk import ECKey
 from typer.testing import CliRunner
 
 from api.cli.main import app as natid_cli
+from tests._env import environ_without_natid
 from tests._serving import free_port
 
 READY_TIMEOUT = 240.0  # first start: migrations, CA hierarchy, demo register
@@ -301,7 +302,7 @@ def running_provider(work: Path) -> Iterator[Provider]:
     port = free_port()
     issuer = f"http://127.0.0.1:{port}"
     data_dir = work / "var"
-    env = {k: v for k, v in os.environ.items() if not k.startswith("NATID_")}
+    env = environ_without_natid()
     env["NATID_PUBLIC_BASE_URL"] = issuer
     natid = Path(sys.executable).with_name("natid")
     log_path = work / "serve.log"

@@ -89,7 +89,9 @@ __all__ = [
     "add_signature_fields",
     "asn1_certificate",
     "http_timestamper",
+    "last_document_time_stamp_end",
     "open_pdf",
+    "renew_archive_time_stamp",
     "sign_pdf_bytes",
 ]
 
@@ -582,6 +584,53 @@ def sign_pdf_bytes(
         raise InvalidSigningRequest(f"the PDF cannot be signed: {_short(exc)}") from exc
     except READ_ERRORS as exc:
         raise InvalidPdf(f"the PDF cannot be signed: {_short(exc)}") from exc
+
+
+def last_document_time_stamp_end(data: bytes) -> dt.datetime | None:
+    """When the certificate of ``data``'s last document time-stamp ends (None: it has none)."""
+    writer = open_pdf(data)
+    try:
+        stamps = list(writer.prev.embedded_timestamp_signatures)
+        if not stamps:
+            return None
+        end: dt.datetime = stamps[-1].signer_cert.not_valid_after
+    except READ_ERRORS as exc:
+        raise InvalidPdf(f"the PDF's time-stamps cannot be read: {_short(exc)}") from exc
+    return end
+
+
+def renew_archive_time_stamp(
+    data: bytes, *, timestamper: TimeStamper, validation_context: ValidationContext
+) -> bytes:
+    """``data`` with the validation data of its last document time-stamp added to its DSS and a
+    new document time-stamp over everything, with that time-stamp's own validation data after
+    it (EN 319 142-1 §5.5, the archive time-stamp renewed; pyHanko's
+    ``update_archival_timestamp_chain``). A document without a document time-stamp gets its
+    first. The caller checks beforehand that the document validates: pyHanko does not refuse an
+    invalid last time-stamp. Raises :class:`~signing.errors.InvalidPdf` (bad input) or
+    :class:`~signing.errors.SigningUnavailable` (TSA, revocation sources); nothing half-done is
+    returned."""
+    writer = open_pdf(data)
+    reader = writer.prev
+    output = io.BytesIO()
+    stamper = signers.PdfTimeStamper(timestamper)
+    try:
+        run(
+            stamper.async_update_archival_timestamp_chain(
+                reader, validation_context, in_place=False, output=output
+            )
+        )
+    except (TimestampRequestError, OSError) as exc:
+        raise SigningUnavailable(f"time-stamping failed: {_short(exc)}") from exc
+    except (PathBuildingError, PathValidationError) as exc:
+        raise SigningUnavailable(
+            f"the last time-stamp's certificate could not be validated: {_short(exc)}"
+        ) from exc
+    except PyHankoSigningError as exc:
+        raise SigningUnavailable(f"the archive could not be time-stamped: {_short(exc)}") from exc
+    except READ_ERRORS as exc:
+        raise InvalidPdf(f"the PDF cannot be time-stamped: {_short(exc)}") from exc
+    return output.getvalue()
 
 
 async def _sign(

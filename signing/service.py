@@ -18,6 +18,8 @@ revocation sources, renders the visible stamp, signs (:mod:`signing.pades`), val
    byte-for-byte what a client of the HTTP endpoints would have made.
 3. **Audit**: one ``signing.pdf.signed`` / ``signing.pdf.sealed`` entry per document with the
    certificate serial, level and SHA-256 of the signed file; never names or document content.
+   A renewed archive (:meth:`renew_archive`) gets ``signing.pdf.archive_renewed`` with the
+   SHA-256 of the file before and after and the new time-stamp's certificate serial.
 4. **Batches** (:meth:`seal_batch`) seal file by file; a failing file is reported with its
    reason and does not stop the others. Output files are written whole (to a temporary name,
    then renamed), so an interrupted batch never leaves a half-written PDF.
@@ -41,7 +43,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from ca.ocsp_service import OCSPResponders
 from ca.profiles import ProfileName
 from ca.service import CAService
-from ca.store import IssuedCertificate, normalize_serial
+from ca.store import IssuedCertificate, normalize_serial, serial_hex
 from ca.tsa import TimeStampAuthority
 from ca.urls import PkiUrls
 from core.audit import AuditLedger
@@ -61,11 +63,13 @@ from signing.pades import (
     InProcessTimeStamper,
     PadesLevel,
     SignatureSpec,
+    last_document_time_stamp_end,
+    renew_archive_time_stamp,
     sign_pdf_bytes,
 )
 from signing.revinfo import PkiRoutes, in_process_fetchers, validation_context
 from signing.stamp import SignerDisplay, find_khmer_font, stamp_spec
-from signing.validate import ValidationReport, validate_pdf
+from signing.validate import Indication, ValidationReport, validate_pdf
 
 __all__ = ["SealFailure", "SealReport", "SealedFile", "SigningService"]
 
@@ -305,6 +309,70 @@ class SigningService:
             fetchers=in_process_fetchers(self._routes()) if fetch else None,
             at=self._clock.now(),
         )
+
+    def renew_archive(self, pdf: bytes, *, actor: str | None) -> bytes:
+        """``pdf`` time-stamped again for the long term (EN 319 142-1 B-LTA; EN 319 102-1
+        §5.6.3): the validation data of its last document time-stamp added, then a new document
+        time-stamp by NatID's current time-stamping unit, with that one's validation data.
+
+        Only a document that validates now, online, every signature and time-stamp
+        TOTAL-PASSED, each signature at least B-LT (its own validation data embedded), can be
+        renewed: a time-stamp over an archive that no longer validates would prove nothing. And
+        the new time-stamp must outlive the last one: when the time-stamping unit's certificate
+        ends no later than the one of the document's last document time-stamp, renew it first
+        (``natid ca tsa-renew``).
+
+        :raises InvalidSigningRequest: the document does not qualify (the message says why).
+        :raises InvalidPdf: the input is not a readable, unencrypted PDF.
+        :raises SigningUnavailable: the TSA or the revocation sources failed.
+        """
+        report = self.validate(pdf, fetch=True)
+        if not report.signatures:
+            raise InvalidSigningRequest("the document has no signature to keep valid")
+        for entry in report.signatures:
+            if entry.indication is not Indication.TOTAL_PASSED:
+                raise InvalidSigningRequest(
+                    f"the {entry.kind} in field {entry.field_name!r} is {entry.indication.value}"
+                    f"{'/' + entry.sub_indication if entry.sub_indication else ''} now; an "
+                    "archive is renewed only while all of it validates"
+                )
+            if entry.kind == "signature" and entry.pades_level not in {"B-LT", "B-LTA"}:
+                raise InvalidSigningRequest(
+                    f"the signature in field {entry.field_name!r} is {entry.pades_level}: it "
+                    "carries no validation data of its own (sign at B-LT or B-LTA)"
+                )
+        tsa = self._tsa_authority()
+        last_end = last_document_time_stamp_end(pdf)
+        tsa_end = tsa.certificate.not_valid_after_utc
+        if last_end is not None and tsa_end <= last_end:
+            raise InvalidSigningRequest(
+                f"the time-stamping unit's certificate ends {tsa_end:%Y-%m-%d}, no later than "
+                f"the document's last time-stamp ({last_end:%Y-%m-%d}): renew it first with "
+                "`natid ca tsa-renew` and restart"
+            )
+        hierarchy = self._ca.hierarchy()
+        renewed = renew_archive_time_stamp(
+            pdf,
+            timestamper=InProcessTimeStamper(tsa.respond),
+            validation_context=validation_context(
+                hierarchy.root,
+                intermediates=[c for n, c in hierarchy.cas.items() if n != "root"],
+                fetchers=in_process_fetchers(self._routes()),
+                moment=self._clock.now(),
+            ),
+        )
+        if self._ledger is not None:
+            self._ledger.append(
+                "signing.pdf.archive_renewed",
+                actor=actor,
+                data={
+                    "sha256_before": hashlib.sha256(pdf).hexdigest(),
+                    "sha256": hashlib.sha256(renewed).hexdigest(),
+                    "tsa_serial": serial_hex(tsa.certificate.serial_number),
+                    "tsa_not_after": tsa_end.isoformat(),
+                },
+            )
+        return renewed
 
     # --- internals -----------------------------------------------------------------------
 

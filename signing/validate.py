@@ -73,9 +73,12 @@ Revocation data, decisions:
   covering the signature, its time-stamp and the DSS), not earlier than the signature's
   time-stamp, was made while the signature time-stamp's certificates were valid
   (:func:`_proof_of_existence`). The document time-stamps are therefore validated first.
-  Not done: chains of document time-stamps (§5.6.3 evidence records), where the newest would
-  prove an older one whose certificate has expired; the proving document time-stamp must be
-  trusted today.
+  Chains of document time-stamps (§5.6.3, an archive time-stamped again before its last
+  time-stamp's certificate expired: ``natid sign renew-archive``) are followed the same way,
+  newest first: a document time-stamp whose certificate has expired since is kept when, as at
+  its own time with the document's data, it is trusted and a later trusted (or so proven)
+  document time-stamp was made while its certificate was valid. The newest must be trusted
+  today.
 
 The PAdES level reached (EN 319 142-1 §6): B-B for a CAdES-detached signature; B-T with a
 valid signature time-stamp; B-LT when the document also carries validation data (DSS with
@@ -147,6 +150,7 @@ NOTE_CODES: Final = (
     "changed_after_signing",
     "judged_at_time_stamp",
     "proven_by_document_time_stamp",
+    "proven_by_later_document_time_stamp",
 )
 
 
@@ -334,13 +338,26 @@ class _Validation:
             again = await async_validate_pdf_timestamp(sig, validation_context=self.context(poe))
             passed = _trusted(again) and _in_force(again, self.at)
             status, poe = (again, poe) if passed else (status, None)
+        proven = None
+        if not _trusted(status) and self.proofs:
+            # Its certificate may have expired since: a later document time-stamp made while
+            # it was valid proves it (a chain of document time-stamps, "Expired since").
+            stamped = _time_stamp_time(sig)
+            if stamped is not None:
+                then = await async_validate_pdf_timestamp(
+                    sig, validation_context=self.context(stamped, fetch=False)
+                )
+                if _trusted(then) and not _in_force(then, self.at):
+                    proven = _proof_of_existence(sig, stamped, then, then, self.proofs)
+                if proven is not None:
+                    status, poe = then, stamped
         trusted = _trusted(status)
         self.doc_ts_after.append((sig.signed_revision, trusted))
         stamped = _time_stamp_time(sig) if trusted else None
         if stamped is not None:
             self.proofs.append((sig.signed_revision, stamped))
         no_revinfo = await _lacks_revinfo(sig, status, self.context())
-        return status, no_revinfo, poe, None
+        return status, no_revinfo, poe, proven
 
     async def signature(self, sig: EmbeddedPdfSignature) -> _Outcome:
         status: Any = await async_validate_pdf_signature(
@@ -386,10 +403,16 @@ async def _validate(
     n_crl = len(dss.crls) if dss is not None else 0
     validation = _Validation(root, intermediates, fetchers, at, dss)
     embedded = list(reader.embedded_signatures)
-    # The document time-stamps first: a trusted one proves what it covers existed at its time
-    # ("Expired since"), which the signatures before it may need.
+    # The document time-stamps first, the newest first: a trusted one proves what it covers
+    # existed at its time ("Expired since"), which the signatures and the older document
+    # time-stamps before it may need.
     order = sorted(
-        range(len(embedded)), key=lambda i: embedded[i].sig_object_type != "/DocTimeStamp"
+        range(len(embedded)),
+        key=lambda i: (
+            (0, -embedded[i].signed_revision)
+            if embedded[i].sig_object_type == "/DocTimeStamp"
+            else (1, i)
+        ),
     )
     outcomes: dict[int, _Outcome] = {}
     for index in order:
@@ -422,7 +445,17 @@ async def _validate(
                     at=poe,
                 )
             ]
-            if proven is not None:
+            if proven is not None and sig.sig_object_type == "/DocTimeStamp":
+                said.append(
+                    Note(
+                        "proven_by_later_document_time_stamp",
+                        "its certificate has expired since; the later document time-stamp of "
+                        f"{proven.isoformat()} proves this time-stamp existed while its "
+                        "certificate was valid",
+                        at=proven,
+                    )
+                )
+            elif proven is not None:
                 said.append(
                     Note(
                         "proven_by_document_time_stamp",

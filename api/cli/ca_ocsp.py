@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, TypeVar
 
 import typer
 
@@ -28,14 +28,17 @@ from api.cli.common import DataDirOption, JsonOption, cli_context
 if TYPE_CHECKING:
     from api.context import AppContext
     from ca.ocsp_renewal import RenewedResponder, ResponderRenewal
+    from ca.service_renewal import ServiceRenewal
 
 __all__ = [
     "DEFAULT_WITHIN_DAYS",
     "build_responder_renewal",
+    "build_service_renewal",
     "register",
     "renew_at_startup",
 ]
 
+_Renewal = TypeVar("_Renewal", bound="ServiceRenewal")
 #: Renew a responder certificate when it has this many days left or fewer.
 DEFAULT_WITHIN_DAYS = 30
 #: The audit ``actor`` of renewals.
@@ -43,12 +46,12 @@ CLI_ACTOR = "cli"
 STARTUP_ACTOR = "natid-serve"
 
 
-def build_responder_renewal(ctx: AppContext) -> ResponderRenewal:
-    """The responder renewal of ``ctx``'s CA (same ledger, transparency log, URLs, arc)."""
-    from ca.ocsp_renewal import ResponderRenewal
+def build_service_renewal(ctx: AppContext, kind: type[_Renewal]) -> _Renewal:
+    """A renewal of ``kind`` (ca/service_renewal.py) for ``ctx``'s CA: its ledger,
+    transparency log, URLs and policy arc."""
     from ca.urls import PkiUrls
 
-    return ResponderRenewal(
+    return kind(
         ctx.sessions,
         keys=ctx.keys,
         ledger=ctx.ledger,
@@ -57,6 +60,13 @@ def build_responder_renewal(ctx: AppContext) -> ResponderRenewal:
         urls=PkiUrls(ctx.settings.public_base_url),
         policy_arc=ctx.settings.certificate_policy_arc,
     )
+
+
+def build_responder_renewal(ctx: AppContext) -> ResponderRenewal:
+    """The responder renewal of ``ctx``'s CA."""
+    from ca.ocsp_renewal import ResponderRenewal
+
+    return build_service_renewal(ctx, ResponderRenewal)
 
 
 def renew_at_startup(ctx: AppContext) -> list[RenewedResponder]:

@@ -19,6 +19,7 @@ from api.cli import (
     ca,
     ca_ocsp,
     ca_public_url,
+    ca_tsa,
     ceremony,
     health,
     idp_user,
@@ -60,6 +61,7 @@ app.add_typer(
 )
 ca_ocsp.register(ca.app)
 ca_public_url.register(ca.app)
+ca_tsa.register(ca.app)
 ca.app.add_typer(log_app, name="log", help="The transparency log: verify, sth, subject.")
 app.add_typer(ca.app, name="ca", help="The certificate authority: hierarchy, issuance, listing.")
 app.add_typer(

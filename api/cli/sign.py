@@ -5,6 +5,7 @@ Examples::
     natid sign pdf --in memo.pdf --out memo-signed.pdf --signer SERVANT_ID --level B-LT --visible
     natid sign pdf --in memo.pdf --out memo-signed.pdf --signer PERSON_ID --certify
     natid sign validate memo-signed.pdf            # one block per signature; --json for scripts
+    natid sign renew-archive --in memo-signed.pdf --out memo-renewed.pdf   # before its TSA expires
     natid seal --entity ENTITY_ID --in in/ --out out/ [--level B-T] [--visible]
 
 Choices: ``sign pdf`` writes the output file only when signing succeeded (atomically: a
@@ -12,7 +13,10 @@ temporary file renamed into place), so a failed run never leaves a half-signed f
 ``sign validate`` exits 0 only when every signature is TOTAL-PASSED, 1 otherwise (the report
 says why), so scripts can gate on it. ``seal`` seals every ``*.pdf`` of a directory, shows a
 progress bar on a terminal and one line per file otherwise, never stops at a failed file, and
-exits 1 if any file failed, after listing each with its reason.
+exits 1 if any file failed, after listing each with its reason. ``sign renew-archive``
+time-stamps a long-term document again (a new document time-stamp over the validation data of
+the last one) so that it stays valid after its last time-stamp's certificate expires; it
+refuses a document that does not validate now, and writes the output like ``sign pdf``.
 """
 
 from __future__ import annotations
@@ -114,6 +118,20 @@ def sign_pdf(  # noqa: PLR0917 - Typer maps parameters to options
         )
     _write_atomically(output_file, signed)
     typer.echo(f"signed {output_file} ({level.upper()}) with certificate {cert.serial_hex}")
+
+
+@app.command("renew-archive")
+def renew_archive(
+    input_file: Annotated[Path, typer.Option("--in", help="The long-term (B-LT, B-LTA) PDF.")],
+    output_file: Annotated[Path, typer.Option("--out", help="Where to write the renewed PDF.")],
+    data_dir: DataDirOption = None,
+) -> None:
+    """Time-stamp a long-term PDF again before its last time-stamp's certificate expires."""
+    data = _read_pdf(input_file)
+    with cli_context(data_dir) as ctx:
+        renewed = signing_service_from_context(ctx).renew_archive(data, actor=CLI_ACTOR)
+    _write_atomically(output_file, renewed)
+    typer.echo(f"renewed {output_file}: a new document time-stamp over the validation data")
 
 
 @app.command("validate")

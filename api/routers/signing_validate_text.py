@@ -170,6 +170,12 @@ _PAIRS: dict[str, tuple[str, str]] = {
         "A certificate has expired since; the document time-stamp of {when} proves the "
         "signature and its time-stamp existed while they were valid.",
     ),
+    "note_proven_by_later_document_time_stamp": (
+        "វិញ្ញាបនបត្ររបស់វាបានផុតកំណត់ហើយ។ ត្រាពេលវេលាឯកសារក្រោយនៅ {when} បញ្ជាក់ថា "
+        "ត្រាពេលវេលានេះមានរួចហើយ នៅពេលដែលវិញ្ញាបនបត្ររបស់វានៅមានសុពលភាព។",
+        "Its certificate has expired since; the later document time-stamp of {when} proves "
+        "this time-stamp existed while its certificate was valid.",
+    ),
     # errors
     "error_title": ("មិនអាចពិនិត្យឯកសារបានទេ", "The document cannot be checked"),
     "no_file": ("សូមជ្រើសរើសឯកសារ PDF។", "Please choose a PDF file."),

@@ -29,6 +29,7 @@ from ca.hierarchy import Hierarchy, create_hierarchy
 from ca.models import CACertificateRow, CAKeyBindingRow
 from ca.service import CAService
 from ca.transparency import TransparencyLog
+from ca.tsa_renewal import TsaRenewal
 from ca.urls import PkiUrls
 from core.audit import AuditLedger
 from core.clock import FixedClock
@@ -208,6 +209,26 @@ def ca_service(
     service = build_service(session_factory, hierarchy_keys, register, ledger, transparency, clock)
     service.adopt_hierarchy(session_hierarchy, actor="test-init")
     return service
+
+
+@pytest.fixture
+def tsa_renewal(
+    session_factory: sessionmaker[Session],
+    hierarchy_keys: SoftKeyBackend,
+    ledger: AuditLedger,
+    transparency: TransparencyLog,
+    clock: FixedClock,
+    ca_service: CAService,  # stores the hierarchy first
+) -> TsaRenewal:
+    """The time-stamping unit's renewal on this test's database (ca/tsa_renewal.py)."""
+    return TsaRenewal(
+        session_factory,
+        keys=hierarchy_keys,
+        ledger=ledger,
+        log=transparency,
+        clock=clock,
+        urls=PkiUrls(BASE_URL),
+    )
 
 
 # --- assertions ---------------------------------------------------------------------------------

@@ -28,6 +28,27 @@ ledger = _issuance.ledger
 register = _issuance.register
 session_hierarchy = _issuance.session_hierarchy
 transparency = _issuance.transparency
+tsa_renewal = _issuance.tsa_renewal
+
+
+def make_signing_service(
+    session_factory: sessionmaker[Session],
+    ca_service: CAService,
+    keys: SoftKeyBackend,
+    ledger: AuditLedger,
+    clock: FixedClock,
+    register: EmbeddedRegister,
+) -> SigningService:
+    """A signing service over the test's CA (a second one is what a restarted server makes)."""
+    return SigningService(
+        session_factory,
+        ca=ca_service,
+        keys=keys,
+        ledger=ledger,
+        clock=clock,
+        register=register,
+        public_base_url=BASE_URL,
+    )
 
 
 @pytest.fixture
@@ -39,14 +60,8 @@ def signing(
     clock: FixedClock,
     register: EmbeddedRegister,
 ) -> SigningService:
-    return SigningService(
-        session_factory,
-        ca=ca_service,
-        keys=hierarchy_keys,
-        ledger=ledger,
-        clock=clock,
-        register=register,
-        public_base_url=BASE_URL,
+    return make_signing_service(
+        session_factory, ca_service, hierarchy_keys, ledger, clock, register
     )
 
 

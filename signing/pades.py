@@ -604,7 +604,7 @@ def renew_archive_time_stamp(
 ) -> bytes:
     """``data`` with the validation data of its last document time-stamp added to its DSS and a
     new document time-stamp over everything, with that time-stamp's own validation data after
-    it (EN 319 142-1 §5.5, the archive time-stamp renewed; pyHanko's
+    it (the document time-stamp of EN 319 142-1 B-LTA, renewed; pyHanko's
     ``update_archival_timestamp_chain``). A document without a document time-stamp gets its
     first. The caller checks beforehand that the document validates: pyHanko does not refuse an
     invalid last time-stamp. Raises :class:`~signing.errors.InvalidPdf` (bad input) or

@@ -332,13 +332,14 @@ class SigningService:
         for entry in report.signatures:
             if entry.indication is not Indication.TOTAL_PASSED:
                 raise InvalidSigningRequest(
-                    f"the {entry.kind} in field {entry.field_name!r} is {entry.indication.value}"
+                    f"the {entry.kind} in field {_shown(entry.field_name)} is "
+                    f"{entry.indication.value}"
                     f"{'/' + entry.sub_indication if entry.sub_indication else ''} now; an "
                     "archive is renewed only while all of it validates"
                 )
             if entry.kind == "signature" and entry.pades_level not in {"B-LT", "B-LTA"}:
                 raise InvalidSigningRequest(
-                    f"the signature in field {entry.field_name!r} is {entry.pades_level}: it "
+                    f"the signature in field {_shown(entry.field_name)} is {entry.pades_level}: it "
                     "carries no validation data of its own (sign at B-LT or B-LTA)"
                 )
         tsa = self._tsa_authority()

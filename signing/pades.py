@@ -89,7 +89,6 @@ __all__ = [
     "add_signature_fields",
     "asn1_certificate",
     "http_timestamper",
-    "last_document_time_stamp_end",
     "open_pdf",
     "renew_archive_time_stamp",
     "sign_pdf_bytes",
@@ -584,19 +583,6 @@ def sign_pdf_bytes(
         raise InvalidSigningRequest(f"the PDF cannot be signed: {_short(exc)}") from exc
     except READ_ERRORS as exc:
         raise InvalidPdf(f"the PDF cannot be signed: {_short(exc)}") from exc
-
-
-def last_document_time_stamp_end(data: bytes) -> dt.datetime | None:
-    """When the certificate of ``data``'s last document time-stamp ends (None: it has none)."""
-    writer = open_pdf(data)
-    try:
-        stamps = list(writer.prev.embedded_timestamp_signatures)
-        if not stamps:
-            return None
-        end: dt.datetime = stamps[-1].signer_cert.not_valid_after
-    except READ_ERRORS as exc:
-        raise InvalidPdf(f"the PDF's time-stamps cannot be read: {_short(exc)}") from exc
-    return end
 
 
 def renew_archive_time_stamp(

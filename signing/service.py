@@ -63,7 +63,6 @@ from signing.pades import (
     InProcessTimeStamper,
     PadesLevel,
     SignatureSpec,
-    last_document_time_stamp_end,
     renew_archive_time_stamp,
     sign_pdf_bytes,
 )
@@ -343,8 +342,12 @@ class SigningService:
                     "carries no validation data of its own (sign at B-LT or B-LTA)"
                 )
         tsa = self._tsa_authority()
-        last_end = last_document_time_stamp_end(pdf)
         tsa_end = tsa.certificate.not_valid_after_utc
+        # The report is in signing order; a document time-stamp that passed was made by
+        # NatID's time-stamping unit (only NatID's root is trusted), whose certificates the CA
+        # keeps.
+        stamps = [e for e in report.signatures if e.kind == "document-timestamp"]
+        last_end = self._ca.get(stamps[-1].signer_serial).not_after if stamps else None
         if last_end is not None and tsa_end <= last_end:
             raise InvalidSigningRequest(
                 f"the time-stamping unit's certificate ends {tsa_end:%Y-%m-%d}, no later than "

@@ -7,6 +7,8 @@ gets a fresh database on SQLite and PostgreSQL.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import pytest
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -31,38 +33,35 @@ transparency = _issuance.transparency
 tsa_renewal = _issuance.tsa_renewal
 
 
-def make_signing_service(
-    session_factory: sessionmaker[Session],
-    ca_service: CAService,
-    keys: SoftKeyBackend,
-    ledger: AuditLedger,
-    clock: FixedClock,
-    register: EmbeddedRegister,
-) -> SigningService:
-    """A signing service over the test's CA (a second one is what a restarted server makes)."""
-    return SigningService(
-        session_factory,
-        ca=ca_service,
-        keys=keys,
-        ledger=ledger,
-        clock=clock,
-        register=register,
-        public_base_url=BASE_URL,
-    )
-
-
 @pytest.fixture
-def signing(
+def new_signing_service(
     session_factory: sessionmaker[Session],
     ca_service: CAService,
     hierarchy_keys: SoftKeyBackend,
     ledger: AuditLedger,
     clock: FixedClock,
     register: EmbeddedRegister,
-) -> SigningService:
-    return make_signing_service(
-        session_factory, ca_service, hierarchy_keys, ledger, clock, register
-    )
+) -> Callable[[], SigningService]:
+    """Makes a signing service over the test's CA; a second one is what a restarted server
+    makes (it reads the time-stamping unit afresh)."""
+
+    def make() -> SigningService:
+        return SigningService(
+            session_factory,
+            ca=ca_service,
+            keys=hierarchy_keys,
+            ledger=ledger,
+            clock=clock,
+            register=register,
+            public_base_url=BASE_URL,
+        )
+
+    return make
+
+
+@pytest.fixture
+def signing(new_signing_service: Callable[[], SigningService]) -> SigningService:
+    return new_signing_service()
 
 
 @pytest.fixture

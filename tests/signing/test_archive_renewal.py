@@ -13,38 +13,20 @@ from __future__ import annotations
 
 import datetime as dt
 import io
+from collections.abc import Callable
 
 import pytest
 from pyhanko.pdf_utils.reader import PdfFileReader
-from sqlalchemy.orm import Session, sessionmaker
 
-from ca.service import CAService
 from ca.store import IssuedCertificate
 from ca.tsa_renewal import TsaRenewal
 from core.audit import AuditLedger
 from core.clock import FixedClock
-from hsm_adapters import SoftKeyBackend
-from registry import EmbeddedRegister, LegalEntity
+from registry import LegalEntity
 from signing.errors import InvalidSigningRequest
 from signing.service import SigningService
 from signing.validate import Indication
 from tests.signing._pdf import make_pdf
-from tests.signing.conftest import make_signing_service
-
-
-@pytest.fixture
-def restarted(
-    session_factory: sessionmaker[Session],
-    ca_service: CAService,
-    hierarchy_keys: SoftKeyBackend,
-    ledger: AuditLedger,
-    clock: FixedClock,
-    register: EmbeddedRegister,
-) -> SigningService:
-    """A signing service made after the renewal, as a restarted server would make it."""
-    return make_signing_service(
-        session_factory, ca_service, hierarchy_keys, ledger, clock, register
-    )
 
 
 def _time_stamping_end(pdf: bytes) -> dt.datetime:
@@ -67,7 +49,7 @@ def test_a_renewed_archive_outlives_its_first_time_stamping_certificate(
     entity: LegalEntity,
     clock: FixedClock,
     tsa_renewal: TsaRenewal,
-    request: pytest.FixtureRequest,
+    new_signing_service: Callable[[], SigningService],
     ledger: AuditLedger,
     eseal: IssuedCertificate,
     fetch: bool,
@@ -78,7 +60,7 @@ def test_a_renewed_archive_outlives_its_first_time_stamping_certificate(
 
     renewed_tsa = tsa_renewal.renew(actor="t")
     assert renewed_tsa is not None and renewed_tsa.not_after > first_end
-    service: SigningService = request.getfixturevalue("restarted")
+    service = new_signing_service()  # as a server restarted after the renewal
     archived = service.renew_archive(sealed, actor="t")
     assert _time_stamping_end(archived) == renewed_tsa.not_after
     clock.advance(dt.timedelta(days=301))  # the first time-stamping certificate has expired
@@ -110,12 +92,13 @@ def test_a_second_renewal_by_the_same_time_stamping_certificate_is_refused(
     eseal: IssuedCertificate,
     clock: FixedClock,
     tsa_renewal: TsaRenewal,
-    restarted: SigningService,
+    new_signing_service: Callable[[], SigningService],
     ledger: AuditLedger,
 ) -> None:
     sealed = signing.seal(entity.id, make_pdf(), actor="t", level="B-LTA")
     clock.advance(_time_stamping_end(sealed) - clock.now() - dt.timedelta(days=300))
     assert tsa_renewal.renew(actor="t") is not None
+    restarted = new_signing_service()
     once = restarted.renew_archive(sealed, actor="t")
 
     # Its time-stamp would end when the last one does: it would extend nothing.

@@ -7,6 +7,8 @@ worker (``natid serve``), building the context from the ``NATID_`` settings.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -52,6 +54,7 @@ from api.routers import (
     signing_workflows,
     transparency,
 )
+from api.upkeep import CertificateExpiryCollector, Upkeep
 from core.settings import load_settings
 
 __all__ = ["create_app", "create_app_from_env"]
@@ -80,9 +83,15 @@ class PeerAddress:
 def create_app(ctx: AppContext, *, close_context: bool = False) -> FastAPI:
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        interval = ctx.settings.upkeep_interval_seconds
+        upkeep = asyncio.create_task(Upkeep(ctx, interval=interval).run()) if interval else None
         try:
             yield
         finally:
+            if upkeep is not None:
+                upkeep.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await upkeep
             if close_context:
                 ctx.close()
 
@@ -99,7 +108,7 @@ def create_app(ctx: AppContext, *, close_context: bool = False) -> FastAPI:
     app.state.ctx = ctx
     install_ledger_listeners(ctx)
     install_error_handlers(app)
-    install_observability(app)
+    install_observability(app, [CertificateExpiryCollector(ctx)])
     # Outside FastAPI's routing and the observability middleware (only the two cheap address
     # middlewares below wrap it): answers most OCSP requests before them, counted and logged
     # like every other request (api/ocsp_fastpath.py).

@@ -30,6 +30,7 @@ from prometheus_client import (
     Histogram,
     generate_latest,
 )
+from prometheus_client.registry import Collector
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 __all__ = [
@@ -216,8 +217,13 @@ def _with_request_id(
     return result
 
 
-def install_observability(app: FastAPI) -> CollectorRegistry:
+def install_observability(app: FastAPI, collectors: Iterable[Collector] = ()) -> CollectorRegistry:
+    """The request middleware and ``/metrics``: the HTTP metrics and ``collectors``, which are
+    read at each scrape (api/upkeep.py's certificate ends)."""
+    collectors = tuple(collectors)
     registry = CollectorRegistry()
+    for collector in collectors:
+        registry.register(collector)
     requests = Counter(
         "natid_http_requests_total",
         "HTTP requests",
@@ -246,6 +252,8 @@ def install_observability(app: FastAPI) -> CollectorRegistry:
 
             merged = CollectorRegistry()
             multiprocess.MultiProcessCollector(merged)  # type: ignore[no-untyped-call]
+            for collector in collectors:
+                merged.register(collector)
             return Response(generate_latest(merged), media_type=CONTENT_TYPE_LATEST)
         return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
 

@@ -23,7 +23,7 @@ certificates name in AIA OCSP, RFC 5280 §4.2.2.1). Decisions:
 4. **Renewed responder certificates are picked up** without a restart: at most every
    ``recheck_every`` (default 60 s, by the injected clock) the newest responder certificates
    are read again (one indexed query) and a responder whose certificate changed is rebuilt.
-   Renewal runs weeks before expiry (``natid ca ocsp-renew``, ``natid serve`` at start-up),
+   Renewal runs weeks before expiry (``natid ca ocsp-renew``, ``natid serve`` hourly),
    so a minute of delay costs nothing; the old certificate stays valid meanwhile. A new
    responder certificate starts a new namespace of pre-signed responses (ca/ocsp.py).
 5. **Threads**: the HTTP layer answers in a thread pool. The map of responders is replaced

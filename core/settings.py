@@ -233,6 +233,14 @@ class Settings(BaseSettings):
     audit_checkpoint_interval: int = Field(
         default=100, ge=1, description="Sign a ledger checkpoint every N entries."
     )
+    upkeep_interval_seconds: int = Field(
+        default=3600,
+        ge=0,
+        le=86400,
+        description="How often each `natid serve` worker renews OCSP responder certificates that"
+        " are due and warns about CA and time-stamping certificates near their end (0: never;"
+        " they are still renewed at start-up).",
+    )
     activation_code_days: int = Field(
         default=14, ge=1, le=90, description="Days an enrolment's activation code stays valid."
     )

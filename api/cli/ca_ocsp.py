@@ -8,7 +8,8 @@ Examples::
 
 Responder certificates live 90 days (RFC 6960 §4.2.2.2.1; see ca/ocsp_renewal.py for why
 each renewal makes a new key). ``natid serve`` renews at start-up
-(:func:`renew_at_startup`); running servers pick the new certificates up within a minute.
+(:func:`renew_at_startup`) and each worker again every upkeep interval (api/upkeep.py);
+running servers pick the new certificates up within a minute.
 Output: one line per renewed responder (CA, new serial, end of validity, key label), or
 "nothing to renew"; exit 0. Errors: one line, exit 1.
 

@@ -17,6 +17,7 @@ import typer
 from api.cli import (
     audit,
     ca,
+    ca_expiry,
     ca_ocsp,
     ca_public_url,
     ca_tsa,
@@ -62,6 +63,7 @@ app.add_typer(
 ca_ocsp.register(ca.app)
 ca_public_url.register(ca.app)
 ca_tsa.register(ca.app)
+ca_expiry.register(ca.app)
 ca.app.add_typer(log_app, name="log", help="The transparency log: verify, sth, subject.")
 app.add_typer(ca.app, name="ca", help="The certificate authority: hierarchy, issuance, listing.")
 app.add_typer(
@@ -220,6 +222,21 @@ def port_mismatch(public_base_url: str, port: int) -> str | None:
     )
 
 
+def _expiry_warnings(ctx: AppContext) -> list[str]:
+    """The hierarchy's certificates that need an operator now (ca/expiry.py), as
+    ``natid ca expiry`` words them; the running server repeats them daily (api/upkeep.py)."""
+    from api.upkeep import attention_line
+    from ca.expiry import watched
+    from ca.store import CertificateStore
+
+    now = ctx.clock.now()
+    return [
+        attention_line(item, now)
+        for item in watched(CertificateStore(ctx.sessions))
+        if item.needs_attention(now)
+    ]
+
+
 @app.command()
 def serve(
     data_dir: DataDirOption = None,
@@ -258,6 +275,8 @@ def serve(
             typer.echo(
                 f"OCSP responder of {renewed.issuer} renewed: {renewed.serial_hex}", err=True
             )
+        for line in _expiry_warnings(ctx):
+            typer.echo(f"warning: {line}", err=True)
         public_base_url = ctx.settings.public_base_url
     mismatch = port_mismatch(public_base_url, port)
     if mismatch is not None:

@@ -18,9 +18,9 @@ from typer.testing import CliRunner
 from api.cli.main import app
 from api.context import build_context
 from ca.profiles import ProfileName
-from core.clock import FixedClock
 from core.settings import load_settings
 from tests._env import without_natid_settings
+from tests.api._aged import hierarchy_made_long_ago
 from tests.signing._pdf import make_pdf
 
 pytestmark = pytest.mark.slow
@@ -37,15 +37,6 @@ def _no_natid_env() -> Iterator[None]:
 def natid(*args: str, data: Path) -> tuple[int, str, str]:
     result = runner.invoke(app, [*args, "--data-dir", str(data)])
     return result.exit_code, result.stdout, result.stderr
-
-
-def _hierarchy_made_long_ago(data: Path) -> None:
-    made_at = dt.datetime.now(dt.UTC) - dt.timedelta(days=5 * 365 + 180)
-    ctx = build_context(load_settings(data_dir=data), clock=FixedClock(made_at))
-    try:
-        ctx.ca().ensure_hierarchy(actor="test")
-    finally:
-        ctx.close()
 
 
 def _servant_with_signing_key(data: Path) -> str:
@@ -76,7 +67,7 @@ def _servant_with_signing_key(data: Path) -> str:
 
 def test_an_archive_is_renewed_once_the_time_stamping_unit_was(tmp_path: Path) -> None:
     data = tmp_path / "var"
-    _hierarchy_made_long_ago(data)
+    hierarchy_made_long_ago(data)
     code, _out, err = natid("ca", "ocsp-renew", data=data)  # as `natid serve` does at start
     assert code == 0, err
     servant = _servant_with_signing_key(data)

@@ -48,7 +48,7 @@ from dataclasses import dataclass, field
 
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
-from sqlalchemy import insert, select, update
+from sqlalchemy import func, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -71,6 +71,7 @@ __all__ = [
     "CrlRecord",
     "CrlUnavailable",
     "UnknownCrl",
+    "newest_full_crls",
     "note_status_change",
 ]
 
@@ -89,6 +90,23 @@ _STATE = Base.metadata.tables[CACrlStateRow.__tablename__]
 _CRLS = Base.metadata.tables[CACrlRow.__tablename__]
 _CERTS = Base.metadata.tables[CACertificateRow.__tablename__]
 _NOT_GOOD = (CertificateStatus.REVOKED.value, CertificateStatus.ON_HOLD.value)
+
+
+def newest_full_crls(store: CertificateStore) -> dict[str, tuple[int, dt.datetime]]:
+    """Per issuer that has published one, its newest full CRL's number and nextUpdate (a read,
+    nothing published; ca/expiry.py)."""
+    newest = (
+        select(_CRLS.c.issuer, func.max(_CRLS.c.crl_number).label("number"))
+        .where(_CRLS.c.kind == CrlKind.FULL.value)
+        .group_by(_CRLS.c.issuer)
+        .subquery()
+    )
+    query = select(_CRLS.c.issuer, _CRLS.c.crl_number, _CRLS.c.next_update).join(
+        newest, (_CRLS.c.issuer == newest.c.issuer) & (_CRLS.c.crl_number == newest.c.number)
+    )
+    with store.read() as session:
+        rows = session.execute(query).all()
+    return {row.issuer: (row.crl_number, row.next_update) for row in rows}
 
 
 class UnknownCrl(CAError, NotFound):

@@ -5,7 +5,8 @@ carry ``id-pkix-ocsp-nocheck``: clients never check their status, so the only de
 against a compromised responder key is that its certificate soon expires (RFC 6960
 §4.2.2.2.1: "CAs ... should use a short lifetime"). :class:`ResponderRenewal` issues a fresh
 one for every issuing CA whose current responder certificate expires within ``before``
-(``natid ca ocsp-renew [--within DAYS]``; ``natid serve`` runs it at start-up and hourly). Decisions:
+(``natid ca ocsp-renew [--within DAYS]``; ``natid serve`` runs it at start-up and hourly).
+Decisions:
 
 1. **A new key every time** (:mod:`ca.service_renewal`, which does the issuing, recording
    and auditing for every service certificate). Re-certifying the same key would extend the

@@ -463,7 +463,8 @@ class CAService:
         return self._crls.current(issuer, delta=delta)
 
     def publish_crls(self, issuer: str | None = None) -> builtins.list[CrlRecord]:
-        """Publish every CRL that is due now, of ``issuer`` or of every CA (for a scheduler)."""
+        """Publish every CRL that is due now, of ``issuer`` or of every CA (``natid serve``'s
+        upkeep runs it for each CA: api/upkeep.py)."""
         issuers = [issuer] if issuer is not None else list(self._crls.issuers())
         made: builtins.list[CrlRecord] = []
         for name in issuers:

@@ -21,9 +21,10 @@ DAYS]``). Decisions:
 3. **Processes pick it up when they start**: the hierarchy names the newest certificate; a
    running ``natid serve`` keeps time-stamping with the previous one (still valid) until it is
    restarted (docs/signing.md, "Long-term archives").
-4. **An operator's command, not a start-up step** (unlike the OCSP responders, which
-   ``natid serve`` renews when it starts): a time-stamping unit's key is made when the
-   operators decide, as ETSI EN 319 421 expects of a time-stamping unit's key generation.
+4. **An operator's command, not a server's step** (unlike the OCSP responders, which
+   ``natid serve`` renews when it starts and hourly): a time-stamping unit's key is made when
+   the operators decide, as ETSI EN 319 421 expects of a time-stamping unit's key generation.
+   ``natid ca expiry`` and ``natid serve``'s warnings say when it is due (ca/expiry.py).
 """
 
 from __future__ import annotations

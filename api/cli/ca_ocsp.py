@@ -8,7 +8,7 @@ Examples::
 
 Responder certificates live 90 days (RFC 6960 §4.2.2.2.1; see ca/ocsp_renewal.py for why
 each renewal makes a new key). ``natid serve`` renews at start-up
-(:func:`renew_at_startup`) and each worker again every upkeep interval (api/upkeep.py);
+(:func:`renew_due_responders`) and each worker again every upkeep interval (api/upkeep.py);
 running servers pick the new certificates up within a minute.
 Output: one line per renewed responder (CA, new serial, end of validity, key label), or
 "nothing to renew"; exit 0. Errors: one line, exit 1.
@@ -36,15 +36,15 @@ __all__ = [
     "build_responder_renewal",
     "build_service_renewal",
     "register",
-    "renew_at_startup",
+    "renew_due_responders",
 ]
 
 _Renewal = TypeVar("_Renewal", bound="ServiceRenewal")
 #: Renew a responder certificate when it has this many days left or fewer.
 DEFAULT_WITHIN_DAYS = 30
-#: The audit ``actor`` of renewals.
+#: The audit ``actor`` of renewals by this command, and by ``natid serve`` and its workers.
 CLI_ACTOR = "cli"
-STARTUP_ACTOR = "natid-serve"
+SERVER_ACTOR = "natid-serve"
 
 
 def build_service_renewal(ctx: AppContext, kind: type[_Renewal]) -> _Renewal:
@@ -70,10 +70,11 @@ def build_responder_renewal(ctx: AppContext) -> ResponderRenewal:
     return build_service_renewal(ctx, ResponderRenewal)
 
 
-def renew_at_startup(ctx: AppContext) -> list[RenewedResponder]:
-    """What ``natid serve`` runs before starting workers: renew what expires within 30 days."""
+def renew_due_responders(ctx: AppContext) -> list[RenewedResponder]:
+    """What ``natid serve`` runs before starting workers, and each worker every upkeep interval
+    (api/upkeep.py): renew what expires within 30 days."""
     return build_responder_renewal(ctx).renew_ocsp_responders(
-        before=dt.timedelta(days=DEFAULT_WITHIN_DAYS), actor=STARTUP_ACTOR
+        before=dt.timedelta(days=DEFAULT_WITHIN_DAYS), actor=SERVER_ACTOR
     )
 
 

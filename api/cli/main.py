@@ -222,21 +222,6 @@ def port_mismatch(public_base_url: str, port: int) -> str | None:
     )
 
 
-def _expiry_warnings(ctx: AppContext) -> list[str]:
-    """The hierarchy's certificates that need an operator now (ca/expiry.py), as
-    ``natid ca expiry`` words them; the running server repeats them daily (api/upkeep.py)."""
-    from api.upkeep import attention_line
-    from ca.expiry import watched
-    from ca.store import CertificateStore
-
-    now = ctx.clock.now()
-    return [
-        attention_line(item, now)
-        for item in watched(CertificateStore(ctx.sessions))
-        if item.needs_attention(now)
-    ]
-
-
 @app.command()
 def serve(
     data_dir: DataDirOption = None,
@@ -249,6 +234,7 @@ def serve(
     import uvicorn
 
     from api.observability import configure_logging
+    from api.upkeep import attention_lines
 
     settings = cli_settings(data_dir)
     if data_dir is not None:
@@ -271,11 +257,13 @@ def serve(
         if demo_site is not None:
             typer.echo(demo_block(demo_site), err=True)
         # Short-lived OCSP responder certificates are renewed before they expire.
-        for renewed in ca_ocsp.renew_at_startup(ctx):
+        for renewed in ca_ocsp.renew_due_responders(ctx):
             typer.echo(
                 f"OCSP responder of {renewed.issuer} renewed: {renewed.serial_hex}", err=True
             )
-        for line in _expiry_warnings(ctx):
+        # What needs an operator (a CA or the TSA near its end), as `natid ca expiry` says it;
+        # the running server repeats it daily (api/upkeep.py).
+        for line in attention_lines(ctx):
             typer.echo(f"warning: {line}", err=True)
         public_base_url = ctx.settings.public_base_url
     mismatch = port_mismatch(public_base_url, port)

@@ -1,7 +1,7 @@
-"""The hierarchy's own certificates and their attention windows (ca/expiry.py), as an operator
-reads them: every CA and each CA's current OCSP responder and time-stamping certificate, with
-its end; a certificate needs attention inside its role's window and not before; a renewed
-service certificate replaces the old one in the list.
+"""The hierarchy's own certificates and CRLs and their attention windows (ca/expiry.py), as an
+operator reads them: every CA, each CA's current OCSP responder and time-stamping certificate
+and each CA's newest full CRL, with its end; one needs attention inside its window and not
+before; a renewed service certificate or a newer CRL replaces the old one in the list.
 """
 
 from __future__ import annotations
@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
+from cryptography import x509
 from sqlalchemy.orm import Session, sessionmaker
 
 from ca.expiry import ATTENTION, Role, Watched, watched
@@ -31,6 +32,7 @@ CAS = ["citizen", "entity", "government", "health"]
 
 @pytest.fixture
 def store(session_factory: sessionmaker[Session], ca_service: CAService) -> CertificateStore:  # noqa: F811
+    ca_service.publish_crls()
     return CertificateStore(session_factory)
 
 
@@ -51,14 +53,20 @@ def test_every_ca_and_each_current_service_certificate_is_watched(
         Role.ISSUING_CA: CAS,
         Role.OCSP_RESPONDER: CAS,
         Role.TSA: ["government"],
+        Role.CRL: ["root", *CAS],
     }
     stored = {a.name: a for a in ca_service.authorities()}
     for item in items:
         if item.role in (Role.ROOT_CA, Role.ISSUING_CA):
-            assert item.serial_hex == stored[item.ca].serial_hex
+            assert item.ident == stored[item.ca].serial_hex
             assert item.not_after == stored[item.ca].certificate.not_valid_after_utc
+        elif item.role is Role.CRL:
+            crl = x509.load_der_x509_crl(ca_service.crl(item.ca))
+            number = crl.extensions.get_extension_for_class(x509.CRLNumber).value.crl_number
+            assert item.ident == f"CRL {number}"
+            assert item.not_after == crl.next_update_utc
         else:
-            cert = store.get(item.serial_hex)
+            cert = store.get(item.ident)
             assert (cert.issuer, cert.not_after) == (item.ca, item.not_after)
 
 
@@ -68,12 +76,13 @@ def test_nothing_needs_attention_in_a_new_hierarchy(
     assert [i for i in watched(store) if i.needs_attention(clock.now())] == []
 
 
-@pytest.mark.parametrize("role", list(Role))
+@pytest.mark.parametrize("role", [r for r in Role if r is not Role.CRL])
 def test_a_certificate_needs_attention_from_its_window_on(
     store: CertificateStore, clock: FixedClock, role: Role
 ) -> None:
     item = next(i for i in watched(store) if i.role is role)
     window = ATTENTION[role]
+    assert item.window == window
     assert not item.needs_attention(item.not_after - window - dt.timedelta(seconds=1))
     assert item.needs_attention(item.not_after - window)
     assert item.needs_attention(item.not_after + dt.timedelta(days=1))  # and once it ended
@@ -91,5 +100,25 @@ def test_a_renewed_time_stamping_certificate_replaces_the_old_one(
     renewed = tsa_renewal.renew(actor="test")
     assert renewed is not None
     after = [i for i in watched(store) if i.role is Role.TSA]
-    assert [(i.serial_hex, i.not_after) for i in after] == [(renewed.serial_hex, renewed.not_after)]
+    assert [(i.ident, i.not_after) for i in after] == [(renewed.serial_hex, renewed.not_after)]
     assert not after[0].needs_attention(clock.now())
+
+
+def test_a_crl_needs_attention_a_day_after_it_should_have_been_republished(
+    store: CertificateStore,
+    clock: FixedClock,
+    ca_service: CAService,  # noqa: F811
+) -> None:
+    crls = {i.ca: i for i in watched(store) if i.role is Role.CRL}
+    # Republished 3 days before nextUpdate (the root: 10), so attention from 2 days (9).
+    assert crls["citizen"].not_after == clock.now() + dt.timedelta(days=7)
+    assert crls["citizen"].window == dt.timedelta(days=2)
+    assert crls["root"].not_after == clock.now() + dt.timedelta(days=30)
+    assert crls["root"].window == dt.timedelta(days=9)
+    clock.advance(dt.timedelta(days=5))  # citizen's CRL was due a day ago: none published
+    assert not crls["citizen"].needs_attention(clock.now() - dt.timedelta(seconds=1))
+    assert crls["citizen"].needs_attention(clock.now())
+    ca_service.publish_crls("citizen")  # what natid serve's upkeep does
+    newer = next(i for i in watched(store) if i.role is Role.CRL and i.ca == "citizen")
+    assert newer.ident != crls["citizen"].ident
+    assert not newer.needs_attention(clock.now())

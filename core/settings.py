@@ -238,8 +238,8 @@ class Settings(BaseSettings):
         ge=0,
         le=86400,
         description="How often each `natid serve` worker renews OCSP responder certificates that"
-        " are due and warns about CA and time-stamping certificates near their end (0: never;"
-        " they are still renewed at start-up).",
+        " are due, publishes CRLs that are due and warns about what `natid ca expiry` flags (0:"
+        " never; responders are still renewed at start-up and CRLs made when fetched).",
     )
     activation_code_days: int = Field(
         default=14, ge=1, le=90, description="Days an enrolment's activation code stays valid."

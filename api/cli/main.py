@@ -261,8 +261,8 @@ def serve(
             typer.echo(
                 f"OCSP responder of {renewed.issuer} renewed: {renewed.serial_hex}", err=True
             )
-        # What needs an operator (a CA or the TSA near its end), as `natid ca expiry` says it;
-        # the running server repeats it daily (api/upkeep.py).
+        # What needs an operator (a CA or the TSA near its end, a CRL not republished in time),
+        # as `natid ca expiry` says it; the running server repeats it daily (api/upkeep.py).
         for line in attention_lines(ctx):
             typer.echo(f"warning: {line}", err=True)
         public_base_url = ctx.settings.public_base_url

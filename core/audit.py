@@ -38,15 +38,21 @@ small JSON object (at most 16 KiB).
   which the site must redeem at ``/token``, whose transaction records the token. The event is
   checked at once (a refused one raises there, as ``append`` would) and kept in memory; the next
   write transaction of this process that appends to the ledger with ``tx=`` or on its own takes it
-  first, in the same commit, and a flusher thread writes whatever is still waiting after
-  :data:`SOON_SECONDS`. Waiting events are taken only under the ledger's lock, so within a process
-  they precede every entry committed after them. So the code's entry commits with, and before, the
-  token's, and a login costs one write transaction instead of two (docs/decisions.md, "Storage").
+  first, in the same commit, and a flusher thread writes what is still waiting after at most
+  :data:`SOON_SECONDS`: it looks every ``SOON_SECONDS / 2`` and writes once the oldest waiting
+  event has waited ``SOON_SECONDS / 2``. Under load a write comes within milliseconds and the
+  flusher writes nothing; one that wrote whatever it found at each look wrote ~20 transactions a
+  second of its own, each racing the event loop's write for SQLite's lock (a lost race costs the
+  loser a 1 ms sleep in SQLite's busy handler, on the event loop). Waiting events are taken
+  only under the ledger's lock, so within a process they precede every entry committed after
+  them. So the code's entry commits with, and before, the token's, and a login costs one write
+  transaction instead of two (docs/decisions.md, "Storage").
   What it gives up, and the bounds: the entry's ``at`` is when it is written, at most
   :data:`SOON_SECONDS` after the event; an entry still waiting when the process dies without
   closing (``kill -9``, power loss) is lost, as is the code itself when it lives in the process's
   cache; with more than :data:`SOON_MAX_PENDING` waiting, or while the flusher's last write
-  failed, ``append_soon`` writes at once and raises what ``append`` would. Reading the ledger
+  failed, ``append_soon`` writes at once and raises what ``append`` would (the flusher tries
+  again every :data:`SOON_RETRY_SECONDS`). Reading the ledger
   (head, tail, checkpoints, verify, checkpoint) and closing the application write what is waiting
   first; so does the process's exit.
 * Listeners - :meth:`AuditLedger.add_listener` registers a callable that sees each entry once
@@ -127,11 +133,19 @@ log = logging.getLogger(__name__)
 
 #: How long an event of :meth:`AuditLedger.append_soon` waits at most for a write to join.
 SOON_SECONDS = 0.05
+#: After the flusher's write failed, how long its looks leave the waiting events alone (one
+#: attempt and one warning a second while the store is down, not one per look).
+SOON_RETRY_SECONDS = 1.0
+#: The clock of the waiting events' ages (a module global so that tests can move it).
+_monotonic = time.monotonic
 #: Events waiting beyond which :meth:`AuditLedger.append_soon` writes at once.
 SOON_MAX_PENDING = 1_000
 
 #: An event as :meth:`AuditLedger.append_many` stores it: event, actor, subject, data's JSON.
 _Checked = tuple[str, str | None, str | None, str]
+#: An event of :meth:`AuditLedger.append_soon` waiting, with when it began to wait
+#: (:data:`_monotonic`; 0.0 for one put back after a rollback, which is due at once).
+_Waiting = tuple[float, _Checked]
 
 _MAX_TAIL = 10_000
 _ENTRY_COLUMNS = (
@@ -220,9 +234,10 @@ class AuditLedger:
         self._label = key_label
         self._interval = checkpoint_interval
         self._listeners: dict[str, Callable[[AuditEntry], None]] = {}
-        self._soon: deque[_Checked] = deque()
+        self._soon: deque[_Waiting] = deque()
         self._soon_watched = False
         self._soon_failing = False
+        self._soon_retry_at = 0.0
         self._algorithm: CheckpointAlgorithm | None = None
         self._spki = b""
         if signing_key is not None:
@@ -326,9 +341,11 @@ class AuditLedger:
         if self._soon_failing or len(self._soon) >= SOON_MAX_PENDING:
             # Nothing may wait on a store that is failing: write now, raising what append does.
             self.append_many([AuditEvent(event, actor, subject, data)])
+            # The store is back: what waits from now on waits SOON_SECONDS again, not a second.
             self._soon_failing = False
+            self._soon_retry_at = 0.0
             return
-        self._soon.append(checked)
+        self._soon.append((_monotonic(), checked))
         if not self._soon_watched:
             self._soon_watched = True
             _FLUSHER.watch(self)
@@ -348,6 +365,7 @@ class AuditLedger:
         except Exception as exc:  # noqa: BLE001 - the flusher thread must go on
             self._requeue(soon)
             self._soon_failing = True
+            self._soon_retry_at = _monotonic() + SOON_RETRY_SECONDS
             log.warning(
                 "audit entries not yet written (%d waiting): %s; retrying",
                 len(self._soon), _error_kind(exc),
@@ -357,17 +375,31 @@ class AuditLedger:
         self._soon_failing = False
         self._tell(entries)
 
+    def flush_due(self) -> None:
+        """:meth:`flush_soon` once the oldest waiting event has waited ``SOON_SECONDS / 2``
+        (the flusher's look; module docstring, "Soon"); nothing before, so a write of the
+        process that comes sooner takes the events instead. After a failed write, nothing for
+        :data:`SOON_RETRY_SECONDS`."""
+        try:
+            since = self._soon[0][0]
+        except IndexError:  # nothing waiting, or another thread just took it
+            return
+        now = _monotonic()
+        if now - since >= SOON_SECONDS / 2 and now >= self._soon_retry_at:
+            self.flush_soon()
+
     def _take_soon(self) -> list[_Checked]:
         queue, taken = self._soon, []
         while queue:
             try:
-                taken.append(queue.popleft())
+                taken.append(queue.popleft()[1])
             except IndexError:  # another thread took the last one
                 break
         return taken
 
     def _requeue(self, soon: Sequence[_Checked]) -> None:
-        self._soon.extendleft(reversed(soon))
+        # Due at once: their write did not commit.
+        self._soon.extendleft((0.0, checked) for checked in reversed(soon))
 
     @contextmanager
     def _own_transaction(self) -> Iterator[CursorTx]:
@@ -651,7 +683,7 @@ class AuditLedger:
 class _SoonFlusher:
     """The process's one thread that writes what :meth:`AuditLedger.append_soon` left waiting.
 
-    Every :data:`SOON_SECONDS` it calls :meth:`AuditLedger.flush_soon` on each ledger that has
+    Every ``SOON_SECONDS / 2`` it calls :meth:`AuditLedger.flush_due` on each ledger that has
     used ``append_soon``, held weakly (a ledger nobody uses any more is dropped); at the
     process's exit it writes what is still waiting.
     """
@@ -670,16 +702,19 @@ class _SoonFlusher:
                 )
                 self._thread.start()
 
-    def flush_all(self) -> None:
+    def flush_all(self, *, due_only: bool = False) -> None:
         with self._lock:
             ledgers = list(self._ledgers)
         for ledger in ledgers:
-            ledger.flush_soon()
+            if due_only:
+                ledger.flush_due()
+            else:
+                ledger.flush_soon()
 
     def _run(self) -> None:
         while True:
-            time.sleep(SOON_SECONDS)
-            self.flush_all()
+            time.sleep(SOON_SECONDS / 2)
+            self.flush_all(due_only=True)
 
 
 _FLUSHER = _SoonFlusher()
